@@ -1,0 +1,38 @@
+# The two set-up commands of the README: `make up` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: up test lint typecheck bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+up: $(VENV)/.installed  ## run the service on embedded defaults (SQLite + embedded nats-server)
+	$(BIN)/ticketflow up
+
+test: $(VENV)/.installed-test  ## lint, type-check, then the whole suite
+	$(BIN)/ruff check .
+	$(BIN)/mypy domain services
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed-test
+	$(BIN)/mypy domain services
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m bench.intake
+
+clean:
+	rm -rf $(VENV) .ticketflow .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,51 @@
+"""Masking of personal contact data for everything that leaves the store.
+
+SPEC §1: contact data is shown masked (`138****5678`, `z***@example.com`), also
+where it occurs inside the request's own words.
+"""
+
+import re
+
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*(@[A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+# Phone-shaped digit groups (`13812345678`, `138-1234-5678`, `+86 138 1234 5678`,
+# `010-12345678`); dates like `2026-11-24` do not match. Over-masking an order
+# number is the safe side of the trade.
+_PHONE = re.compile(
+    r"(?<![\dA-Za-z])((?:\+?\d{1,4}[- ]?)?(?:\d{2,4}[- ]?)?\d{3,4}[- ]?\d{4})(?![\dA-Za-z])"
+)
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """`13812345678` -> `138****5678`: keep the first 3 and last 4 digits."""
+    if not phone:
+        return phone
+    digits = re.sub(r"\D", "", phone)
+    if len(digits) < 7:
+        return "*" * len(digits)
+    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+def mask_email(email: str | None) -> str | None:
+    """`zhang@example.com` -> `z***@example.com`."""
+    if not email:
+        return email
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
+def mask_text(text: str) -> str:
+    """Mask e-mail addresses and phone-like digit runs inside free text."""
+    text = _EMAIL.sub(lambda m: f"{m.group(1)}***{m.group(2)}", text)
+    return _PHONE.sub(lambda m: _mask_digits(m.group(1)), text)
+
+
+def _mask_digits(run: str) -> str:
+    digits = re.sub(r"\D", "", run)
+    return mask_phone(digits) or run
+
+
+def mask_customer(customer: dict) -> dict:
+    masked = dict(customer)
+    masked["phone"] = mask_phone(customer.get("phone"))
+    masked["email"] = mask_email(customer.get("email"))
+    return masked

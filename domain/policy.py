@@ -1,0 +1,74 @@
+"""The policy: every number and rule a service team may change without code.
+
+The defaults ship as `default_policy.toml` beside this module; a policy file
+overrides them (tables merge key by key, lists such as `[[sla]]` and `[[agents]]`
+replace the default list). Parsing the TOML is the edge's job (`infra.policy_file`);
+this module only validates and compiles the result.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.calendar import BusinessCalendar, CalendarConfig
+from domain.classifier import ClassificationConfig, Classifier
+from domain.priority import PriorityConfig
+from domain.sla import SlaRule
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AgentConfig(_Strict):
+    id: str = Field(min_length=1)
+    team: str = "support"
+    supervisor: str | None = None
+    skills: list[str] = []
+    capacity: int = Field(default=20, ge=1)
+
+
+class TeamConfig(_Strict):
+    id: str = Field(min_length=1)
+    mode: Literal["auto", "lead_chooses"] = "auto"
+
+
+class NumberingConfig(_Strict):
+    prefix: str = Field(default="CS", min_length=1, max_length=8)
+    digits: int = Field(default=4, ge=3, le=8)
+
+
+class RatingConfig(_Strict):
+    reopen_at_or_below: int = Field(default=2, ge=0, le=5)
+
+
+class EscalationConfig(_Strict):
+    manager_after: str = "4h"
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
+
+    calendar: CalendarConfig = CalendarConfig()
+    classification: ClassificationConfig
+    priority: PriorityConfig
+    sla: list[SlaRule]
+    agents: list[AgentConfig] = []
+    teams: list[TeamConfig] = []
+    numbering: NumberingConfig = NumberingConfig()
+    rating: RatingConfig = RatingConfig()
+    escalation: EscalationConfig = EscalationConfig()
+
+    @cached_property
+    def business_calendar(self) -> BusinessCalendar:
+        return BusinessCalendar.from_config(self.calendar)
+
+    @cached_property
+    def classifier(self) -> Classifier:
+        return Classifier(self.classification)
+
+    def team_mode(self, team: str) -> str:
+        return next((t.mode for t in self.teams if t.id == team), "auto")

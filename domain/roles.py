@@ -1,0 +1,26 @@
+"""Who may send which command (CONTRACT.md "Commands"); `forbidden` otherwise.
+
+Finer rules that need the ticket (an agent assigns only to themself, only the
+assignee acknowledges) are guards on the aggregate.
+"""
+
+from domain.errors import Forbidden
+
+ROLES = ("agent", "supervisor", "manager", "auditor", "analytics", "channel", "system")
+
+MAY_SEND: dict[str, frozenset[str]] = {
+    "classify": frozenset({"agent", "supervisor", "manager"}),
+    "update": frozenset({"agent", "supervisor", "manager"}),
+    "close": frozenset({"agent", "supervisor", "manager"}),
+    "assign": frozenset({"agent", "supervisor", "manager", "system"}),
+    "acknowledge": frozenset({"agent"}),
+    "escalate": frozenset({"agent", "supervisor", "manager", "system"}),
+    "rate": frozenset({"channel", "agent", "supervisor"}),
+    "reopen": frozenset({"agent", "supervisor", "manager", "channel"}),
+}
+
+
+def check_may_send(command: str, role: str) -> None:
+    allowed = MAY_SEND[command]
+    if role not in allowed:
+        raise Forbidden(f"role {role!r} may not {command}; allowed: {sorted(allowed)}")

@@ -1,0 +1,289 @@
+"""The Ticket aggregate and its events: the facts of one customer request.
+
+Events are facts, past tense. Their `apply` bodies run again on every replay, so
+they hold no clock, no ids, no IO: every time and due instant is worked out in the
+command method (or by the application, from the policy) and handed in.
+
+Each event carries `prev`, the digest of the event before it, and applying an event
+sets `chain_head` to its own digest: a hash chain that `history` verifies on read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import Forbidden, IllegalState, Invalid
+
+TICKET_NAMESPACE = UUID("6f1f6f0e-7a53-4d7c-9a0e-2d8c1f8e6b11")
+STATUSES = ("open", "assigned", "in_progress", "waiting_on_customer", "closed")
+
+
+def ticket_id_for(channel: str, external_id: str) -> UUID:
+    """The same `<channel>:<external_id>` always names the same ticket (idempotent intake)."""
+    return uuid5(TICKET_NAMESPACE, f"{channel}:{external_id}")
+
+
+def event_digest(event: Any) -> str:
+    """SHA-256 over the event's name and every field, in a canonical JSON form."""
+    body = {"event": type(event).__name__, **vars(event)}
+    text = json.dumps(body, sort_keys=True, default=str, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Ticket(Aggregate):
+    """One customer request, from Received to Closed (and Reopened, and Rated)."""
+
+    class Event(Aggregate.Event):
+        actor: dict
+        prev: str
+
+        def mutate(self, aggregate: Any) -> Any:
+            aggregate = super().mutate(aggregate)
+            aggregate.chain_head = event_digest(self)
+            return aggregate
+
+    class Received(Event, Aggregate.Created):
+        channel: str
+        external_id: str
+        number: str
+        received_at: datetime
+        customer: dict
+        subject: str | None
+        content: str
+        attachments: list
+        alert: dict | None
+
+        def apply(self, t: Ticket) -> None:
+            t.channel, t.external_id, t.number = self.channel, self.external_id, self.number
+            t.received_at, t.customer, t.subject = self.received_at, self.customer, self.subject
+            t.content, t.attachments, t.alert = self.content, self.attachments, self.alert
+
+    class Classified(Event):
+        number: str
+        type: str
+        category: str
+        priority: str
+        urgency: str
+        impact: str
+        reason: str
+        sla: dict  # target -> {"clock", "duration", "started_at", "due"}
+
+        def apply(self, t: Ticket) -> None:
+            t.type, t.category, t.priority = self.type, self.category, self.priority
+            t.urgency, t.impact = self.urgency, self.impact
+            keep_met = {k: v for k, v in t.sla.items() if v.get("met_at") and k in self.sla}
+            t.sla = {k: {**v, "met_at": None} for k, v in self.sla.items()}
+            for k, v in keep_met.items():
+                t.sla[k]["met_at"] = v["met_at"]
+
+    class Assigned(Event):
+        number: str
+        assignee: str
+        collaborators: list
+        sla: dict  # the acknowledge (and assignment) targets started by this assignment
+
+        def apply(self, t: Ticket) -> None:
+            t.assignee, t.collaborators = self.assignee, self.collaborators
+            t.acknowledged = False
+            t.status = "assigned" if t.status != "waiting_on_customer" else t.status
+            t._meet("assignment", self.timestamp)
+            t._start(self.sla)
+
+    class Acknowledged(Event):
+        number: str
+
+        def apply(self, t: Ticket) -> None:
+            t.acknowledged = True
+            t.status = "in_progress" if t.status == "assigned" else t.status
+            t._meet("acknowledge", self.timestamp)
+
+    class ProgressUpdated(Event):
+        number: str
+        note: str
+        visibility: str
+        next_step: str | None
+        expected_done_at: datetime | None
+        waiting_on_customer: bool
+        sla: dict  # targets (re)started or shifted by this update (cadence, pause)
+
+        def apply(self, t: Ticket) -> None:
+            if self.visibility == "customer":
+                t._meet("first_response", self.timestamp)
+            t._start(self.sla)
+            if self.waiting_on_customer:
+                t.status, t.paused_at = "waiting_on_customer", self.timestamp
+            else:
+                t.paused_at = None
+                t.status = "in_progress" if t.assignee else "open"
+
+    class Escalated(Event):
+        number: str
+        level: str
+        reason: str
+        target: str | None
+
+        def apply(self, t: Ticket) -> None:
+            t.escalation_level = self.level
+            if self.target:
+                t.escalated_targets = [*t.escalated_targets, f"{self.target}:{self.level}"]
+
+    class Closed(Event):
+        number: str
+        resolution: str
+        handling_seconds: float
+
+        def apply(self, t: Ticket) -> None:
+            t.status, t.resolution, t.paused_at, t.rated = "closed", self.resolution, None, False
+            t.closed_at = self.timestamp
+            for target in ("first_response", "resolution"):
+                t._meet(target, self.timestamp)
+
+    class Rated(Event):
+        number: str
+        score: int
+        comment: str | None
+
+        def apply(self, t: Ticket) -> None:
+            t.score, t.rated = self.score, True
+
+    class Reopened(Event):
+        number: str
+        reason: str
+        sla: dict
+
+        def apply(self, t: Ticket) -> None:
+            t.status = "assigned" if t.assignee else "open"
+            t.reopen_count += 1
+            t.closed_at = None
+            t._start(self.sla)
+
+    # ---- state ------------------------------------------------------------------
+
+    chain_head: str = ""
+    if TYPE_CHECKING:  # set by Received.apply; declared for the type checker only
+        channel: str
+        external_id: str
+        number: str
+        received_at: datetime
+        customer: dict
+        subject: str | None
+        content: str
+        attachments: list
+        alert: dict | None
+
+    def __init__(self, **_: Any) -> None:
+        self.status = "open"
+        self.type: str | None = None
+        self.category: str | None = None
+        self.priority: str | None = None
+        self.urgency: str | None = None
+        self.impact: str | None = None
+        self.assignee: str | None = None
+        self.collaborators: list[str] = []
+        self.acknowledged = False
+        self.sla: dict[str, dict] = {}
+        self.paused_at: datetime | None = None
+        self.escalation_level: str | None = None
+        self.escalated_targets: list[str] = []
+        self.resolution: str | None = None
+        self.closed_at: datetime | None = None
+        self.score: int | None = None
+        self.rated = False
+        self.reopen_count = 0
+
+    def _meet(self, target: str, at: datetime) -> None:
+        if target in self.sla and not self.sla[target].get("met_at"):
+            self.sla[target] = {**self.sla[target], "met_at": at}
+
+    def _start(self, targets: dict) -> None:
+        for name, target in targets.items():
+            self.sla[name] = {**target, "met_at": None}
+
+    # ---- commands -----------------------------------------------------------------
+
+    @classmethod
+    def receive(cls, *, channel: str, external_id: str, number: str, received_at: datetime,
+                customer: dict, subject: str | None, content: str, attachments: list,
+                alert: dict | None, at: datetime) -> Ticket:
+        if not content.strip():
+            raise Invalid("content is blank")
+        return cls._create(
+            cls.Received, id=ticket_id_for(channel, external_id), timestamp=at, prev="",
+            actor={"id": channel, "role": "channel"}, channel=channel, external_id=external_id,
+            number=number, received_at=received_at, customer=customer, subject=subject,
+            content=content, attachments=attachments, alert=alert,
+        )
+
+    def _record(self, event_class: type, *, actor: dict, at: datetime, **fields: Any) -> None:
+        self.trigger_event(event_class, timestamp=at, actor=actor, prev=self.chain_head,
+                           number=self.number, **fields)
+
+    def _require_open(self, action: str) -> None:
+        if self.status == "closed":
+            raise IllegalState(f"cannot {action} a closed ticket")
+
+    def classify(self, *, type: str, category: str, priority: str, urgency: str, impact: str,
+                 reason: str, sla: dict, actor: dict, at: datetime) -> None:
+        self._require_open("classify")
+        self._record(self.Classified, actor=actor, at=at, type=type, category=category,
+                     priority=priority, urgency=urgency, impact=impact, reason=reason, sla=sla)
+
+    def assign(self, *, assignee: str, collaborators: list[str], sla: dict, actor: dict,
+               at: datetime) -> None:
+        self._require_open("assign")
+        if actor["role"] == "agent" and assignee != actor["id"]:
+            raise Forbidden("an agent may only assign a ticket to themself")
+        self._record(self.Assigned, actor=actor, at=at, assignee=assignee,
+                     collaborators=collaborators, sla=sla)
+
+    def acknowledge(self, *, actor: dict, at: datetime) -> None:
+        self._require_open("acknowledge")
+        if self.assignee is None:
+            raise IllegalState("nobody is assigned to acknowledge this ticket")
+        if actor["id"] != self.assignee:
+            raise Forbidden(f"only the assignee {self.assignee} may acknowledge")
+        if self.acknowledged:
+            raise IllegalState("the assignment is already acknowledged")
+        self._record(self.Acknowledged, actor=actor, at=at)
+
+    def update(self, *, note: str, visibility: str, next_step: str | None,
+               expected_done_at: datetime | None, waiting_on_customer: bool, sla: dict,
+               actor: dict, at: datetime) -> None:
+        self._require_open("update")
+        self._record(self.ProgressUpdated, actor=actor, at=at, note=note, visibility=visibility,
+                     next_step=next_step, expected_done_at=expected_done_at,
+                     waiting_on_customer=waiting_on_customer, sla=sla)
+
+    def escalate(self, *, level: str, reason: str, actor: dict, at: datetime,
+                 target: str | None = None) -> None:
+        self._require_open("escalate")
+        if target and f"{target}:{level}" in self.escalated_targets:
+            raise IllegalState(f"the {target} breach is already escalated to {level}")
+        self._record(self.Escalated, actor=actor, at=at, level=level, reason=reason,
+                     target=target)
+
+    def close(self, *, resolution: str, actor: dict, at: datetime) -> None:
+        self._require_open("close")
+        handling = (at - self.received_at).total_seconds()
+        self._record(self.Closed, actor=actor, at=at, resolution=resolution,
+                     handling_seconds=max(handling, 0.0))
+
+    def rate(self, *, score: int, comment: str | None, actor: dict, at: datetime) -> None:
+        if self.status != "closed":
+            raise IllegalState("only a closed ticket can be rated")
+        if self.rated:
+            raise IllegalState("this closure is already rated")
+        if not 1 <= score <= 5:
+            raise Invalid("score must be between 1 and 5")
+        self._record(self.Rated, actor=actor, at=at, score=score, comment=comment)
+
+    def reopen(self, *, reason: str, sla: dict, actor: dict, at: datetime) -> None:
+        if self.status != "closed":
+            raise IllegalState("only a closed ticket can be reopened")
+        self._record(self.Reopened, actor=actor, at=at, reason=reason, sla=sla)

@@ -1,0 +1,53 @@
+"""Reading the policy: the shipped defaults, overridden by a TOML file.
+
+Tables merge key by key; a list in the file (`[[sla]]`, `[[agents]]`, rules)
+replaces the default list. Errors name the file and the bad key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from domain.policy import Policy
+
+
+class PolicyError(ValueError):
+    pass
+
+
+def default_policy_text() -> str:
+    return resources.files("domain").joinpath("default_policy.toml").read_text("utf-8")
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = merge(base[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_policy(path: Path | str | None = None) -> Policy:
+    data = tomllib.loads(default_policy_text())
+    source = "the default policy"
+    if path is not None:
+        source = str(path)
+        try:
+            data = merge(data, tomllib.loads(Path(path).read_text("utf-8")))
+        except OSError as error:
+            raise PolicyError(f"{source}: cannot read: {error.strerror}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise PolicyError(f"{source}: not valid TOML: {error}") from None
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
+        raise PolicyError(f"{source}: {problems}") from None

@@ -1,0 +1,163 @@
+"""The relay: the store's log -> TICKETS_EVENTS, in store order, each event once.
+
+The store is the truth and the stream is its copy. The relay keeps no checkpoint of
+its own: at start (and after any failure) it reads the last event on the stream and
+resumes after that event's `sequence` (its position in the store's log), so a crash
+anywhere, however long, neither loses nor repeats an event. Two more guards:
+`Nats-Msg-Id` (JetStream dedupe) and `Nats-Expected-Last-Sequence`, which makes the
+stream refuse a message that would land out of order (after a failed publish, or
+from a second relay), instead of storing a gap.
+
+Gaps in the store's ids (PostgreSQL) are skipped, never waited for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Notification
+from eventsourcing.utils import get_topic
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from domain.event_data import event_data, event_name
+from domain.ticket import Ticket
+from infra.cloudevents import build_envelope, event_subject
+from infra.streams import EVENTS
+
+log = logging.getLogger("ticketflow.relay")
+TICKET_TOPICS = tuple(
+    get_topic(cls) for cls in vars(Ticket).values()
+    if isinstance(cls, type) and issubclass(cls, Ticket.Event) and cls is not Ticket.Event
+)
+ACK_TIMEOUT = 10.0  # publish_async futures never time out by themselves
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    sequence: int
+    msg_id: str
+    subject: str
+    payload: bytes
+
+
+def to_outgoing(app: Application, notification: Notification) -> Outgoing:
+    event: Any = app.mapper.to_domain_event(notification)
+    name, ticket_id = event_name(event), str(event.originator_id)
+    payload = build_envelope(
+        event_name=name, ticket_id=ticket_id, version=event.originator_version,
+        time=event.timestamp, number=event.number, sequence=notification.id,
+        data=event_data(event))
+    return Outgoing(notification.id, f"{ticket_id}:{event.originator_version}",
+                    event_subject(name, ticket_id), payload)
+
+
+async def stream_position(js: JetStreamContext) -> tuple[int, int]:
+    """(store sequence of the stream's last event, the stream's last message number)."""
+    info = await js.stream_info(EVENTS)
+    last, first = info.state.last_seq, info.state.first_seq
+    for seq in range(last, max(first, 1) - 1, -1):  # the tail may have been deleted
+        try:
+            msg = await js.get_msg(EVENTS, seq=seq)
+        except NotFoundError:
+            continue
+        return int(json.loads(msg.data or b"{}")["sequence"]), last
+    return 0, last
+
+
+class Relay:
+    def __init__(self, app: Application, js: JetStreamContext, batch_size: int = 500,
+                 poll_interval: float = 1.0) -> None:
+        self.app, self.js = app, js
+        self.batch_size, self.poll_interval = batch_size, poll_interval
+        self.position = 0  # store sequence of the last event known to be on the stream
+        self.stream_seq = 0  # the stream's last message number
+        self.published = 0
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Thread-safe nudge after a save (SQLite has no notifications; polling is the fallback)."""
+        loop = self._loop
+        loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        backoff = 0.1
+        while True:
+            try:
+                self.position, self.stream_seq = await stream_position(self.js)
+                log.info("relay resumes after store sequence %d", self.position)
+                await self._pump()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("relay: %s: %s; resyncing from the stream", type(error).__name__, error)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _pump(self) -> None:
+        while True:
+            batch = await asyncio.to_thread(self._read)
+            if batch:
+                await self._publish(batch)
+                continue
+            if self._stopping:
+                return
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    def _read(self) -> list[Outgoing]:
+        notifications = self.app.recorder.select_notifications(
+            start=self.position, limit=self.batch_size, topics=TICKET_TOPICS,
+            inclusive_of_start=False)
+        return [to_outgoing(self.app, n) for n in notifications]
+
+    async def _publish(self, batch: Sequence[Outgoing]) -> None:
+        """Pipeline the batch; from the first message that did not land as planned
+        (a duplicate, an error), go on one at a time so each outcome is known."""
+        futures = []
+        for i, out in enumerate(batch):
+            futures.append(await self.js.publish_async(
+                out.subject, out.payload, headers=self._headers(out, self.stream_seq + i)))
+        results = await asyncio.wait_for(
+            asyncio.gather(*futures, return_exceptions=True), ACK_TIMEOUT)
+        done = 0
+        for out, result in zip(batch, results, strict=True):
+            if isinstance(result, BaseException) or result.duplicate:
+                break
+            self._landed(out, result.seq)
+            done += 1
+        for out in batch[done:]:
+            ack = await self.js.publish(out.subject, out.payload, timeout=ACK_TIMEOUT,
+                                        headers=self._headers(out, self.stream_seq))
+            if ack.duplicate:  # published before, within the dedupe window
+                log.warning("relay: %s was published already; not repeated", out.msg_id)
+                self.position = out.sequence
+            else:
+                self._landed(out, ack.seq)
+
+    @staticmethod
+    def _headers(out: Outgoing, expected_last: int) -> dict[str, str]:
+        return {"Nats-Msg-Id": out.msg_id, "Nats-Expected-Last-Sequence": str(expected_last)}
+
+    def _landed(self, out: Outgoing, stream_seq: int) -> None:
+        self.position, self.stream_seq = out.sequence, stream_seq
+        self.published += 1
+
+    async def flush(self) -> None:
+        """Publish everything stored so far, then stop."""
+        self._stopping = True
+        self._wake.set()
+
+    def lag(self) -> int:
+        return max((self.app.recorder.max_notification_id() or 0) - self.position, 0)

@@ -1,0 +1,39 @@
+"""The three JetStream streams of the contract, created or updated at start, idempotently."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+INTAKE, EVENTS, DLQ = "TICKETS_INTAKE", "TICKETS_EVENTS", "TICKETS_DLQ"
+INTAKE_DURABLE = "ticketflow-intake"
+DUPLICATE_WINDOW = 120.0  # seconds; Nats-Msg-Id dedupe, the second line of defence
+
+
+def stream_configs(replicas: int = 1) -> list[StreamConfig]:
+    common: dict[str, Any] = {"storage": StorageType.FILE, "num_replicas": replicas,
+              "duplicate_window": DUPLICATE_WINDOW}
+    return [
+        # Work queue: a request stays until intake stored its ticket and acknowledged it.
+        StreamConfig(name=INTAKE, subjects=["tickets.intake.>"],
+                     retention=RetentionPolicy.WORK_QUEUE, max_msg_size=1024 * 1024,
+                     discard=DiscardPolicy.NEW, **common),
+        StreamConfig(name=EVENTS, subjects=["tickets.events.>"],
+                     retention=RetentionPolicy.LIMITS, **common),
+        StreamConfig(name=DLQ, subjects=["tickets.dlq.>"],
+                     retention=RetentionPolicy.LIMITS, max_age=90 * 24 * 3600.0, **common),
+    ]
+
+
+async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+    for config in stream_configs(replicas):
+        assert config.name
+        try:
+            await js.stream_info(config.name)
+        except NotFoundError:
+            await js.add_stream(config)
+        else:
+            await js.update_stream(config)

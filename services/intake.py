@@ -1,0 +1,149 @@
+"""The intake consumer: TICKETS_INTAKE -> tickets, one store transaction per fetched batch.
+
+A request is acknowledged only after its ticket is stored, so a crash loses nothing
+(JetStream redelivers; intake is idempotent). Input that can never succeed goes to
+`tickets.dlq.intake` with the reason, is acknowledged, and changes nothing else.
+
+Raw nats-py pull, not faststream: faststream 0.7.8's batch pull keeps fetching until
+the batch is full or its timeout passes, so at a gentle rate every request waits the
+whole timeout; nats-py's `fetch` returns what is there at once (NOTES.md, README).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig
+from pydantic import ValidationError
+
+from services.messages import CHANNELS, MAX_MESSAGE_BYTES, IntakeRequest, reason_of
+from services.registration import Registrar, Request
+
+log = logging.getLogger("ticketflow.intake")
+DLQ_SUBJECT = "tickets.dlq.intake"
+MAX_DELIVER = 5  # a valid-looking request that failed this often is dead-lettered
+
+
+class Rejected(ValueError):
+    pass
+
+
+def parse(msg: Msg) -> Request:
+    """One intake message -> a validated request, or `Rejected` with the reason."""
+    channel = msg.subject.removeprefix("tickets.intake.")
+    if channel not in CHANNELS:
+        raise Rejected(f"unknown channel {channel!r}; use one of {', '.join(CHANNELS)}")
+    if len(msg.data) > MAX_MESSAGE_BYTES:
+        raise Rejected(f"message is {len(msg.data)} bytes, over {MAX_MESSAGE_BYTES}")
+    try:
+        document = json.loads(msg.data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise Rejected(f"bad JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise Rejected("the message must be a JSON object")
+    try:
+        body = IntakeRequest.model_validate(document)
+    except ValidationError as error:
+        raise Rejected(reason_of(error)) from None
+    return Request(channel, body, _arrival(msg))
+
+
+def _arrival(msg: Msg) -> datetime:
+    try:
+        stamp = msg.metadata.timestamp
+    except (AttributeError, ValueError):
+        return datetime.now(UTC)
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+@dataclass
+class IntakeStats:
+    accepted: int = 0
+    rejected: int = 0
+    batches: int = 0
+
+
+class IntakeConsumer:
+    def __init__(self, nc: Client, js: JetStreamContext, registrar: Registrar,
+                 durable: str, batch_size: int = 500) -> None:
+        self.nc, self.js, self.registrar = nc, js, registrar
+        self.durable, self.batch_size = durable, batch_size
+        self.stats = IntakeStats()
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        config = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=60,
+                                max_ack_pending=20_000)
+        sub = await self.js.pull_subscribe("tickets.intake.>", durable=self.durable,
+                                           stream="TICKETS_INTAKE", config=config)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    msgs = await sub.fetch(self.batch_size, timeout=0.5)
+                except TimeoutError:
+                    continue
+                await self.handle(msgs)
+        finally:
+            await sub.unsubscribe()
+
+    def stop(self) -> None:
+        """Finish the batch in hand, then stop consuming."""
+        self._stopping.set()
+
+    async def handle(self, msgs: list[Msg]) -> None:
+        good: list[tuple[Msg, Request]] = []
+        for msg in msgs:
+            try:
+                good.append((msg, parse(msg)))
+            except Rejected as error:
+                await self._dead_letter(msg, str(error))
+        if good:
+            await self._store(good)
+        self.stats.batches += 1
+
+    async def _store(self, good: list[tuple[Msg, Request]]) -> None:
+        try:
+            await asyncio.to_thread(self.registrar.register, [r for _, r in good])
+        except Exception as error:
+            log.error("intake: storing %d requests failed: %s: %s", len(good),
+                      type(error).__name__, error)
+            for msg, _ in good:
+                if _deliveries(msg) >= MAX_DELIVER:
+                    await self._dead_letter(msg, f"not stored after {MAX_DELIVER} deliveries: "
+                                                 f"{type(error).__name__}: {error}")
+                else:
+                    await msg.nak(delay=1.0)
+            return
+        for msg, _ in good:
+            await msg.ack()
+        self.stats.accepted += len(good)
+
+    async def _dead_letter(self, msg: Msg, reason: str) -> None:
+        record = {"reason": reason, "subject": msg.subject,
+                  "payload": msg.data.decode("utf-8", errors="replace")}
+        await self.js.publish(DLQ_SUBJECT, json.dumps(record, ensure_ascii=False).encode(),
+                              headers={"Nats-Msg-Id": f"dlq:{_stream_seq(msg)}"})
+        await msg.ack()
+        self.stats.rejected += 1
+        log.info("intake: rejected %s: %s", msg.subject, reason)
+
+
+def _deliveries(msg: Msg) -> int:
+    try:
+        return msg.metadata.num_delivered
+    except (AttributeError, ValueError):
+        return 1
+
+
+def _stream_seq(msg: Msg) -> str:
+    try:
+        return str(msg.metadata.sequence.stream)
+    except (AttributeError, ValueError):
+        return msg.subject + ":" + str(hash(msg.data))

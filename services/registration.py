@@ -1,0 +1,141 @@
+"""Intake: a batch of validated requests becomes tickets in one store transaction.
+
+Each new ticket is stored with its Received and system Classified events (and its
+number) together, so a ticket is never seen unclassified. The same
+`<channel>:<external_id>` is one ticket however often and however late it comes.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from domain.numbers import TicketNumber, format_number, number_id
+from domain.priority import priority
+from domain.sla import plan, select_rule
+from domain.ticket import Ticket, ticket_id_for
+from services.desk import TicketDesk
+from services.messages import IntakeRequest
+
+SYSTEM = {"id": "classifier", "role": "system"}
+ATTEMPTS = 50  # each failed attempt means another writer got through: progress overall
+
+
+@dataclass(frozen=True)
+class Request:
+    channel: str
+    body: IntakeRequest
+    arrived_at: datetime  # when the message reached the stream; the default received_at
+
+
+@dataclass(frozen=True)
+class Registered:
+    ticket_id: UUID
+    new: bool
+
+
+class NumberSequence:
+    """Hands out the next free daily number; probes the store (log n reads) after start
+    or after a lost race, instead of scanning every ticket."""
+
+    def __init__(self, desk: TicketDesk) -> None:
+        self.desk = desk
+        self._next: dict[date, int] = {}
+        self._lock = threading.Lock()
+
+    def _number(self, day: date, seq: int) -> str:
+        n = self.desk.policy.numbering
+        return format_number(n.prefix, day, seq, n.digits)
+
+    def _taken(self, day: date, seq: int) -> bool:
+        return self.desk.exists(number_id(self._number(day, seq)))
+
+    def _first_free(self, day: date) -> int:
+        high = 1
+        while self._taken(day, high):
+            high *= 2
+        low = high // 2  # taken (or 0); numbers are dense, so binary search works
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (mid, high) if self._taken(day, mid) else (low, mid)
+        return high
+
+    def take(self, day: date) -> str:
+        with self._lock:
+            seq = self._next.get(day) or self._first_free(day)
+            self._next = {day: seq + 1}  # only today's counter is kept
+            return self._number(day, seq)
+
+    def forget(self) -> None:
+        with self._lock:
+            self._next.clear()
+
+
+class Registrar:
+    def __init__(self, desk: TicketDesk) -> None:
+        self.desk = desk
+        self.numbers = NumberSequence(desk)
+
+    def register(self, requests: list[Request]) -> list[Registered]:
+        """Store every request not stored before; report each one's ticket id."""
+        ids = [ticket_id_for(r.channel, r.body.external_id) for r in requests]
+        unique = dict(zip(ids, requests, strict=True))  # a repeat inside the batch: once
+        known: set[UUID] = set()
+        for _ in range(ATTEMPTS):
+            fresh = [(i, r) for i, r in unique.items() if i not in known]
+            try:
+                self.desk.save(*self._build(fresh))
+                break
+            except IntegrityError:
+                # A ticket that exists already, or a number another writer took.
+                known = {i for i in unique if self.desk.exists(i)}
+                self.numbers.forget()
+                time.sleep(random.uniform(0, 0.005))  # de-synchronise racing writers
+        else:
+            raise RuntimeError(f"intake batch not stored after {ATTEMPTS} attempts")
+        return [Registered(i, i not in known) for i in ids]
+
+    def _build(self, fresh: list[tuple[UUID, Request]]) -> list[Any]:
+        now = self.desk.clock()
+        day = now.astimezone(self.desk.policy.business_calendar.tz).date()
+        aggregates: list[Any] = []
+        for _, request in fresh:
+            number = self.numbers.take(day)
+            ticket = self._receive(request, number, now)
+            aggregates += (ticket, TicketNumber.register(number, ticket.id))
+        return aggregates
+
+    def _receive(self, request: Request, number: str, now: datetime) -> Ticket:
+        body = request.body
+        received_at = body.received_at or request.arrived_at
+        alert = body.alert.model_dump() if body.alert else None
+        ticket = Ticket.receive(
+            channel=request.channel, external_id=body.external_id, number=number,
+            received_at=received_at, customer=body.customer.model_dump(),
+            subject=body.subject, content=body.content,
+            attachments=[a.model_dump() for a in body.attachments], alert=alert, at=now)
+        self._classify(ticket, now)
+        return ticket
+
+    def _classify(self, ticket: Ticket, now: datetime) -> None:
+        policy = self.desk.policy
+        ratio = (ticket.alert or {}).get("affected_ratio")
+        found = policy.classifier.classify(ticket.content, subject=ticket.subject,
+                                           alert_ratio=ratio, channel=ticket.channel)
+        level = priority(found.urgency, found.impact, policy.priority)
+        facts = {"type": found.type, "category": found.category, "priority": level,
+                 "urgency": found.urgency, "impact": found.impact, "channel": ticket.channel}
+        rule = select_rule(policy.sla, facts)
+        sla = plan(rule, received_at=ticket.received_at, now=now,
+                   calendar=policy.business_calendar)
+        reason = found.reason
+        ticket.classify(type=found.type, category=found.category, priority=level,
+                        urgency=found.urgency, impact=found.impact, reason=reason, sla=sla,
+                        actor=SYSTEM, at=now)

@@ -1,0 +1,129 @@
+"""`ticketflow up`: the composition root that wires the parts and runs them together.
+
+    adapters -> TICKETS_INTAKE -> intake -> store -> relay -> TICKETS_EVENTS -> projections
+                                   commands/queries (request/reply) -> store
+
+Shutdown (SIGINT/SIGTERM): finish the intake batch in hand, stop consuming, stop the
+handlers, let the relay publish everything stored, then close NATS (and the embedded
+server) and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nats
+from faststream.nats import NatsBroker
+
+from domain.policy import Policy
+from infra.nats_server import EmbeddedNats
+from infra.relay import Relay
+from infra.store import default_store_url, store_env
+from infra.streams import INTAKE_DURABLE, ensure_streams
+from services.commands import CommandService
+from services.desk import TicketDesk
+from services.handlers import build_router
+from services.intake import IntakeConsumer
+from services.queries import QueryService
+from services.registration import Registrar
+
+log = logging.getLogger("ticketflow")
+RELAY_FLUSH_TIMEOUT = 30.0
+
+
+@dataclass
+class Settings:
+    data_dir: Path = Path(".ticketflow")
+    nats_url: str | None = None
+    store: str | None = None
+    policy: Policy | None = None
+    nats_sync: str = "always"
+    intake_batch: int = 500
+
+    @property
+    def store_url(self) -> str:
+        return self.store or default_store_url(self.data_dir)
+
+
+@dataclass
+class Service:
+    settings: Settings
+    desk: TicketDesk
+    url: str = ""
+    embedded: EmbeddedNats | None = None
+    relay: Relay | None = None
+    intake: IntakeConsumer | None = None
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+    async def start(self) -> str:
+        s = self.settings
+        if s.nats_url:
+            self.url = s.nats_url
+        else:
+            self.embedded = EmbeddedNats(s.data_dir / "nats", sync_interval=s.nats_sync)
+            self.url = await asyncio.to_thread(self.embedded.start)
+        self.nc = await nats.connect(self.url, name="ticketflow", max_reconnect_attempts=-1)
+        self.js = self.nc.jetstream(publish_async_max_pending=4000)
+        await ensure_streams(self.js)
+        self.broker = NatsBroker(self.url, logger=log, log_level=logging.DEBUG)
+        self.broker.include_router(build_router(CommandService(self.desk),
+                                                QueryService(self.desk)))
+        await self.broker.start()
+        self.relay = Relay(self.desk, self.js)
+        self.desk.on_saved(self.relay.wake)
+        self.intake = IntakeConsumer(self.nc, self.js, Registrar(self.desk),
+                                     durable=INTAKE_DURABLE, batch_size=s.intake_batch)
+        self.tasks = [asyncio.create_task(self.relay.run(), name="relay"),
+                      asyncio.create_task(self.intake.run(), name="intake")]
+        return self.url
+
+    async def stop(self) -> None:
+        assert self.intake and self.relay
+        self.intake.stop()
+        relay_task, intake_task = self.tasks
+        await asyncio.wait([intake_task], timeout=10)  # the batch in hand is finished
+        if not intake_task.done():
+            intake_task.cancel()
+        await self.broker.stop()
+        await self.relay.flush()
+        try:
+            await asyncio.wait_for(relay_task, RELAY_FLUSH_TIMEOUT)
+        except TimeoutError:
+            log.error("relay did not finish within %ss; the rest follows at next start",
+                      RELAY_FLUSH_TIMEOUT)
+        await self.nc.flush()
+        await self.nc.close()
+        if self.embedded:
+            await asyncio.to_thread(self.embedded.stop)
+        self.desk.close()
+
+
+def build_service(settings: Settings) -> Service:
+    from infra.policy_file import load_policy
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    policy = settings.policy or load_policy()
+    desk = TicketDesk(policy, store_env(settings.store_url, settings.data_dir))
+    return Service(settings, desk)
+
+
+async def serve(settings: Settings, announce: Callable[[str], None]) -> None:
+    service = build_service(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    url = await service.start()
+    announce(url)
+    waiter = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([waiter, *service.tasks], return_when=asyncio.FIRST_COMPLETED)
+    for task in done:
+        if task is not waiter and task.exception():
+            log.error("%s stopped: %r", task.get_name(), task.exception())
+    log.info("shutting down")
+    await service.stop()

@@ -1,0 +1,156 @@
+"""The running service against a real nats-server: intake, the event stream, commands,
+queries, dead letters. Each test gets fresh streams on the session's server."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import jsonschema
+import nats
+import pytest
+
+from infra.cloudevents import parse_envelope
+from infra.streams import DLQ, EVENTS, INTAKE
+from services.runtime import Service, Settings, build_service
+from tests.integration.helpers import ask, envelope, publish_request, read_stream
+
+pytestmark = pytest.mark.nats
+SCHEMA = json.loads((Path(__file__).parents[1] / "fixtures/cloudevents/cloudevents.schema.json")
+                    .read_text())
+REQUEST = {
+    "external_id": "mail-2026-11-24-0001",
+    "received_at": "2026-11-24T09:30:00+08:00",
+    "customer": {"name": "张女士", "company": None, "phone": "13812345678", "email": None,
+                 "customer_id": "C1001"},
+    "subject": "退款",
+    "content": "收到的商品与描述不符,要求退款!电话13812345678",
+    "attachments": [{"name": "photo.jpg", "url": "https://files.example/1"}],
+    "alert": None,
+}
+
+
+@pytest.fixture
+async def fresh_streams(nats_server: str) -> str:
+    nc = await nats.connect(nats_server)
+    js = nc.jetstream()
+    for name in (INTAKE, EVENTS, DLQ):
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await js.delete_stream(name)
+    await nc.close()
+    return nats_server
+
+
+@pytest.fixture
+async def service(fresh_streams: str, tmp_path: Path, policy) -> AsyncIterator[Service]:
+    svc = build_service(Settings(data_dir=tmp_path, nats_url=fresh_streams, policy=policy))
+    await svc.start()
+    yield svc
+    await svc.stop()
+
+
+@pytest.fixture
+async def client(service: Service) -> AsyncIterator[nats.NATS]:
+    nc = await nats.connect(service.url)
+    yield nc
+    await nc.close()
+
+
+async def test_a_published_request_appears_as_received_then_classified(client) -> None:
+    js = client.jetstream()
+    await publish_request(js, "email", REQUEST)
+    received, classified = [envelope(m) for m in await read_stream(js, "tickets.events.>", 2)]
+    assert received["type"] == "ticketflow.ticket.received.v1"
+    assert classified["type"] == "ticketflow.ticket.classified.v1"
+    assert classified["data"]["actor"]["role"] == "system"
+    assert received["id"] == f"{received['subject']}:1"
+    assert received["sequence"] < classified["sequence"]
+    assert received["ticketnumber"] == classified["ticketnumber"]
+    assert received["ticketnumber"].startswith("CS")
+
+
+async def test_every_event_is_a_valid_cloudevent_with_masked_contact_data(client) -> None:
+    js = client.jetstream()
+    await publish_request(js, "email", REQUEST)
+    messages = await read_stream(js, "tickets.events.>", 2)
+    for msg in messages:
+        event = parse_envelope(msg.data)
+        jsonschema.validate(event, SCHEMA)
+        assert msg.headers["Nats-Msg-Id"] == event["id"]
+        assert msg.subject == f"tickets.events.{msg.subject.split('.')[2]}.{event['subject']}"
+    received = envelope(messages[0])["data"]
+    assert "13812345678" not in messages[0].data.decode()
+    assert received["customer"]["phone"] == "138****5678"
+    assert received["content"].endswith("138****5678")
+
+
+async def test_the_same_request_sent_again_makes_no_second_ticket(client, service) -> None:
+    js = client.jetstream()
+    await publish_request(js, "email", REQUEST)
+    await read_stream(js, "tickets.events.>", 2)
+    # Past JetStream's dedupe: a different message id, the same channel and external_id.
+    await publish_request(js, "email", REQUEST, msg_id="retry-after-a-day")
+    await publish_request(js, "email", {**REQUEST, "external_id": "mail-2"})
+    events = [envelope(m) for m in await read_stream(js, "tickets.events.>", 5, timeout=3)]
+    assert [e["type"].split(".")[2] for e in events] == [
+        "received", "classified", "received", "classified"]
+
+
+async def test_commands_and_queries_answer_over_request_reply(client) -> None:
+    js = client.jetstream()
+    await publish_request(js, "email", REQUEST)
+    ticket_id = envelope((await read_stream(js, "tickets.events.>", 1))[0])["subject"]
+    supervisor = {"id": "S001", "role": "supervisor"}
+    reply = await ask(client, "tickets.cmd.assign",
+                      {"ticket_id": ticket_id, "actor": supervisor, "assignee": "A007"})
+    assert reply["ok"] and reply["version"] == 3
+    forbidden = await ask(client, "tickets.cmd.close",
+                          {"ticket_id": ticket_id, "actor": {"id": "x", "role": "analytics"},
+                           "resolution": "no"})
+    assert forbidden["error"]["code"] == "forbidden"
+    conflict = await ask(client, "tickets.cmd.close",
+                         {"ticket_id": ticket_id, "actor": supervisor, "resolution": "ok",
+                          "expected_version": 1})
+    assert conflict["error"]["code"] == "conflict"
+    bad = await ask(client, "tickets.cmd.close", b"{not json")
+    assert bad["error"]["code"] == "invalid"
+    view = await ask(client, "tickets.query.ticket", {"number": reply["number"]})
+    assert view["ticket"]["assignee"] == "A007"
+    assert view["ticket"]["customer"]["phone"] == "138****5678"
+    history = await ask(client, "tickets.query.history", {"ticket_id": ticket_id})
+    assert history["verified"] is True
+    assert [e["type"] for e in history["events"]] == ["Received", "Classified", "Assigned"]
+    events = await read_stream(js, "tickets.events.>", 3)
+    assert events[2].subject == f"tickets.events.Assigned.{ticket_id}"
+
+
+BAD_INPUTS = [
+    ("email", b"{not json", "bad JSON"),
+    ("email", json.dumps({"external_id": "b1"}).encode(), "content"),
+    ("email", json.dumps({"external_id": "b2", "content": "   "}).encode(), "blank"),
+    ("fax", json.dumps({"external_id": "b3", "content": "hello"}).encode(), "unknown channel"),
+    ("email", json.dumps({"external_id": "b4", "content": "x" * 70_000}).encode(), "over"),
+    ("email", json.dumps({"external_id": 5, "content": "hello"}).encode(), "external_id"),
+    ("email", json.dumps({"external_id": "b6", "content": ["a"]}).encode(), "content"),
+    ("email", json.dumps(["a list"]).encode(), "JSON object"),
+    ("email", json.dumps({"external_id": "", "content": "hi"}).encode(), "external_id"),
+]
+
+
+async def test_bad_input_goes_to_the_dead_letter_stream_with_a_reason(client, service) -> None:
+    js = client.jetstream()
+    for i, (channel, payload, _) in enumerate(BAD_INPUTS):
+        await publish_request(js, channel, payload, msg_id=f"bad-{i}")
+    await publish_request(js, "web", {"external_id": "good-1", "content": "如何修改密码?"})
+    dead = [json.loads(m.data) for m in
+            await read_stream(js, "tickets.dlq.intake", len(BAD_INPUTS))]
+    assert len(dead) == len(BAD_INPUTS)
+    for record, (channel, payload, expected) in zip(dead, BAD_INPUTS, strict=True):
+        assert expected in record["reason"], record["reason"]
+        assert record["subject"] == f"tickets.intake.{channel}"
+        assert record["payload"] == payload.decode()
+    events = [envelope(m) for m in await read_stream(js, "tickets.events.>", 3, timeout=3)]
+    assert len(events) == 2  # only the good request became a ticket
+    assert service.intake.stats.rejected == len(BAD_INPUTS)
