@@ -33,7 +33,7 @@ from infra.cloudevents import build_envelope, event_subject
 from infra.streams import EVENTS
 
 log = logging.getLogger("ticketflow.relay")
-TICKET_TOPICS = tuple(
+TICKET_TOPICS = frozenset(
     get_topic(cls) for cls in vars(Ticket).values()
     if isinstance(cls, type) and issubclass(cls, Ticket.Event) and cls is not Ticket.Event
 )
@@ -106,9 +106,10 @@ class Relay:
 
     async def _pump(self) -> None:
         while True:
-            batch = await asyncio.to_thread(self._read)
-            if batch:
-                await self._publish(batch)
+            outgoing, last_id = await asyncio.to_thread(self._read)
+            if last_id is not None:
+                await self._publish(outgoing)
+                self.position = last_id  # also past records that are not ticket events
                 continue
             if self._stopping:
                 return
@@ -116,11 +117,13 @@ class Relay:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
-    def _read(self) -> list[Outgoing]:
+    def _read(self) -> tuple[list[Outgoing], int | None]:
+        """The next ticket events after `position`, and the last store id looked at."""
         notifications = self.app.recorder.select_notifications(
-            start=self.position, limit=self.batch_size, topics=TICKET_TOPICS,
-            inclusive_of_start=False)
-        return [to_outgoing(self.app, n) for n in notifications]
+            start=self.position, limit=self.batch_size, inclusive_of_start=False)
+        outgoing = [to_outgoing(self.app, n) for n in notifications
+                    if n.topic in TICKET_TOPICS]
+        return outgoing, (notifications[-1].id if notifications else None)
 
     async def _publish(self, batch: Sequence[Outgoing]) -> None:
         """Pipeline the batch; from the first message that did not land as planned

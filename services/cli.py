@@ -25,6 +25,11 @@ DataDir = Annotated[Path, typer.Option(
     "server's JetStream files and the store key live.")]
 
 
+@app.callback()
+def _root() -> None:
+    """ticketflow: event-sourced tickets, SLAs and audit trails over NATS JetStream."""
+
+
 @app.command()
 def up(
     nats_url: NatsUrl = None,

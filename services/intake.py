@@ -29,6 +29,7 @@ from services.registration import Registrar, Request
 log = logging.getLogger("ticketflow.intake")
 DLQ_SUBJECT = "tickets.dlq.intake"
 MAX_DELIVER = 5  # a valid-looking request that failed this often is dead-lettered
+ACK_WAIT = 10.0  # seconds before JetStream redelivers what a crashed instance had fetched
 
 
 class Rejected(ValueError):
@@ -79,7 +80,7 @@ class IntakeConsumer:
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
-        config = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=60,
+        config = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT,
                                 max_ack_pending=20_000)
         sub = await self.js.pull_subscribe("tickets.intake.>", durable=self.durable,
                                            stream="TICKETS_INTAKE", config=config)

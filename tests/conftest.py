@@ -7,6 +7,7 @@ reachable they skip with the reason; under CI (CI=true) that is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -88,6 +89,22 @@ def desk(store_url: str, policy: Policy, clock: FixedClock, tmp_path: Path) -> I
     app = TicketDesk(policy, store_env(store_url, tmp_path), clock=clock)
     yield app
     app.close()
+
+
+@pytest.fixture
+async def fresh_streams(nats_server: str) -> str:
+    """The session's nats-server with the ticketflow streams deleted: each test starts empty."""
+    import nats
+
+    from infra.streams import DLQ, EVENTS, INTAKE
+
+    nc = await nats.connect(nats_server)
+    js = nc.jetstream()
+    for name in (INTAKE, EVENTS, DLQ):
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await js.delete_stream(name)
+    await nc.close()
+    return nats_server
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@ queries, dead letters. Each test gets fresh streams on the session's server."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +12,6 @@ import nats
 import pytest
 
 from infra.cloudevents import parse_envelope
-from infra.streams import DLQ, EVENTS, INTAKE
 from services.runtime import Service, Settings, build_service
 from tests.integration.helpers import ask, envelope, publish_request, read_stream
 
@@ -30,17 +28,6 @@ REQUEST = {
     "attachments": [{"name": "photo.jpg", "url": "https://files.example/1"}],
     "alert": None,
 }
-
-
-@pytest.fixture
-async def fresh_streams(nats_server: str) -> str:
-    nc = await nats.connect(nats_server)
-    js = nc.jetstream()
-    for name in (INTAKE, EVENTS, DLQ):
-        with contextlib.suppress(nats.js.errors.NotFoundError):
-            await js.delete_stream(name)
-    await nc.close()
-    return nats_server
 
 
 @pytest.fixture
