@@ -66,6 +66,16 @@ def up(
         raise typer.Exit(2) from None
 
 
+@app.command()
+def asyncapi() -> None:
+    """Print the AsyncAPI 3.0 document of ticketflow's subjects (JSON)."""
+    import json
+
+    from services.asyncapi import asyncapi_document
+
+    typer.echo(json.dumps(asyncapi_document(), indent=2, sort_keys=True, ensure_ascii=False))
+
+
 def main() -> None:
     app(prog_name="ticketflow")
 

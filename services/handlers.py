@@ -1,83 +1,74 @@
 """NATS request/reply handlers for `tickets.cmd.<name>` and `tickets.query.<name>`.
 
-Each handler parses, calls the synchronous service in a thread, and replies; every
-failure becomes `{"ok": false, "error": {"code", "message"}}` and changes nothing.
+Each handler takes its typed request, calls the synchronous service in a thread and
+returns the reply. Failures become `{"ok": false, "error": {"code", "message"}}` in
+one place, the router's exception middleware, and change nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from faststream import ExceptionMiddleware
 from faststream.nats import NatsRouter
-from faststream.nats.annotations import NatsMessage
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from domain.errors import Invalid, TicketError
+from domain.errors import TicketError
 from services.commands import CommandService
 from services.messages import COMMANDS, HistoryQuery, TicketQuery, reason_of
 from services.queries import QueryService
 
 log = logging.getLogger("ticketflow.handlers")
-QUEUE = "ticketflow"
+QUEUE = "ticketflow"  # instances share the work
 
 
 def error(code: str, message: str) -> dict:
     return {"ok": False, "error": {"code": code, "message": message}}
 
 
-def parse(model: type[BaseModel], raw: bytes) -> Any:
-    try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise Invalid(f"bad JSON: {e}") from None
-    if not isinstance(document, dict):
-        raise Invalid("the request must be a JSON object")
-    try:
-        return model.model_validate(document)
-    except ValidationError as e:
-        raise Invalid(reason_of(e)) from None
+def replies_for_errors() -> ExceptionMiddleware:
+    middleware = ExceptionMiddleware()
+
+    @middleware.add_handler(ValidationError, publish=True)
+    def invalid(exc: ValidationError) -> dict:
+        return error("invalid", reason_of(exc))
+
+    @middleware.add_handler(TicketError, publish=True)
+    def refused(exc: TicketError) -> dict:
+        return error(exc.code, exc.message)
+
+    @middleware.add_handler(Exception, publish=True)
+    def failed(exc: Exception) -> dict:
+        log.error("handler failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
+        return error("internal", f"{type(exc).__name__}: {exc}")
+
+    return middleware
 
 
-async def answer(raw: bytes, model: type[BaseModel], call: Callable[[Any], dict]) -> dict:
-    try:
-        request = parse(model, raw)
+def typed(name: str, model: type, call: Callable[[Any], dict]) -> Callable[[Any], Awaitable[dict]]:
+    """A handler whose parameter is `model`: faststream validates the request with it
+    (and documents it in the AsyncAPI schema); the call runs in a thread."""
+
+    async def handle(request: Any) -> dict:
         return await asyncio.to_thread(call, request)
-    except TicketError as e:
-        return error(e.code, e.message)
-    except Exception as e:
-        log.exception("handler failed")
-        return error("internal", f"{type(e).__name__}: {e}")
+
+    handle.__annotations__ = {"request": model, "return": dict}
+    handle.__name__ = handle.__qualname__ = name
+    handle.__doc__ = model.__doc__
+    return handle
 
 
 def build_router(commands: CommandService, queries: QueryService) -> NatsRouter:
-    router = NatsRouter()
-
+    router = NatsRouter(middlewares=[replies_for_errors()])
     for name, model in COMMANDS.items():
-        def handler(message: NatsMessage, name: str = name, model: type = model) -> Any:
-            return answer(message.body, model, lambda c: commands.execute(name, c))
-
-        router.subscriber(f"tickets.cmd.{name}", queue=QUEUE, title=f"cmd.{name}",
-                          description=f"{model.__doc__ or name} Reply: ok/ticket_id/number/version "
-                                      "or error code.")(_named(handler, f"cmd_{name}"))
-
-    async def ticket(message: NatsMessage) -> dict:
-        return await answer(message.body, TicketQuery, queries.ticket)
-
-    async def history(message: NatsMessage) -> dict:
-        return await answer(message.body, HistoryQuery, queries.history)
-
-    router.subscriber("tickets.query.ticket", queue=QUEUE, title="query.ticket")(ticket)
-    router.subscriber("tickets.query.history", queue=QUEUE, title="query.history")(history)
+        call = (lambda n: lambda c: commands.execute(n, c))(name)
+        router.subscriber(f"tickets.cmd.{name}", queue=QUEUE, title=f"tickets.cmd.{name}")(
+            typed(f"cmd_{name}", model, call))
+    router.subscriber("tickets.query.ticket", queue=QUEUE, title="tickets.query.ticket")(
+        typed("query_ticket", TicketQuery, lambda q: queries.ticket(q)))
+    router.subscriber("tickets.query.history", queue=QUEUE, title="tickets.query.history")(
+        typed("query_history", HistoryQuery, lambda q: queries.history(q)))
     return router
-
-
-def _named(func: Callable, name: str) -> Callable:
-    async def wrapper(message: NatsMessage) -> dict:
-        return await func(message)
-
-    wrapper.__name__ = wrapper.__qualname__ = name
-    return wrapper

@@ -1,0 +1,93 @@
+"""`ticketflow up` as a user runs it: embedded nats-server, the `nats:` line, clean stops."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+import nats
+import pytest
+
+from tests.integration.helpers import publish_request, read_stream
+
+pytestmark = pytest.mark.nats
+TICKETFLOW = [sys.executable, "-m", "services.cli"]
+
+
+def up(data_dir: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen([*TICKETFLOW, "up", "--data-dir", str(data_dir), *extra],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    assert line.startswith("nats: nats://127.0.0.1:"), (line, process.stderr.read())
+    return process, line.removeprefix("nats: ")
+
+
+def port_open(url: str) -> bool:
+    parsed = urlparse(url)
+    with socket.socket() as s:
+        return s.connect_ex((parsed.hostname, parsed.port)) == 0
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+async def test_up_serves_intake_on_the_printed_url_and_stops_cleanly(tmp_path, stop_signal):
+    process, url = up(tmp_path)
+    try:
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        await publish_request(js, "chat", {"external_id": "c-1", "content": "页面白屏,报错500"})
+        events = [json.loads(m.data) for m in await read_stream(js, "tickets.events.>", 2)]
+        await nc.close()
+        assert [e["type"] for e in events] == ["ticketflow.ticket.received.v1",
+                                               "ticketflow.ticket.classified.v1"]
+        assert events[1]["data"]["type"] == "technical"
+    finally:
+        process.send_signal(stop_signal)
+        code = process.wait(30)
+    assert code == 0, process.stderr.read() if process.stderr else ""
+    assert not port_open(url), "the embedded nats-server outlived the service"
+
+
+async def test_a_restarted_service_keeps_its_tickets_and_numbers(tmp_path) -> None:
+    process, url = up(tmp_path)
+    nc = await nats.connect(url)
+    await publish_request(nc.jetstream(), "web", {"external_id": "w-1", "content": "hello"})
+    await read_stream(nc.jetstream(), "tickets.events.>", 2)
+    await nc.close()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 0
+    process, url = up(tmp_path)
+    try:
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        await publish_request(js, "web", {"external_id": "w-2", "content": "hello again"})
+        events = [json.loads(m.data) for m in await read_stream(js, "tickets.events.>", 4)]
+        await nc.close()
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+    numbers = [e["ticketnumber"] for e in events if e["type"].endswith("received.v1")]
+    assert len(events) == 4 and numbers[0][-4:] == "0001" and numbers[1][-4:] == "0002"
+
+
+def test_a_bad_policy_file_is_refused_naming_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "policy.toml"
+    bad.write_text('[calendar]\ntimezone = "Mars/Olympus"\n')
+    result = subprocess.run([*TICKETFLOW, "up", "--data-dir", str(tmp_path), "--policy",
+                             str(bad)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "calendar.timezone" in result.stderr and "Mars/Olympus" in result.stderr
+
+
+def test_help_explains_the_settings() -> None:
+    result = subprocess.run([*TICKETFLOW, "up", "--help"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0
+    for option in ("--nats-url", "--store", "--data-dir", "--policy", "TICKETFLOW_STORE"):
+        assert option in result.stdout
+
