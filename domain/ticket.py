@@ -73,9 +73,11 @@ class Ticket(Aggregate):
         impact: str
         reason: str
         sla: dict  # target -> {"clock", "duration", "started_at", "due"}
+        candidates: list  # agents proposed for the ticket, best first
 
         def apply(self, t: Ticket) -> None:
             t.type, t.category, t.priority = self.type, self.category, self.priority
+            t.candidates = self.candidates
             t.urgency, t.impact = self.urgency, self.impact
             keep_met = {k: v for k, v in t.sla.items() if v.get("met_at") and k in self.sla}
             t.sla = {k: {**v, "met_at": None} for k, v in self.sla.items()}
@@ -185,6 +187,7 @@ class Ticket(Aggregate):
         self.urgency: str | None = None
         self.impact: str | None = None
         self.assignee: str | None = None
+        self.candidates: list[str] = []
         self.collaborators: list[str] = []
         self.acknowledged = False
         self.sla: dict[str, dict] = {}
@@ -229,10 +232,12 @@ class Ticket(Aggregate):
             raise IllegalState(f"cannot {action} a closed ticket")
 
     def classify(self, *, type: str, category: str, priority: str, urgency: str, impact: str,
-                 reason: str, sla: dict, actor: dict, at: datetime) -> None:
+                 reason: str, sla: dict, actor: dict, at: datetime,
+                 candidates: list[str] | None = None) -> None:
         self._require_open("classify")
         self._record(self.Classified, actor=actor, at=at, type=type, category=category,
-                     priority=priority, urgency=urgency, impact=impact, reason=reason, sla=sla)
+                     priority=priority, urgency=urgency, impact=impact, reason=reason, sla=sla,
+                     candidates=list(candidates or []))
 
     def assign(self, *, assignee: str, collaborators: list[str], sla: dict, actor: dict,
                at: datetime) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -17,14 +18,16 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
+from domain.assignment import propose, wanted_skills
 from domain.numbers import TicketNumber, format_number, number_id
 from domain.priority import priority
-from domain.sla import plan, select_rule
+from domain.sla import plan, restart, select_rule
 from domain.ticket import Ticket, ticket_id_for
 from services.desk import TicketDesk
 from services.messages import IntakeRequest
 
 SYSTEM = {"id": "classifier", "role": "system"}
+ASSIGNER = {"id": "assigner", "role": "system"}
 ATTEMPTS = 50  # each failed attempt means another writer got through: progress overall
 
 
@@ -82,6 +85,9 @@ class Registrar:
     def __init__(self, desk: TicketDesk) -> None:
         self.desk = desk
         self.numbers = NumberSequence(desk)
+        # Open tickets this process assigned automatically; the true count per agent
+        # comes from a projection once one exists (issue 3).
+        self.load: Counter[str] = Counter()
 
     def register(self, requests: list[Request]) -> list[Registered]:
         """Store every request not stored before; report each one's ticket id."""
@@ -121,10 +127,11 @@ class Registrar:
             received_at=received_at, customer=body.customer.model_dump(),
             subject=body.subject, content=body.content,
             attachments=[a.model_dump() for a in body.attachments], alert=alert, at=now)
-        self._classify(ticket, now)
+        candidates = self._classify(ticket, now)
+        self._auto_assign(ticket, candidates, now)
         return ticket
 
-    def _classify(self, ticket: Ticket, now: datetime) -> None:
+    def _classify(self, ticket: Ticket, now: datetime) -> list[str]:
         policy = self.desk.policy
         ratio = (ticket.alert or {}).get("affected_ratio")
         found = policy.classifier.classify(ticket.content, subject=ticket.subject,
@@ -135,7 +142,22 @@ class Registrar:
         rule = select_rule(policy.sla, facts)
         sla = plan(rule, received_at=ticket.received_at, now=now,
                    calendar=policy.business_calendar)
-        reason = found.reason
+        wanted = wanted_skills(type=found.type, category=found.category,
+                               channel=ticket.channel, text=ticket.content)
+        candidates = propose(policy.agents, wanted, self.load)
         ticket.classify(type=found.type, category=found.category, priority=level,
-                        urgency=found.urgency, impact=found.impact, reason=reason, sla=sla,
-                        actor=SYSTEM, at=now)
+                        urgency=found.urgency, impact=found.impact, reason=found.reason,
+                        sla=sla, actor=SYSTEM, at=now, candidates=candidates)
+        return candidates
+
+    def _auto_assign(self, ticket: Ticket, candidates: list[str], now: datetime) -> None:
+        """The best candidate takes the ticket, unless their team's lead chooses."""
+        policy = self.desk.policy
+        if not candidates:
+            return
+        best = next(a for a in policy.agents if a.id == candidates[0])
+        if policy.team_mode(best.team) != "auto":
+            return
+        sla = restart(ticket.sla, ("acknowledge",), now, policy.business_calendar)
+        ticket.assign(assignee=best.id, collaborators=[], sla=sla, actor=ASSIGNER, at=now)
+        self.load[best.id] += 1

@@ -247,3 +247,27 @@ def flip_a_byte_of_version(desk: TicketDesk, store_url: str, ticket_id: str,
                        "originator_id=%s AND originator_version=%s",
                        (bytes(state), record.originator_id, version))
     desk.repository.cache = None
+
+
+class TestAutoAssignment:
+    def with_agents(self, desk: TicketDesk, mode: str) -> None:
+        from domain.policy import AgentConfig, TeamConfig
+
+        desk.policy = desk.policy.model_copy(update={
+            "agents": [AgentConfig(id="A1", team="care", skills=["complaint", "zh"]),
+                       AgentConfig(id="A2", team="care", skills=["technical"])],
+            "teams": [TeamConfig(id="care", mode=mode)]})
+
+    def test_the_best_agent_is_assigned_in_the_same_transaction(self, desk) -> None:
+        self.with_agents(desk, "auto")
+        [r] = Registrar(desk).register([request("mail-1")])
+        assert events_of(desk, r.ticket_id) == ["Received", "Classified", "Assigned"]
+        ticket = desk.load(r.ticket_id)
+        assert (ticket.assignee, ticket.candidates) == ("A1", ["A1", "A2"])
+        assert ticket.sla["acknowledge"]["due"] is not None
+
+    def test_when_the_lead_chooses_the_candidates_are_only_proposed(self, desk) -> None:
+        self.with_agents(desk, "lead_chooses")
+        [r] = Registrar(desk).register([request("mail-1")])
+        assert events_of(desk, r.ticket_id) == ["Received", "Classified"]
+        assert desk.load(r.ticket_id).candidates == ["A1", "A2"]
