@@ -1,5 +1,6 @@
 """The running service against a real nats-server: intake, the event stream, commands,
-queries, dead letters. Each test gets fresh streams on the session's server."""
+queries, dead letters. Each test gets fresh streams on the session's server, and runs
+once with an SQLite store and once with a PostgreSQL one."""
 
 from __future__ import annotations
 
@@ -31,8 +32,10 @@ REQUEST = {
 
 
 @pytest.fixture
-async def service(fresh_streams: str, tmp_path: Path, policy) -> AsyncIterator[Service]:
-    svc = build_service(Settings(data_dir=tmp_path, nats_url=fresh_streams, policy=policy))
+async def service(fresh_streams: str, tmp_path: Path, policy,
+                  store_url: str) -> AsyncIterator[Service]:
+    svc = build_service(Settings(data_dir=tmp_path, nats_url=fresh_streams, policy=policy,
+                                 store=store_url))
     await svc.start()
     yield svc
     await svc.stop()
