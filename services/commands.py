@@ -6,6 +6,7 @@ business calendar, whether a low rating reopens).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from domain.ticket import Ticket
 from services import messages as m
 from services.desk import TicketDesk
 
+log = logging.getLogger("ticketflow.commands")
 Act = Callable[[Ticket, Any, dict, datetime], None]
 
 
@@ -39,6 +41,9 @@ class CommandService:
         ticket = self.desk.change(
             ticket_id, lambda t: act(t, command, actor, self.desk.clock()),
             command.expected_version)
+        log.info("%s %s by %s", name, ticket.number,
+                 actor["id"], extra={"ticket_id": str(ticket.id), "number": ticket.number,
+                                     "command": name, "actor": actor, "version": ticket.version})
         return {"ok": True, "ticket_id": str(ticket.id), "number": ticket.number,
                 "version": ticket.version}
 

@@ -125,6 +125,7 @@ class IntakeConsumer:
         for msg, _ in good:
             await msg.ack()
         self.stats.accepted += len(good)
+        log.debug("intake: stored a batch of %d", len(good), extra={"batch": len(good)})
 
     async def _dead_letter(self, msg: Msg, reason: str) -> None:
         record = {"reason": reason, "subject": msg.subject,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -271,3 +272,18 @@ class TestAutoAssignment:
         [r] = Registrar(desk).register([request("mail-1")])
         assert events_of(desk, r.ticket_id) == ["Received", "Classified"]
         assert desk.load(r.ticket_id).candidates == ["A1", "A2"]
+
+
+def test_contact_data_is_encrypted_at_rest(desk: TicketDesk, store_url: str) -> None:
+    [r] = Registrar(desk).register([request("mail-1", content="call me: 13812345678")])
+    stored = desk.recorder.select_events(r.ticket_id)
+    assert stored
+    for record in stored:
+        assert b"13812345678" not in record.state
+        assert "张女士".encode() not in record.state
+        assert b"zhang@example.com" not in record.state
+    if store_url.startswith("sqlite"):
+        path = Path(store_url.removeprefix("sqlite:///"))
+        for file in (path, path.with_name(path.name + "-wal")):
+            raw = file.read_bytes() if file.exists() else b""
+            assert b"13812345678" not in raw and b"zhang@example.com" not in raw
