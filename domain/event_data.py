@@ -22,7 +22,7 @@ def event_data(event: Any) -> dict[str, Any]:
     data = {k: v for k, v in vars(event).items() if k not in _HIDDEN}
     if "customer" in data:
         data["customer"] = mask_customer(data["customer"])
-    for key in ("content", "subject", "note", "comment", "resolution", "next_step"):
+    for key in ("content", "subject", "note", "comment", "resolution", "next_step", "reason"):
         if isinstance(data.get(key), str):
             data[key] = mask_text(data[key])
     return data

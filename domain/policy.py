@@ -11,9 +11,9 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from domain.calendar import BusinessCalendar, CalendarConfig
+from domain.calendar import BusinessCalendar, CalendarConfig, parse_duration
 from domain.classifier import ClassificationConfig, Classifier
 from domain.priority import PriorityConfig
 from domain.sla import SlaRule
@@ -47,6 +47,12 @@ class RatingConfig(_Strict):
 
 class EscalationConfig(_Strict):
     manager_after: str = "4h"
+
+    @field_validator("manager_after")
+    @classmethod
+    def _duration(cls, text: str) -> str:
+        parse_duration(text)
+        return text
 
 
 class Policy(BaseModel):

@@ -143,7 +143,7 @@ class Ticket(Aggregate):
         def apply(self, t: Ticket) -> None:
             t.status, t.resolution, t.paused_at, t.rated = "closed", self.resolution, None, False
             t.closed_at = self.timestamp
-            for target in ("first_response", "resolution"):
+            for target in list(t.sla):  # the final result answers every open target
                 t._meet(target, self.timestamp)
 
     class Rated(Event):

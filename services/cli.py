@@ -41,7 +41,7 @@ def up(
     policy: Annotated[Path | None, typer.Option(
         "--policy", envvar="TICKETFLOW_POLICY", exists=True, dir_okay=False,
         help="A TOML policy file; its tables override the shipped defaults key by key, "
-             "its lists ([[sla]], [[agents]]) replace them.")] = None,
+             "its lists (the sla rules, the agents) replace them. See docs/policy.md.")] = None,
     nats_sync: Annotated[str, typer.Option(
         "--nats-sync", envvar="TICKETFLOW_NATS_SYNC",
         help="Embedded server's JetStream sync_interval: `always` (an acknowledged "
@@ -60,10 +60,21 @@ def up(
     try:
         settings = Settings(data_dir=data_dir, nats_url=nats_url, store=store,
                             policy=load_policy(policy), nats_sync=nats_sync)
-        asyncio.run(serve(settings, lambda url: print(f"nats: {url}", flush=True)))
+        code = asyncio.run(serve(settings, lambda url: print(f"nats: {public(url)}", flush=True)))
     except (PolicyError, StoreUrlError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
+def public(url: str) -> str:
+    """The URL without credentials (CONTRACT.md: the `nats:` line carries none)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 @app.command()

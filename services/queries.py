@@ -62,7 +62,7 @@ class QueryService:
             "priority": t.priority, "urgency": t.urgency, "impact": t.impact,
             "assignee": t.assignee, "collaborators": t.collaborators,
             "candidates": t.candidates,
-            "customer": mask_customer(t.customer), "subject": t.subject,
+            "customer": mask_customer(t.customer), "subject": t.subject and mask_text(t.subject),
             "content": mask_text(t.content), "attachments": t.attachments, "alert": t.alert,
             "escalation_level": t.escalation_level, "resolution": t.resolution,
             "score": t.score, "reopen_count": t.reopen_count, "updated_at": t.modified_on,

@@ -112,7 +112,8 @@ def build_service(settings: Settings) -> Service:
     return Service(settings, desk)
 
 
-async def serve(settings: Settings, announce: Callable[[str], None]) -> None:
+async def serve(settings: Settings, announce: Callable[[str], None]) -> int:
+    """Run until SIGINT/SIGTERM (exit code 0) or until a part fails (exit code 1)."""
     service = build_service(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -122,8 +123,9 @@ async def serve(settings: Settings, announce: Callable[[str], None]) -> None:
     announce(url)
     waiter = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([waiter, *service.tasks], return_when=asyncio.FIRST_COMPLETED)
-    for task in done:
-        if task is not waiter and task.exception():
-            log.error("%s stopped: %r", task.get_name(), task.exception())
+    failed = [t for t in done if t is not waiter]
+    for task in failed:
+        log.error("%s stopped unexpectedly: %r", task.get_name(), task.exception())
     log.info("shutting down")
     await service.stop()
+    return 1 if failed else 0

@@ -175,6 +175,17 @@ class TestSlaTargets:
                       at=at(10))
         assert ticket.sla["first_response"]["met_at"] == at(10)
 
+    def test_closing_answers_every_running_target(self) -> None:
+        ticket = received()
+        cadence = {"clock": "wall", "duration": "1h", "started_at": T0, "due": at(60)}
+        ticket.classify(type="technical", category="technical", priority="normal",
+                        urgency="normal", impact="individual", reason="kw",
+                        sla={"update_every": cadence, "resolution": {**cadence, "due": at(600)}},
+                        actor=SUPERVISOR, at=at(1))
+        ticket.close(resolution="fixed", actor=AGENT, at=at(30))
+        assert {name: t["met_at"] for name, t in ticket.sla.items()} == {
+            "update_every": at(30), "resolution": at(30)}
+
     def test_the_same_breach_escalates_to_a_level_once(self) -> None:
         ticket = assigned()
         ticket.escalate(level="supervisor", reason="sla_breach", target="first_response",
