@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench.intake` (see docs/performance.md)."""
