@@ -133,7 +133,7 @@ class Relay:
             for start in range(0, len(batch), ATOMIC_MAX):
                 part = batch[start:start + ATOMIC_MAX]
                 if part and not await self._publish_atomic(part):
-                    await self._publish_pipelined(part)
+                    await self._publish_serially(part)
             return
         await self._publish_pipelined(batch)
 
@@ -164,12 +164,18 @@ class Relay:
         return True
 
     async def _publish_pipelined(self, batch: Sequence[Outgoing]) -> None:
-        """Pipeline the batch; from the first message that did not land as planned
-        (a duplicate, an error), go on one at a time so each outcome is known."""
+        """Many publishes in flight; from the first that did not land as planned (a
+        duplicate, an error), the rest go one at a time so each outcome is known.
+
+        Only the first message states the expected last sequence: nats-py 2.16 never
+        resolves a `publish_async` future whose reply is an API error (its
+        `_handle_async_reply` raises instead), so a refused later message would only
+        show as a timeout. Order within the batch is the connection's order."""
         futures = []
         for i, out in enumerate(batch):
-            futures.append(await self.js.publish_async(
-                out.subject, out.payload, headers=self._headers(out, self.stream_seq + i)))
+            headers = self._headers(out, self.stream_seq) if i == 0 else {"Nats-Msg-Id": out.msg_id}
+            futures.append(await self.js.publish_async(out.subject, out.payload,
+                                                       headers=headers))
         results = await asyncio.wait_for(
             asyncio.gather(*futures, return_exceptions=True), ACK_TIMEOUT)
         done = 0
@@ -178,7 +184,10 @@ class Relay:
                 break
             self._landed(out, result.seq)
             done += 1
-        for out in batch[done:]:
+        await self._publish_serially(batch[done:])
+
+    async def _publish_serially(self, batch: Sequence[Outgoing]) -> None:
+        for out in batch:
             ack = await self.js.publish(out.subject, out.payload, timeout=ACK_TIMEOUT,
                                         headers=self._headers(out, self.stream_seq))
             if ack.duplicate:  # published before, within the dedupe window

@@ -114,3 +114,20 @@ async def test_a_gap_in_store_ids_is_skipped_not_waited_for(desk, js) -> None:
     events = await stream_events(js, 5)
     assert len(events) == 5
     assert_once_in_store_order(events)
+
+
+async def test_an_atomic_batch_refused_for_a_repeat_falls_back_without_doubling(desk,
+                                                                                js) -> None:
+    await ensure_streams(js)
+    store(desk, "a", "b")
+    await run_until_caught_up(desk, js)
+    last = (await js.stream_info(EVENTS)).state.last_seq
+    await js.delete_msg(EVENTS, last)  # the tail is gone, its message id still remembered
+    store(desk, "c")
+    await run_until_caught_up(desk, js)
+    events = await stream_events(js, 5)
+    assert_once_in_store_order(events)
+    # The deleted event is not repeated inside the dedupe window; the new ones arrive.
+    assert len(events) == 5
+    assert [e["data"].get("external_id") for e in events if "received" in e["type"]] == [
+        "a", "b", "c"]
