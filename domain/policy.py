@@ -55,6 +55,33 @@ class EscalationConfig(_Strict):
         return text
 
 
+class FollowUpConfig(_Strict):
+    priorities: list[str] = ["urgent", "high"]
+    within: str = "3d"
+    clock: Literal["wall", "business"] = "wall"
+
+    @field_validator("within")
+    @classmethod
+    def _duration(cls, text: str) -> str:
+        parse_duration(text)
+        return text
+
+
+class StatsConfig(_Strict):
+    high_frequency_share: float = Field(default=0.2, gt=0, le=1)
+
+
+class GroupImpactConfig(_Strict):
+    customers: int = Field(default=3, ge=2)
+    within: str = "24h"
+
+    @field_validator("within")
+    @classmethod
+    def _duration(cls, text: str) -> str:
+        parse_duration(text)
+        return text
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
 
@@ -67,6 +94,9 @@ class Policy(BaseModel):
     numbering: NumberingConfig = NumberingConfig()
     rating: RatingConfig = RatingConfig()
     escalation: EscalationConfig = EscalationConfig()
+    follow_up: FollowUpConfig = FollowUpConfig()
+    stats: StatsConfig = StatsConfig()
+    group_impact: GroupImpactConfig = GroupImpactConfig()
 
     @cached_property
     def business_calendar(self) -> BusinessCalendar:

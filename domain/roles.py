@@ -17,6 +17,7 @@ MAY_SEND: dict[str, frozenset[str]] = {
     "escalate": frozenset({"agent", "supervisor", "manager", "system"}),
     "rate": frozenset({"channel", "agent", "supervisor"}),
     "reopen": frozenset({"agent", "supervisor", "manager", "channel"}),
+    "follow_up": frozenset({"agent", "supervisor", "manager"}),
 }
 
 

@@ -29,11 +29,18 @@ def ticket_id_for(channel: str, external_id: str) -> UUID:
     return uuid5(TICKET_NAMESPACE, f"{channel}:{external_id}")
 
 
-def event_digest(event: Any) -> str:
-    """SHA-256 over the event's name and every field, in a canonical JSON form."""
-    body = {"event": type(event).__name__, **vars(event)}
+def digest_of(name: str, fields: dict) -> str:
+    """SHA-256 over an event's name and every field, in a canonical JSON form."""
+    body = {"event": name, **fields}
     text = json.dumps(body, sort_keys=True, default=str, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def event_digest(event: Any) -> str:
+    """The digest of an event as this code sees it. An event recorded under an older
+    schema and upcast on reading has a different one than it had when recorded, so a
+    verifier accepts either form (see `services.queries.history`)."""
+    return digest_of(type(event).__name__, vars(event))
 
 
 class Ticket(Aggregate):
@@ -136,15 +143,29 @@ class Ticket(Aggregate):
                 t.escalated_targets = [*t.escalated_targets, f"{self.target}:{self.level}"]
 
     class Closed(Event):
+        class_version = 2
         number: str
         resolution: str
         handling_seconds: float
+        sla: dict  # the follow-up visit target, for high-priority tickets
+
+        @staticmethod
+        def upcast_v1_v2(state: dict) -> None:
+            state["sla"] = {}
 
         def apply(self, t: Ticket) -> None:
             t.status, t.resolution, t.paused_at, t.rated = "closed", self.resolution, None, False
             t.closed_at = self.timestamp
             for target in list(t.sla):  # the final result answers every open target
                 t._meet(target, self.timestamp)
+            t._start(self.sla)
+
+    class FollowedUp(Event):
+        number: str
+        note: str
+
+        def apply(self, t: Ticket) -> None:
+            t._meet("follow_up", self.timestamp)
 
     class Rated(Event):
         number: str
@@ -273,11 +294,18 @@ class Ticket(Aggregate):
         self._record(self.Escalated, actor=actor, at=at, level=level, reason=reason,
                      target=target)
 
-    def close(self, *, resolution: str, actor: dict, at: datetime) -> None:
+    def close(self, *, resolution: str, actor: dict, at: datetime, sla: dict | None = None
+              ) -> None:
         self._require_open("close")
         handling = (at - self.received_at).total_seconds()
         self._record(self.Closed, actor=actor, at=at, resolution=resolution,
-                     handling_seconds=max(handling, 0.0))
+                     handling_seconds=max(handling, 0.0), sla=sla or {})
+
+    def follow_up(self, *, note: str, actor: dict, at: datetime) -> None:
+        """The visit after closing (SPEC §7: within 3 days for high-priority tickets)."""
+        if self.status != "closed":
+            raise IllegalState("a follow-up visit is for a closed ticket")
+        self._record(self.FollowedUp, actor=actor, at=at, note=note)
 
     def rate(self, *, score: int, comment: str | None, actor: dict, at: datetime) -> None:
         if self.status != "closed":

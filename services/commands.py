@@ -14,7 +14,7 @@ from typing import Any
 from domain.errors import Invalid
 from domain.priority import priority
 from domain.roles import check_may_send
-from domain.sla import plan, restart, resume, select_rule
+from domain.sla import plan, restart, resume, select_rule, started
 from domain.ticket import Ticket
 from services import messages as m
 from services.desk import TicketDesk
@@ -30,7 +30,7 @@ class CommandService:
             "classify": self._classify, "assign": self._assign,
             "acknowledge": self._acknowledge, "update": self._update,
             "escalate": self._escalate, "close": self._close, "rate": self._rate,
-            "reopen": self._reopen,
+            "reopen": self._reopen, "follow_up": self._follow_up,
         }
 
     def execute(self, name: str, command: m._Command) -> dict:
@@ -89,7 +89,15 @@ class CommandService:
         t.escalate(level=c.level, reason=c.reason, actor=actor, at=now)
 
     def _close(self, t: Ticket, c: m.Close, actor: dict, now: datetime) -> None:
-        t.close(resolution=c.resolution, actor=actor, at=now)
+        follow = self.desk.policy.follow_up
+        sla = {}
+        if t.priority in follow.priorities:
+            target = {"clock": follow.clock, "duration": follow.within}
+            sla["follow_up"] = started(target, now, self._calendar)
+        t.close(resolution=c.resolution, actor=actor, at=now, sla=sla)
+
+    def _follow_up(self, t: Ticket, c: m.FollowUp, actor: dict, now: datetime) -> None:
+        t.follow_up(note=c.note, actor=actor, at=now)
 
     def _rate(self, t: Ticket, c: m.Rate, actor: dict, now: datetime) -> None:
         t.rate(score=c.score, comment=c.comment, actor=actor, at=now)

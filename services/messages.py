@@ -146,9 +146,16 @@ class Reopen(_Command):
     reason: Text
 
 
+class FollowUp(_Command):
+    """The follow-up visit after closing (extension; SPEC §7)."""
+
+    note: Text
+
+
 COMMANDS: dict[str, type[_Command]] = {
     "classify": Classify, "assign": Assign, "acknowledge": Acknowledge, "update": Update,
     "escalate": Escalate, "close": Close, "rate": Rate, "reopen": Reopen,
+    "follow_up": FollowUp,
 }
 
 

@@ -19,7 +19,7 @@ from domain.calendar import BusinessCalendar
 from domain.errors import NotFound
 from domain.event_data import event_data, event_name
 from domain.masking import mask_customer, mask_text
-from domain.ticket import Ticket, event_digest
+from domain.ticket import Ticket, digest_of, event_digest
 from services.desk import TicketDesk
 from services.messages import HistoryQuery, TicketQuery
 
@@ -76,21 +76,32 @@ class QueryService:
         if not stored:
             raise NotFound(f"no ticket {ticket_id}")
         events: list[dict] = []
-        verified, prev = True, ""
+        verified, before = True, {""}  # the digests the next event's `prev` may name
         for expected_version, record in enumerate(stored, start=1):
             try:
                 event: Any = self.desk.mapper.to_domain_event(record)
+                as_recorded = digest_of(type(event).__name__, self._recorded_fields(record))
             except Exception as error:
                 events.append({"version": record.originator_version, "type": None,
                                "error": f"unreadable stored event: {type(error).__name__}"})
-                verified, prev = False, ""
+                verified, before = False, set()
                 continue
-            if event.originator_version != expected_version or event.prev != prev:
+            if event.originator_version != expected_version or event.prev not in before:
                 verified = False
-            prev = event_digest(event)
+            before = {event_digest(event), as_recorded}
             events.append(_history_entry(event))
         return {"ok": True, "ticket_id": str(ticket_id), "events": to_jsonable_python(events),
                 "verified": verified}
+
+    def _recorded_fields(self, record: Any) -> dict:
+        """The event's fields as they were recorded, before any upcasting."""
+        mapper = self.desk.mapper
+        state = mapper.cipher.decrypt(record.state) if mapper.cipher else record.state
+        fields = mapper.transcoder.decode(state)
+        fields.pop("class_version", None)
+        fields["originator_id"] = record.originator_id
+        fields["originator_version"] = record.originator_version
+        return fields
 
 
 def _target_view(target: dict, now: datetime, calendar: BusinessCalendar) -> dict:

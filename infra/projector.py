@@ -1,0 +1,129 @@
+"""Runs one projection: a durable JetStream consumer of TICKETS_EVENTS feeding its tables.
+
+Each fetched batch is applied in one database transaction together with the stream
+position it reaches, then acknowledged; an event at or below the recorded position is
+skipped, so redelivery after a crash (or a replay) changes nothing. A projection that
+fails keeps its place and tries again: it never skips an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from infra.readdb import ReadDB
+from infra.streams import EVENTS
+from projections.base import Projection
+
+log = logging.getLogger("ticketflow.projections")
+Applied = Callable[[str, Sequence[dict]], None]
+
+
+class Projector:
+    def __init__(self, projection: Projection, db: ReadDB, js: JetStreamContext,
+                 batch_size: int = 500, on_applied: Applied | None = None) -> None:
+        self.projection, self.db, self.js = projection, db, js
+        self.batch_size, self.on_applied = batch_size, on_applied
+        self.durable = f"ticketflow-projection-{projection.name}"
+        self.position = 0
+        self._stopping = asyncio.Event()
+        self._lock = asyncio.Lock()  # a rebuild pauses the live loop
+        with db.transaction() as tx:
+            projection.create(tx)
+            self.position = tx.position(projection.name)
+
+    def apply_batch(self, batch: Sequence[tuple[int, dict]]) -> list[dict]:
+        """Apply what is new in `batch` [(stream seq, event)]; return those events."""
+        name, applied = self.projection.name, []
+        with self.db.transaction() as tx:
+            position = tx.position(name)
+            for seq, event in batch:
+                if seq <= position:
+                    continue
+                self.projection.apply(tx, event)
+                applied.append(event)
+                position = seq
+            tx.set_position(name, position)
+        self.position = position
+        return applied
+
+    async def run(self) -> None:
+        config = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=30,
+                                deliver_policy=DeliverPolicy.ALL, max_ack_pending=20_000)
+        sub = await self.js.pull_subscribe("tickets.events.>", durable=self.durable,
+                                           stream=EVENTS, config=config)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    msgs = await sub.fetch(self.batch_size, timeout=0.5)
+                except TimeoutError:
+                    continue
+                async with self._lock:
+                    await self._handle(msgs)
+        finally:
+            await sub.unsubscribe()
+
+    async def _handle(self, msgs: list[Any]) -> None:
+        batch = [(m.metadata.sequence.stream, json.loads(m.data)) for m in msgs]
+        try:
+            applied = await asyncio.to_thread(self.apply_batch, batch)
+        except Exception as error:
+            log.error("projection %s failed on a batch: %s: %s", self.projection.name,
+                      type(error).__name__, error, exc_info=error)
+            for msg in msgs:
+                await msg.nak(delay=2.0)
+            return
+        for msg in msgs:
+            await msg.ack()
+        if applied and self.on_applied:
+            self.on_applied(self.projection.name, applied)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Empty the tables and apply the whole stream again; the live loop waits."""
+        async with self._lock:
+            total = (await self.js.stream_info(EVENTS)).state.last_seq
+            await asyncio.to_thread(self._reset)
+            done = 0
+            sub = await self.js.subscribe("tickets.events.>", ordered_consumer=True,
+                                          deliver_policy=DeliverPolicy.ALL)
+            try:
+                while done < total:
+                    chunk = await _next_chunk(sub, 2000, last=total)
+                    if not chunk:
+                        break
+                    await asyncio.to_thread(self.apply_batch, chunk)
+                    done = chunk[-1][0]
+                    if progress:
+                        progress(done, total)
+            finally:
+                await sub.unsubscribe()
+            return done
+
+    def _reset(self) -> None:
+        with self.db.transaction() as tx:
+            self.projection.reset(tx)
+            tx.set_position(self.projection.name, 0)
+        self.position = 0
+
+
+async def _next_chunk(sub: Any, size: int, last: int) -> list[tuple[int, dict]]:
+    chunk: list[tuple[int, dict]] = []
+    while len(chunk) < size:
+        try:
+            msg = await sub.next_msg(timeout=5.0 if not chunk else 0.05)
+        except TimeoutError:
+            break
+        seq = msg.metadata.sequence.stream
+        chunk.append((seq, json.loads(msg.data)))
+        if seq >= last:
+            break
+    return chunk

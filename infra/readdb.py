@@ -1,0 +1,89 @@
+"""The read side's database: the projections' tables live in the store's own database
+(the same SQLite file, or the same PostgreSQL database and schema).
+
+A thin layer over sqlite3 and psycopg so projections write one SQL dialect: `?`
+placeholders, `INSERT ... ON CONFLICT ... DO UPDATE`, TEXT/BIGINT/DOUBLE PRECISION.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+POSITIONS = """CREATE TABLE IF NOT EXISTS projection_positions (
+    name TEXT PRIMARY KEY, stream_seq BIGINT NOT NULL)"""
+
+
+class Tx:
+    """A transaction's cursor that speaks `?` placeholders on both databases."""
+
+    def __init__(self, cursor: Any, postgres: bool) -> None:
+        self._cursor, self._postgres = cursor, postgres
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Tx:
+        self._cursor.execute(sql.replace("?", "%s") if self._postgres else sql, params)
+        return self
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._cursor.executemany(sql.replace("?", "%s") if self._postgres else sql, rows)
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return list(self._cursor.fetchall())
+
+    def position(self, name: str) -> int:
+        row = self.execute("SELECT stream_seq FROM projection_positions WHERE name=?",
+                           (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_position(self, name: str, stream_seq: int) -> None:
+        self.execute("INSERT INTO projection_positions (name, stream_seq) VALUES (?, ?) "
+                     "ON CONFLICT (name) DO UPDATE SET stream_seq = excluded.stream_seq",
+                     (name, stream_seq))
+
+
+class ReadDB:
+    """One connection (use one per thread of work); transactions via `transaction()`."""
+
+    def __init__(self, store_url: str) -> None:
+        parsed = urlparse(store_url)
+        self.postgres = parsed.scheme in ("postgresql", "postgres")
+        if self.postgres:
+            import psycopg
+
+            schema = parse_qs(parsed.query).get("schema", [None])[0]
+            dsn = store_url.split("?", 1)[0]
+            self._conn: Any = psycopg.connect(dsn, autocommit=True)
+            if schema:
+                self._conn.execute(f'SET search_path TO "{schema}"')
+        else:
+            path = unquote(parsed.path)
+            self._conn = sqlite3.connect(":memory:" if path == "/:memory:" else path,
+                                         timeout=30, isolation_level=None,
+                                         check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+        with self.transaction() as tx:
+            tx.execute(POSITIONS)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        if self.postgres:
+            with self._conn.transaction(), self._conn.cursor() as cursor:
+                yield Tx(cursor, postgres=True)
+            return
+        cursor = self._conn.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            yield Tx(cursor, postgres=False)
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        cursor.execute("COMMIT")
+
+    def close(self) -> None:
+        self._conn.close()
