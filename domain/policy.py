@@ -74,6 +74,7 @@ class StatsConfig(_Strict):
 class GroupImpactConfig(_Strict):
     customers: int = Field(default=3, ge=2)
     within: str = "24h"
+    ignore_categories: list[str] = ["general"]  # "nothing matched" is not one problem
 
     @field_validator("within")
     @classmethod

@@ -144,3 +144,14 @@ def used_share(target: dict, now: datetime, calendar: BusinessCalendar) -> float
     total_s = calendar.business_seconds_between(start, due_at)
     used_s = calendar.business_seconds_between(start, now)
     return used_s / total_s if total_s > 0 else 1.0
+
+
+def at_risk_from(target: dict, calendar: BusinessCalendar) -> datetime | None:
+    """The instant 80 % of the target's time is used (None for a target not running)."""
+    start, due_at = target.get("started_at"), target.get("due")
+    if not start or not due_at or due_at <= start:
+        return None
+    if target["clock"] == "wall":
+        return start + (due_at - start) * AT_RISK_SHARE
+    total = calendar.business_seconds_between(start, due_at)
+    return calendar.add_business_seconds(start, total * AT_RISK_SHARE)

@@ -29,6 +29,10 @@ def ticket_id_for(channel: str, external_id: str) -> UUID:
     return uuid5(TICKET_NAMESPACE, f"{channel}:{external_id}")
 
 
+def breach_key(target: str, due: datetime | None, level: str) -> str:
+    return f"{target}@{due.isoformat() if due else ''}:{level}"
+
+
 def digest_of(name: str, fields: dict) -> str:
     """SHA-256 over an event's name and every field, in a canonical JSON form."""
     body = {"event": name, **fields}
@@ -86,10 +90,23 @@ class Ticket(Aggregate):
             t.type, t.category, t.priority = self.type, self.category, self.priority
             t.candidates = self.candidates
             t.urgency, t.impact = self.urgency, self.impact
-            keep_met = {k: v for k, v in t.sla.items() if v.get("met_at") and k in self.sla}
-            t.sla = {k: {**v, "met_at": None} for k, v in self.sla.items()}
-            for k, v in keep_met.items():
-                t.sla[k]["met_at"] = v["met_at"]
+            t._replan(self.sla)
+
+    class ImpactRaised(Event):
+        """Several customers report the same problem (SPEC §2: group impact): the
+        impact widens, priority follows the urgency × impact matrix, tickets are linked."""
+
+        number: str
+        impact: str
+        priority: str
+        linked: list  # ticket ids reporting the same problem
+        reason: str
+        sla: dict
+
+        def apply(self, t: Ticket) -> None:
+            t.impact, t.priority = self.impact, self.priority
+            t.linked = sorted(set(t.linked) | set(self.linked) - {str(t.id)})
+            t._replan(self.sla)
 
     class Assigned(Event):
         number: str
@@ -132,15 +149,22 @@ class Ticket(Aggregate):
                 t.status = "in_progress" if t.assignee else "open"
 
     class Escalated(Event):
+        class_version = 2
         number: str
         level: str
         reason: str
         target: str | None
+        due: datetime | None  # the breached due instant: each breach escalates once per level
+
+        @staticmethod
+        def upcast_v1_v2(state: dict) -> None:
+            state["due"] = None
 
         def apply(self, t: Ticket) -> None:
             t.escalation_level = self.level
             if self.target:
-                t.escalated_targets = [*t.escalated_targets, f"{self.target}:{self.level}"]
+                t.escalated_targets = [*t.escalated_targets,
+                                       breach_key(self.target, self.due, self.level)]
 
     class Closed(Event):
         class_version = 2
@@ -209,6 +233,7 @@ class Ticket(Aggregate):
         self.impact: str | None = None
         self.assignee: str | None = None
         self.candidates: list[str] = []
+        self.linked: list[str] = []
         self.collaborators: list[str] = []
         self.acknowledged = False
         self.sla: dict[str, dict] = {}
@@ -220,6 +245,11 @@ class Ticket(Aggregate):
         self.score: int | None = None
         self.rated = False
         self.reopen_count = 0
+
+    def _replan(self, sla: dict) -> None:
+        """New targets from a (re)classification; those already met stay met."""
+        met = {k: v["met_at"] for k, v in self.sla.items() if v.get("met_at") and k in sla}
+        self.sla = {k: {**v, "met_at": met.get(k)} for k, v in sla.items()}
 
     def _meet(self, target: str, at: datetime) -> None:
         if target in self.sla and not self.sla[target].get("met_at"):
@@ -260,6 +290,12 @@ class Ticket(Aggregate):
                      priority=priority, urgency=urgency, impact=impact, reason=reason, sla=sla,
                      candidates=list(candidates or []))
 
+    def raise_impact(self, *, impact: str, priority: str, linked: list[str], reason: str,
+                     sla: dict, actor: dict, at: datetime) -> None:
+        self._require_open("raise the impact of")
+        self._record(self.ImpactRaised, actor=actor, at=at, impact=impact, priority=priority,
+                     linked=sorted(linked), reason=reason, sla=sla)
+
     def assign(self, *, assignee: str, collaborators: list[str], sla: dict, actor: dict,
                at: datetime) -> None:
         self._require_open("assign")
@@ -287,12 +323,13 @@ class Ticket(Aggregate):
                      waiting_on_customer=waiting_on_customer, sla=sla)
 
     def escalate(self, *, level: str, reason: str, actor: dict, at: datetime,
-                 target: str | None = None) -> None:
-        self._require_open("escalate")
-        if target and f"{target}:{level}" in self.escalated_targets:
+                 target: str | None = None, due: datetime | None = None) -> None:
+        if target != "follow_up":  # the follow-up visit is due after closing
+            self._require_open("escalate")
+        if target and breach_key(target, due, level) in self.escalated_targets:
             raise IllegalState(f"the {target} breach is already escalated to {level}")
         self._record(self.Escalated, actor=actor, at=at, level=level, reason=reason,
-                     target=target)
+                     target=target, due=due)
 
     def close(self, *, resolution: str, actor: dict, at: datetime, sla: dict | None = None
               ) -> None:

@@ -61,7 +61,7 @@ class QueryService:
             "received_at": t.received_at, "type": t.type, "category": t.category,
             "priority": t.priority, "urgency": t.urgency, "impact": t.impact,
             "assignee": t.assignee, "collaborators": t.collaborators,
-            "candidates": t.candidates,
+            "candidates": t.candidates, "linked": t.linked,
             "customer": mask_customer(t.customer), "subject": t.subject and mask_text(t.subject),
             "content": mask_text(t.content), "attachments": t.attachments, "alert": t.alert,
             "escalation_level": t.escalation_level, "resolution": t.resolution,

@@ -1,0 +1,68 @@
+"""The audit trail: every event with who, what, when, and the ticket's status after it.
+
+Auditors page through it by ticket, by actor and by time (the `audit` query). The
+data is the stream's, so contact data is masked here as everywhere outside the store.
+"""
+
+from __future__ import annotations
+
+import json
+
+from infra.readdb import Tx
+from projections.base import Projection, event_kind
+
+TABLES = (
+    """CREATE TABLE IF NOT EXISTS audit_events (
+        sequence BIGINT PRIMARY KEY, ticket_id TEXT NOT NULL, number TEXT,
+        version BIGINT NOT NULL, event_type TEXT NOT NULL, actor_id TEXT, actor_role TEXT,
+        time TEXT NOT NULL, status_after TEXT, data TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS audit_by_ticket ON audit_events (ticket_id, version)",
+    "CREATE INDEX IF NOT EXISTS audit_by_actor ON audit_events (actor_id, time)",
+    "CREATE INDEX IF NOT EXISTS audit_by_time ON audit_events (time)",
+    """CREATE TABLE IF NOT EXISTS audit_status (
+        ticket_id TEXT PRIMARY KEY, status TEXT NOT NULL, assignee TEXT)""",
+)
+
+
+def status_after(status: str, assignee: str | None, kind: str, data: dict) -> str:
+    """The ticket's status after an event (CONTRACT.md vocabulary), as the aggregate has it."""
+    if kind in ("Assigned",):
+        return status if status == "waiting_on_customer" else "assigned"
+    if kind == "Acknowledged" and status == "assigned":
+        return "in_progress"
+    if kind == "ProgressUpdated":
+        if data.get("waiting_on_customer"):
+            return "waiting_on_customer"
+        return "in_progress" if assignee else "open"
+    if kind == "Closed":
+        return "closed"
+    if kind == "Reopened":
+        return "assigned" if assignee else "open"
+    return status
+
+
+class AuditTrail(Projection):
+    name = "audit"
+    tables = TABLES
+    table_names = ("audit_events", "audit_status")
+
+    def apply(self, tx: Tx, event: dict) -> None:
+        kind, ticket, data = event_kind(event), event["subject"], event["data"]
+        row = tx.execute("SELECT status, assignee FROM audit_status WHERE ticket_id=?",
+                         (ticket,)).fetchone()
+        status, assignee = (row[0], row[1]) if row else ("open", None)
+        if kind == "Assigned":
+            assignee = data["assignee"]
+        status = status_after(status, assignee, kind, data)
+        tx.execute("INSERT INTO audit_status (ticket_id, status, assignee) VALUES (?, ?, ?) "
+                   "ON CONFLICT (ticket_id) DO UPDATE SET status=excluded.status, "
+                   "assignee=excluded.assignee", (ticket, status, assignee))
+        actor = data.get("actor") or {}
+        version = int(event["id"].rsplit(":", 1)[1])
+        tx.execute(
+            "INSERT INTO audit_events (sequence, ticket_id, number, version, event_type, "
+            "actor_id, actor_role, time, status_after, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?) ON CONFLICT (sequence) DO NOTHING",
+            (event["sequence"], ticket, event.get("ticketnumber"), version, kind,
+             actor.get("id"), actor.get("role"), event["time"], status,
+             json.dumps({k: v for k, v in data.items() if k != "actor"}, ensure_ascii=False)))

@@ -1,0 +1,151 @@
+"""The SLA watcher: sleeps until the next due (or at-risk) instant, not a periodic sweep.
+
+Deadlines come from the SLA view, so they survive restarts, and are refreshed for every
+ticket the view changes (pauses, resumes, new targets). On a breach it records
+`Escalated` (reason `sla_breach`, actor role `system`, level `supervisor`), once per
+target and breach; if the target is still unmet `escalation.manager_after` later, it
+escalates to `manager`. Before acting it checks the ticket itself (the store is the
+truth): a target met a moment ago, or a ticket now waiting on the customer, is left be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from domain.calendar import parse_duration
+from domain.errors import IllegalState
+from domain.sla import at_risk_from
+from domain.ticket import Ticket
+from services.desk import TicketDesk
+from services.sla_queries import SlaService
+
+log = logging.getLogger("ticketflow.sla_watcher")
+SYSTEM = {"id": "sla-watcher", "role": "system"}
+
+
+class _NotDue(Exception):
+    pass
+
+
+@dataclass(order=True)
+class Alarm:
+    at: datetime
+    seq: int
+    ticket_id: str = field(compare=False)
+    target: str = field(compare=False)
+    due: datetime = field(compare=False)
+    level: str = field(compare=False)  # "at_risk", "supervisor", "manager"
+
+
+class SlaWatcher:
+    def __init__(self, desk: TicketDesk, view: SlaService) -> None:
+        self.desk, self.view = desk, view
+        self.escalated: list[tuple[str, str, float]] = []  # (ticket, target, lateness s)
+        self._alarms: list[Alarm] = []
+        self._live: dict[tuple[str, str], datetime] = {}  # the current due of each target
+        self._counter = itertools.count()
+        self._changed = asyncio.Event()
+        self._dirty: set[str] = set()
+        self._loaded = False
+
+    def refresh(self, ticket_ids: Iterable[str]) -> None:
+        """The SLA view changed these tickets (called on the event loop)."""
+        self._dirty.update(ticket_ids)
+        self._changed.set()
+
+    async def run(self) -> None:
+        self._schedule(await asyncio.to_thread(self.view.open_targets))
+        self._loaded = True
+        while True:
+            if self._dirty:
+                dirty, self._dirty = self._dirty, set()
+                for ticket_id in dirty:
+                    self._forget(ticket_id)
+                    self._schedule(await asyncio.to_thread(self.view.open_targets, ticket_id))
+            delay = self._seconds_to_next()
+            self._changed.clear()
+            if delay is None or delay > 0:
+                try:
+                    await asyncio.wait_for(self._changed.wait(), delay)
+                    continue
+                except TimeoutError:
+                    pass
+            await self._fire_due()
+
+    def _seconds_to_next(self) -> float | None:
+        if not self._alarms:
+            return None
+        return max((self._alarms[0].at - self.desk.clock()).total_seconds(), 0.0)
+
+    def _forget(self, ticket_id: str) -> None:
+        for key in [k for k in self._live if k[0] == ticket_id]:
+            del self._live[key]
+
+    def _schedule(self, targets: list[dict]) -> None:
+        calendar = self.desk.policy.business_calendar
+        manager_after = parse_duration(self.desk.policy.escalation.manager_after)
+        for t in targets:
+            if t["paused_at"]:
+                continue  # the clock stands still; the resume brings new dues
+            key, due = (t["ticket_id"], t["target"]), t["due"]
+            self._live[key] = due
+            levels = {e["level"] for e in _escalations(t)}
+            risk = at_risk_from(t, calendar)
+            if risk and "supervisor" not in levels:
+                self._push(risk, t, "at_risk")
+            if "supervisor" not in levels:
+                self._push(due, t, "supervisor")
+            if "manager" not in levels:
+                self._push(calendar.due(due, manager_after, t["clock"]), t, "manager")
+
+    def _push(self, at: datetime, t: dict, level: str) -> None:
+        heapq.heappush(self._alarms, Alarm(at, next(self._counter), t["ticket_id"],
+                                           t["target"], t["due"], level))
+
+    async def _fire_due(self) -> None:
+        now = self.desk.clock()
+        while self._alarms and self._alarms[0].at <= now:
+            alarm = heapq.heappop(self._alarms)
+            if self._live.get((alarm.ticket_id, alarm.target)) != alarm.due:
+                continue  # superseded: met, moved, or paused since
+            if alarm.level == "at_risk":
+                log.info("at risk: %s %s due %s", alarm.ticket_id, alarm.target,
+                         alarm.due.isoformat(), extra={"ticket_id": alarm.ticket_id})
+                continue
+            await asyncio.to_thread(self._escalate, alarm)
+
+    def _escalate(self, alarm: Alarm) -> None:
+        now = self.desk.clock()
+
+        def act(ticket: Ticket) -> None:
+            target = ticket.sla.get(alarm.target) or {}
+            if target.get("met_at") or not target.get("due") or ticket.paused_at:
+                raise _NotDue
+            if target["due"] != alarm.due or target["due"] > now:
+                raise _NotDue
+            ticket.escalate(level=alarm.level, reason="sla_breach", target=alarm.target,
+                            due=alarm.due, actor=SYSTEM, at=now)
+
+        try:
+            ticket = self.desk.change(UUID(alarm.ticket_id), act)
+        except (_NotDue, IllegalState):
+            return
+        lateness = (now - alarm.at).total_seconds()
+        self.escalated.append((alarm.ticket_id, alarm.target, lateness))
+        log.info("escalated %s %s to %s, %.3fs after due", ticket.number, alarm.target,
+                 alarm.level, lateness, extra={"ticket_id": alarm.ticket_id,
+                                               "number": ticket.number, "lateness_s": lateness})
+
+
+
+def _escalations(target: dict) -> list[dict]:
+    raw = target.get("escalations") or "[]"
+    return json.loads(raw) if isinstance(raw, str) else raw

@@ -1,0 +1,141 @@
+"""The SLA view, the audit trail and group impact, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from domain.calendar import parse_duration
+from infra.readdb import ReadDB
+from projections.audit import AuditTrail
+from projections.sla import SlaView
+from services.audit_queries import AuditQuery, AuditService
+from services.commands import CommandService
+from services.group_impact import GroupImpact, ReportsByCategory
+from services.registration import Registrar
+from services.sla_queries import SlaQuery, SlaService
+from tests.integration.projecting import dump, project, projector, stream_of
+from tests.integration.test_desk import AGENT, SUPERVISOR, command, request
+
+
+@pytest.fixture
+def history(desk, clock):
+    """Two tickets: one answered, paused and resumed; one left alone."""
+    a, b = Registrar(desk).register([request("mail-1"), request("mail-2",
+                                                                 content="页面白屏,报错500")])
+    service = CommandService(desk)
+    tid = str(a.ticket_id)
+    clock.advance(minutes=2)
+    command(service, "assign", tid, SUPERVISOR, assignee="A007")
+    clock.advance(minutes=3)
+    command(service, "acknowledge", tid, AGENT)
+    command(service, "update", tid, AGENT, note="which order?", visibility="customer",
+            waiting_on_customer=True)
+    clock.advance(minutes=30)
+    command(service, "update", tid, AGENT, note="got it", visibility="internal")
+    return str(a.ticket_id), str(b.ticket_id)
+
+
+class TestSlaView:
+    def test_the_view_agrees_with_the_ticket_itself(self, desk, store_url, history) -> None:
+        view = projector(SlaView(), store_url)
+        project(desk, view)
+        for ticket_id in history:
+            ticket = desk.load(desk.resolve(ticket_id))
+            rows = {t["target"]: t for t in SlaService(view.db, desk.policy, desk.clock)
+                    .open_targets(ticket_id)}
+            unmet = {k: v for k, v in ticket.sla.items() if not v.get("met_at") and v["due"]}
+            assert set(rows) == set(unmet)
+            for name, target in unmet.items():
+                assert rows[name]["due"] == target["due"], name
+
+    def test_a_pause_moves_the_due_times_on(self, desk, store_url, history) -> None:
+        view = projector(SlaView(), store_url)
+        project(desk, view)
+        rows = {t["target"]: t for t in SlaService(view.db, desk.policy, desk.clock)
+                .open_targets(history[0])}
+        ticket = desk.load(desk.resolve(history[0]))
+        planned = ticket.received_at + timedelta(
+            seconds=parse_duration(rows["resolution"]["duration"]).seconds)
+        assert rows["resolution"]["due"] > planned  # 30 waiting minutes were added
+        with view.db.transaction() as tx:
+            pauses = tx.execute("SELECT started_at, ended_at FROM sla_pauses").fetchall()
+        assert len(pauses) == 1 and pauses[0][1] is not None
+
+    def test_the_same_event_twice_changes_nothing(self, desk, store_url, history) -> None:
+        view = projector(SlaView(), store_url)
+        project(desk, view)
+        before = dump(view)
+        assert view.apply_batch(stream_of(desk)) == []  # all at or below the position
+        assert dump(view) == before
+
+    def test_a_rebuilt_view_equals_the_live_one(self, desk, store_url, history) -> None:
+        live = projector(SlaView(), store_url)
+        events = stream_of(desk)
+        for i in range(0, len(events), 3):  # live: in small batches, as they came
+            live.apply_batch(events[i:i + 3])
+        before = dump(live)
+        live._reset()
+        live.apply_batch(events)
+        assert dump(live) == before
+
+    def test_the_sla_query_shows_breaches_soonest_first(self, desk, store_url, history,
+                                                        clock) -> None:
+        view = projector(SlaView(), store_url)
+        project(desk, view)
+        service = SlaService(view.db, desk.policy, desk.clock)
+        # 35 minutes in: only the unassigned ticket has missed its 5-minute assignment.
+        early = service.sla(SlaQuery(state="breached"))["targets"]
+        assert [(t["ticket_id"], t["target"]) for t in early] == [(history[1], "assignment")]
+        clock.advance(days=30)
+        breached = service.sla(SlaQuery(state="breached"))["targets"]
+        assert breached and all(t["state"] == "breached" for t in breached)
+        dues = [t["due"] for t in breached]
+        assert dues == sorted(dues)
+
+
+class TestAuditTrail:
+    def test_auditors_page_by_ticket_actor_and_time(self, desk, store_url, history) -> None:
+        trail = projector(AuditTrail(), store_url)
+        project(desk, trail)
+        audit = AuditService(trail.db)
+        first = audit.audit(AuditQuery(ticket_id=history[0], limit=3))
+        assert [e["event_type"] for e in first["events"]] == ["Received", "Classified",
+                                                             "Assigned"]
+        assert first["events"][2]["status_after"] == "assigned"
+        rest = audit.audit(AuditQuery(ticket_id=history[0], after=first["next"]))
+        assert [e["event_type"] for e in rest["events"]] == [
+            "Acknowledged", "ProgressUpdated", "ProgressUpdated"]
+        assert rest["events"][1]["status_after"] == "waiting_on_customer"
+        assert rest["next"] is None
+        by_agent = audit.audit(AuditQuery(actor_id="A007"))
+        assert {e["event_type"] for e in by_agent["events"]} == {"Acknowledged",
+                                                                "ProgressUpdated"}
+        assert all(e["data"].get("customer", {}).get("phone") in (None, "138****5678")
+                   for e in first["events"])
+
+
+class TestGroupImpact:
+    def run(self, desk, store_url, *customers: str) -> GroupImpact:
+        requests = [request(f"g-{i}", content="我要退款,商品有质量问题",
+                            customer={"customer_id": c}) for i, c in enumerate(customers)]
+        Registrar(desk).register(requests)
+        reports = projector(ReportsByCategory(), store_url)
+        project(desk, reports)
+        group = GroupImpact(desk, ReadDB(store_url))
+        for _, event in stream_of(desk):
+            if event["type"].endswith("classified.v1"):
+                group.examine(event["subject"])
+        return group
+
+    def test_a_third_customer_raises_all_three_to_group_impact(self, desk, store_url) -> None:
+        group = self.run(desk, store_url, "C1", "C2", "C3")
+        assert group.raised == 3
+        tickets = [desk.load(desk.resolve(None, f"CS2026112400{i:02d}")) for i in (1, 2, 3)]
+        assert {t.impact for t in tickets} == {"group"}
+        assert all(t.priority == "high" for t in tickets)  # normal x group
+        assert all(len(t.linked) == 2 for t in tickets)
+
+    def test_two_customers_are_not_a_group(self, desk, store_url) -> None:
+        assert self.run(desk, store_url, "C1", "C2", "C1").raised == 0
