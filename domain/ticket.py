@@ -142,8 +142,8 @@ class Ticket(Aggregate):
             if self.visibility == "customer":
                 t._meet("first_response", self.timestamp)
             t._start(self.sla)
-            if self.waiting_on_customer:
-                t.status, t.paused_at = "waiting_on_customer", self.timestamp
+            if self.waiting_on_customer:  # still waiting: the pause began with the first
+                t.status, t.paused_at = "waiting_on_customer", t.paused_at or self.timestamp
             else:
                 t.paused_at = None
                 t.status = "in_progress" if t.assignee else "open"

@@ -8,6 +8,7 @@ placeholders, `INSERT ... ON CONFLICT ... DO UPDATE`, TEXT/BIGINT/DOUBLE PRECISI
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -48,7 +49,7 @@ class Tx:
 
 
 class ReadDB:
-    """One connection (use one per thread of work); transactions via `transaction()`."""
+    """One connection; its transactions take turns (threads may share it)."""
 
     def __init__(self, store_url: str) -> None:
         parsed = urlparse(store_url)
@@ -67,17 +68,23 @@ class ReadDB:
                                          timeout=30, isolation_level=None,
                                          check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+        self._lock = threading.Lock()
         with self.transaction() as tx:
             tx.execute(POSITIONS)
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self, write: bool = True) -> Iterator[Tx]:
+        """A transaction; `write=False` for reads (on SQLite it takes no write lock)."""
+        with self._lock:
+            yield from self._transaction(write)
+
+    def _transaction(self, write: bool) -> Iterator[Tx]:
         if self.postgres:
             with self._conn.transaction(), self._conn.cursor() as cursor:
                 yield Tx(cursor, postgres=True)
             return
         cursor = self._conn.cursor()
-        cursor.execute("BEGIN IMMEDIATE")
+        cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
             yield Tx(cursor, postgres=False)
         except BaseException:

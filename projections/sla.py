@@ -64,8 +64,9 @@ class SlaView(Projection):
     def _Assigned(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
         self._meet(tx, ticket, "assignment", at)
         self._start(tx, ticket, data["sla"])
-        tx.execute("UPDATE sla_tickets SET assignee=?, status=CASE WHEN status='open' "
-                   "THEN 'assigned' ELSE status END WHERE ticket_id=?", (data["assignee"], ticket))
+        tx.execute("UPDATE sla_tickets SET assignee=?, status=CASE WHEN status="
+                   "'waiting_on_customer' THEN status ELSE 'assigned' END WHERE ticket_id=?",
+                   (data["assignee"], ticket))
 
     def _Acknowledged(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
         self._meet(tx, ticket, "acknowledge", at)
@@ -76,11 +77,12 @@ class SlaView(Projection):
         if data["visibility"] == "customer":
             self._meet(tx, ticket, "first_response", at)
         self._start(tx, ticket, data["sla"])
-        if data["waiting_on_customer"]:
-            tx.execute("UPDATE sla_tickets SET paused_at=?, status='waiting_on_customer' "
-                       "WHERE ticket_id=?", (at, ticket))
-            tx.execute("INSERT INTO sla_pauses (ticket_id, started_at) VALUES (?, ?) "
-                       "ON CONFLICT DO NOTHING", (ticket, at))
+        if data["waiting_on_customer"]:  # a pause begins with the first waiting update
+            tx.execute("UPDATE sla_tickets SET paused_at=COALESCE(paused_at, ?), "
+                       "status='waiting_on_customer' WHERE ticket_id=?", (at, ticket))
+            tx.execute("INSERT INTO sla_pauses (ticket_id, started_at) SELECT ?, ? WHERE NOT "
+                       "EXISTS (SELECT 1 FROM sla_pauses WHERE ticket_id=? AND ended_at IS NULL)",
+                       (ticket, at, ticket))
         else:
             tx.execute("UPDATE sla_pauses SET ended_at=? WHERE ticket_id=? AND ended_at IS NULL",
                        (at, ticket))

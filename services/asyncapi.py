@@ -46,7 +46,7 @@ class DeadLetter(BaseModel):
 
 def asyncapi_document() -> dict[str, Any]:
     broker = NatsBroker()
-    broker.include_router(build_router(None, None))  # type: ignore[arg-type]
+    broker.include_router(build_router(None))
 
     async def intake(request: IntakeRequest) -> None:  # pragma: no cover - never called
         """A customer request from a channel adapter (JetStream, stream TICKETS_INTAKE).

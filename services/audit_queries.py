@@ -56,7 +56,7 @@ class AuditService:
             params.append(q.after)
         sql = (f"SELECT {', '.join(COLUMNS)} FROM audit_events WHERE {' AND '.join(where)} "
                f"ORDER BY sequence LIMIT ?")
-        with self.db.transaction() as tx:
+        with self.db.transaction(write=False) as tx:
             rows = tx.execute(sql, (*params, q.limit + 1)).fetchall()
         page = [dict(zip(COLUMNS, row, strict=True)) for row in rows[:q.limit]]
         for entry in page:

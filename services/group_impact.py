@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from domain.calendar import parse_duration
@@ -27,6 +27,9 @@ from services.desk import TicketDesk
 log = logging.getLogger("ticketflow.group_impact")
 SYSTEM = {"id": "group-impact", "role": "system"}
 WIDER = {"individual": 0, "group": 1, "systemic": 2}
+IN_WINDOW = ("SELECT ticket_id, customer FROM reports WHERE category = ? AND closed = 0 "
+             "AND received_at BETWEEN ? AND ?")
+LINKS = 50  # linked ticket ids recorded per ticket; a large group is not copied into each
 
 
 class ReportsByCategory(Projection):
@@ -52,6 +55,11 @@ class ReportsByCategory(Projection):
                        (int(kind == "Closed"), ticket))
 
 
+def utc_text(moment: datetime) -> str:
+    """The stream's time format, so text order is time order."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def customer_key(customer: dict, ticket_id: str) -> str:
     """Who reported: the customer id, else their (masked) contact, else the ticket."""
     for key in ("customer_id", "phone", "email", "name"):
@@ -64,6 +72,7 @@ class GroupImpact:
     def __init__(self, desk: TicketDesk, db: ReadDB) -> None:
         self.desk, self.db = desk, db
         self.raised = 0
+        self._grouped: set[str] = set()  # tickets known raised, while the view catches up
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._stopping = False
 
@@ -84,37 +93,48 @@ class GroupImpact:
                 log.error("group impact for %s failed: %s", ticket_id, error, exc_info=error)
 
     def examine(self, ticket_id: str) -> list[str]:
-        """Raise the impact of the group `ticket_id` completes, if it completes one."""
-        group = self._group_of(ticket_id)
-        if len({customer for _, customer, _ in group}) < self.desk.policy.group_impact.customers:
-            return []
-        members = [t for t, _, _ in group]
-        raised = [t for t in members if self._raise(t, members)]
-        self.raised += len(raised)
-        return raised
+        """Raise the impact of the group `ticket_id` completes or joins, if any.
 
-    def _group_of(self, ticket_id: str) -> list[tuple[str, str, str]]:
+        Cheap at any volume: a ticket already raised, or a category not reported by
+        enough customers in the window, costs one or two indexed queries."""
         rules = self.desk.policy.group_impact
-        with self.db.transaction() as tx:
-            row = tx.execute("SELECT category, received_at FROM reports WHERE ticket_id=?",
-                             (ticket_id,)).fetchone()
-            if not row or not row[0] or row[0] in rules.ignore_categories:
+        with self.db.transaction(write=False) as tx:
+            row = tx.execute("SELECT category, received_at, impact FROM reports "
+                             "WHERE ticket_id=?", (ticket_id,)).fetchone()
+            if not row or not row[0] or row[0] in rules.ignore_categories or row[2] != "individual":
                 return []
-            category, received = row[0], datetime.fromisoformat(row[1])
-            window = timedelta(seconds=parse_duration(rules.within).seconds)
-            return [tuple(r) for r in tx.execute(
-                "SELECT ticket_id, customer, received_at FROM reports WHERE category=? "
-                "AND closed=0", (category,)).fetchall()
-                if abs(datetime.fromisoformat(r[2]) - received) <= window]
+            window = (row[0], *self._window(row[1]))
+            raised = [r[0] for r in tx.execute(
+                f"{IN_WINDOW} AND impact <> 'individual' LIMIT {LINKS}", window).fetchall()]
+            if raised:  # the group exists: this reporter joins it
+                members, to_raise = [ticket_id, *raised], [ticket_id]
+            else:
+                customers = tx.execute(f"SELECT DISTINCT customer FROM ({IN_WINDOW}) AS w "
+                                       f"LIMIT {rules.customers}", window).fetchall()
+                if len(customers) < rules.customers:
+                    return []
+                members = [r[0] for r in tx.execute(
+                    f"{IN_WINDOW} AND impact = 'individual' LIMIT 1000", window).fetchall()]
+                to_raise = members
+        done = [t for t in to_raise if t not in self._grouped and self._raise(t, members)]
+        if len(self._grouped) > 100_000:  # a cache, not a record: the store has the facts
+            self._grouped.clear()
+        self._grouped.update(to_raise)  # raised now or before: the view will catch up
+        self.raised += len(done)
+        return done
+
+    def _window(self, received_at: str) -> tuple[str, str]:
+        span = timedelta(seconds=parse_duration(self.desk.policy.group_impact.within).seconds)
+        at = datetime.fromisoformat(received_at)
+        return utc_text(at - span), utc_text(at + span)
 
     def _raise(self, ticket_id: str, members: list[str]) -> bool:
         policy = self.desk.policy
         others = [m for m in members if m != ticket_id]
 
         def act(t: Ticket) -> None:
-            if WIDER.get(t.impact or "individual", 0) > WIDER["group"] or (
-                    t.impact == "group" and set(others) <= set(t.linked)):
-                raise _Unchanged
+            if WIDER.get(t.impact or "individual", 0) >= WIDER["group"]:
+                raise _Unchanged  # raised once; later reporters link to it, not it to them
             impact = t.impact if t.impact == "systemic" else "group"
             level = priority(t.urgency or "normal", impact, policy.priority)
             facts = {"type": t.type, "category": t.category, "priority": level,
@@ -122,7 +142,7 @@ class GroupImpact:
             now = self.desk.clock()
             sla = plan(select_rule(policy.sla, facts), received_at=t.received_at, now=now,
                        calendar=policy.business_calendar, previous=t.sla)
-            t.raise_impact(impact=impact, priority=level, linked=others, sla=sla, at=now,
+            t.raise_impact(impact=impact, priority=level, linked=others[:LINKS], sla=sla, at=now,
                            reason=f"{len(members)} customers reported {t.category}",
                            actor=SYSTEM)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from faststream import ExceptionMiddleware
@@ -17,12 +17,17 @@ from faststream.nats import NatsRouter
 from pydantic import ValidationError
 
 from domain.errors import TicketError
+from services.audit_queries import AuditQuery
 from services.commands import CommandService
 from services.messages import COMMANDS, HistoryQuery, TicketQuery, reason_of
-from services.queries import QueryService
+from services.sla_queries import SlaQuery
+from services.stats_query import StatsQuery
 
 log = logging.getLogger("ticketflow.handlers")
 QUEUE = "ticketflow"  # instances share the work
+QUERIES: dict[str, type] = {"ticket": TicketQuery, "history": HistoryQuery, "sla": SlaQuery,
+                            "stats": StatsQuery, "audit": AuditQuery}
+Answer = Callable[[Any], dict]
 
 
 def error(code: str, message: str) -> dict:
@@ -61,14 +66,16 @@ def typed(name: str, model: type, call: Callable[[Any], dict]) -> Callable[[Any]
     return handle
 
 
-def build_router(commands: CommandService, queries: QueryService) -> NatsRouter:
+def build_router(commands: CommandService | None,
+                 answers: Mapping[str, Answer] | None = None) -> NatsRouter:
+    """The request/reply handlers; `answers` maps each query name to its service call."""
     router = NatsRouter(middlewares=[replies_for_errors()])
     for name, model in COMMANDS.items():
-        call = (lambda n: lambda c: commands.execute(n, c))(name)
+        call = (lambda n: lambda c: commands.execute(n, c))(name)  # type: ignore[union-attr]
         router.subscriber(f"tickets.cmd.{name}", queue=QUEUE, title=f"tickets.cmd.{name}")(
             typed(f"cmd_{name}", model, call))
-    router.subscriber("tickets.query.ticket", queue=QUEUE, title="tickets.query.ticket")(
-        typed("query_ticket", TicketQuery, lambda q: queries.ticket(q)))
-    router.subscriber("tickets.query.history", queue=QUEUE, title="tickets.query.history")(
-        typed("query_history", HistoryQuery, lambda q: queries.history(q)))
+    for name, model in QUERIES.items():
+        call = (lambda n: lambda q: answers[n](q))(name)  # type: ignore[index]
+        router.subscriber(f"tickets.query.{name}", queue=QUEUE,
+                          title=f"tickets.query.{name}")(typed(f"query_{name}", model, call))
     return router

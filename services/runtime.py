@@ -25,11 +25,13 @@ from infra.nats_server import EmbeddedNats
 from infra.relay import Relay
 from infra.store import default_store_url, store_env
 from infra.streams import INTAKE_DURABLE, ensure_streams
+from services.admin import Admin
 from services.commands import CommandService
 from services.desk import TicketDesk
-from services.handlers import build_router
+from services.handlers import Answer, build_router
 from services.intake import IntakeConsumer
 from services.queries import QueryService
+from services.read_side import ReadSide
 from services.registration import Registrar
 
 log = logging.getLogger("ticketflow")
@@ -57,6 +59,7 @@ class Service:
     url: str = ""
     embedded: EmbeddedNats | None = None
     relay: Relay | None = None
+    read: ReadSide | None = None
     intake: IntakeConsumer | None = None
     tasks: list[asyncio.Task] = field(default_factory=list)
 
@@ -70,26 +73,34 @@ class Service:
         self.nc = await nats.connect(self.url, name="ticketflow", max_reconnect_attempts=-1)
         self.js = self.nc.jetstream(publish_async_max_pending=4000)
         await ensure_streams(self.js)
-        self.broker = NatsBroker(self.url, logger=log, log_level=logging.DEBUG)
-        self.broker.include_router(build_router(CommandService(self.desk),
-                                                QueryService(self.desk)))
-        await self.broker.start()
         self.relay = Relay(self.desk, self.js)
+        self.read = ReadSide(self.desk, s.store_url, self.js)
+        queries = QueryService(self.desk)
+        answers: dict[str, Answer] = {"ticket": queries.ticket, "history": queries.history,
+                                      **self.read.answers()}
+        self.broker = NatsBroker(self.url, logger=log, log_level=logging.DEBUG)
+        self.broker.include_router(build_router(CommandService(self.desk), answers))
+        await self.broker.start()
         self.desk.on_saved(self.relay.wake)
         self.intake = IntakeConsumer(self.nc, self.js, Registrar(self.desk),
                                      durable=INTAKE_DURABLE, batch_size=s.intake_batch)
         self.tasks = [asyncio.create_task(self.relay.run(), name="relay"),
                       asyncio.create_task(self.intake.run(), name="intake")]
+        self.read.start()
+        self.admin = Admin(self.nc, self.read)
+        await self.admin.start()
         return self.url
 
     async def stop(self) -> None:
-        assert self.intake and self.relay
+        assert self.intake and self.relay and self.read
         self.intake.stop()
         relay_task, intake_task = self.tasks
         await asyncio.wait([intake_task], timeout=10)  # the batch in hand is finished
         if not intake_task.done():
             intake_task.cancel()
         await self.broker.stop()
+        await self.admin.stop()
+        await self.read.stop()
         await self.relay.flush()
         try:
             await asyncio.wait_for(relay_task, RELAY_FLUSH_TIMEOUT)

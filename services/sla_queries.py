@@ -48,7 +48,7 @@ class SlaService:
         params: tuple[str, ...] = ()
         if ticket_id:
             sql, params = sql + " AND t.ticket_id = ?", (ticket_id,)
-        with self.db.transaction() as tx:
+        with self.db.transaction(write=False) as tx:
             rows = tx.execute(sql, params).fetchall()
         keys = ("ticket_id", "number", "target", "clock", "duration", "started_at", "due",
                 "paused_at", "priority", "status", "assignee", "escalations")

@@ -1,0 +1,223 @@
+"""The statistics view (SPEC §8): one row of facts per ticket, and its SLA targets.
+
+A ticket's row holds what a report slices and counts: channel, type, category,
+priority, the last assignee and their team, when it was received, first answered
+(first customer-visible update, or the first close if earlier) and closed (first and
+last), its status, how often it was reopened and escalated, and its last rating.
+`services.stats_query` aggregates the rows on read, because SLA compliance depends on
+the moment asked.
+
+SLA targets follow the events as `projections.sla` does, with one addition for
+counting: a target started again (`update_every` after a customer-visible update,
+`acknowledge` on reassignment, `resolution` and `update_every` on reopening) is a new
+instance, and the instance it replaces is judged then and there (`judge`) into the
+row's `sla_on_time` / `sla_breached`. A customer-visible update meets `update_every`
+(CONTRACT.md: "update_every by each customer-visible update"), so a kept cadence counts.
+
+Times are stored as UTC text of one fixed form, so text order is time order on both
+databases.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import overload
+
+from infra.readdb import Tx
+from projections.base import Projection, event_kind
+
+TICKETS, TARGETS = "stats_tickets", "stats_sla_targets"
+TABLES = (
+    f"""CREATE TABLE IF NOT EXISTS {TICKETS} (
+        ticket_id TEXT PRIMARY KEY, channel TEXT, type TEXT, category TEXT, priority TEXT,
+        assignee TEXT, team TEXT, status TEXT NOT NULL, paused_at TEXT, received_at TEXT NOT NULL,
+        first_response_at TEXT, first_closed_at TEXT, last_closed_at TEXT,
+        resolution_seconds DOUBLE PRECISION, reopens BIGINT NOT NULL DEFAULT 0,
+        escalations BIGINT NOT NULL DEFAULT 0, score BIGINT,
+        sla_on_time BIGINT NOT NULL DEFAULT 0, sla_breached BIGINT NOT NULL DEFAULT 0)""",
+    f"CREATE INDEX IF NOT EXISTS {TICKETS}_received ON {TICKETS} (received_at)",
+    f"""CREATE TABLE IF NOT EXISTS {TARGETS} (
+        ticket_id TEXT NOT NULL, target TEXT NOT NULL, started_at TEXT, due TEXT,
+        met_at TEXT, PRIMARY KEY (ticket_id, target))""",
+)
+
+
+@overload
+def utc_text(moment: str | datetime) -> str: ...
+@overload
+def utc_text(moment: None) -> None: ...
+@overload
+def utc_text(moment: str | datetime | None) -> str | None: ...
+def utc_text(moment: str | datetime | None) -> str | None:
+    """`2026-11-24T02:00:00.000000+00:00` from any RFC 3339 text or aware datetime."""
+    if moment is None:
+        return None
+    when = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    if when.tzinfo is None:  # the stream never sends these; read them as UTC, not local
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def judge(due: str | None, met_at: str | None, now: str) -> bool | None:
+    """One target instance at `now` (all `utc_text`): True met on or before its due,
+    False breached (met after its due, or unmet and past its due), None not judged yet
+    (unmet and not yet due, or never started)."""
+    if due is None:
+        return None
+    if met_at is not None:
+        return met_at <= due
+    return False if due < now else None
+
+
+class Statistics(Projection):
+    name = "stats"
+    tables = TABLES
+    table_names = (TICKETS, TARGETS)
+
+    def __init__(self, agent_teams: dict[str, str]) -> None:
+        self.agent_teams = dict(agent_teams)  # agent id -> team; others have no team
+
+    def apply(self, tx: Tx, event: dict) -> None:
+        handler = getattr(self, f"_{event_kind(event)}", None)
+        if handler:
+            handler(tx, event["subject"], event["data"], utc_text(event["time"]))
+
+    # ---- one method per event type that changes the facts ------------------------------
+
+    def _Received(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        tx.execute(
+            f"INSERT INTO {TICKETS} (ticket_id, channel, status, received_at) "
+            "VALUES (?, ?, 'open', ?) ON CONFLICT (ticket_id) DO NOTHING",
+            (ticket, data.get("channel"), utc_text(data.get("received_at")) or at),
+        )
+
+    def _Classified(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        tx.execute(
+            f"UPDATE {TICKETS} SET type=?, category=?, priority=? WHERE ticket_id=?",
+            (data["type"], data["category"], data["priority"], ticket),
+        )
+        met = dict(
+            tx.execute(
+                f"SELECT target, met_at FROM {TARGETS} WHERE ticket_id=? AND met_at IS NOT NULL",
+                (ticket,),
+            ).fetchall()
+        )
+        # The plan replaces the targets; running ones keep their start (domain.sla.plan).
+        tx.execute(f"DELETE FROM {TARGETS} WHERE ticket_id=?", (ticket,))
+        for name, target in data["sla"].items():
+            self._put(tx, ticket, name, target, met.get(name))
+
+    def _Assigned(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        tx.execute(
+            f"UPDATE {TICKETS} SET assignee=?, team=?, status=CASE WHEN "
+            "status='waiting_on_customer' THEN status ELSE 'assigned' END "
+            "WHERE ticket_id=?",
+            (data["assignee"], self.agent_teams.get(data["assignee"]), ticket),
+        )
+        self._meet(tx, ticket, "assignment", at)
+        self._start(tx, ticket, data["sla"], at)
+
+    def _Acknowledged(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        self._meet(tx, ticket, "acknowledge", at)
+        tx.execute(
+            f"UPDATE {TICKETS} SET status='in_progress' WHERE ticket_id=? AND status='assigned'",
+            (ticket,),
+        )
+
+    def _ProgressUpdated(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        if data["visibility"] == "customer":
+            tx.execute(
+                f"UPDATE {TICKETS} SET first_response_at=COALESCE(first_response_at, ?) "
+                "WHERE ticket_id=?",
+                (at, ticket),
+            )
+            self._meet(tx, ticket, "first_response", at)
+            self._meet(tx, ticket, "update_every", at)
+        self._start(tx, ticket, data["sla"], at)
+        if data["waiting_on_customer"]:
+            tx.execute(
+                f"UPDATE {TICKETS} SET status='waiting_on_customer', paused_at=COALESCE(paused_at, ?) WHERE ticket_id=?",
+                (at, ticket),
+            )
+            return
+        tx.execute(
+            f"UPDATE {TICKETS} SET paused_at=NULL, status=CASE WHEN assignee IS NULL "
+            "THEN 'open' ELSE 'in_progress' END WHERE ticket_id=?",
+            (ticket,),
+        )
+
+    def _Escalated(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        tx.execute(f"UPDATE {TICKETS} SET escalations=escalations+1 WHERE ticket_id=?", (ticket,))
+
+    def _Closed(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        tx.execute(
+            f"UPDATE {TICKETS} SET status='closed', last_closed_at=?, "
+            "first_response_at=COALESCE(first_response_at, ?), "
+            "first_closed_at=COALESCE(first_closed_at, ?), "
+            "resolution_seconds=COALESCE(resolution_seconds, ?) WHERE ticket_id=?",
+            (at, at, at, data.get("handling_seconds"), ticket),
+        )
+        self._meet(tx, ticket, None, at)  # the final result answers every open target
+        self._start(tx, ticket, data.get("sla") or {}, at)
+        tx.execute(f"UPDATE {TICKETS} SET paused_at=NULL WHERE ticket_id=?", (ticket,))
+
+    def _Rated(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        tx.execute(f"UPDATE {TICKETS} SET score=? WHERE ticket_id=?", (data["score"], ticket))
+
+    def _Reopened(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        tx.execute(
+            f"UPDATE {TICKETS} SET reopens=reopens+1, status=CASE WHEN assignee IS "
+            "NULL THEN 'open' ELSE 'assigned' END WHERE ticket_id=?",
+            (ticket,),
+        )
+        self._start(tx, ticket, data["sla"], at)
+
+    def _FollowedUp(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        self._meet(tx, ticket, "follow_up", at)
+
+    # ---- targets ----------------------------------------------------------------------
+    # While a ticket waits on the customer its SLA clock stands still (as in the `sla`
+    # query): a target met or replaced then is judged as of the moment the wait began.
+
+    @staticmethod
+    def _clock(tx: Tx, ticket: str, at: str) -> str:
+        row = tx.execute(f"SELECT paused_at FROM {TICKETS} WHERE ticket_id=?", (ticket,)).fetchone()
+        return row[0] if row and row[0] else at
+
+    def _meet(self, tx: Tx, ticket: str, target: str | None, at: str) -> None:
+        which = "" if target is None else " AND target=?"
+        tx.execute(
+            f"UPDATE {TARGETS} SET met_at=? WHERE ticket_id=? AND met_at IS NULL{which}",
+            (self._clock(tx, ticket, at), ticket, *([] if target is None else [target])),
+        )
+
+    def _start(self, tx: Tx, ticket: str, targets: dict, at: str) -> None:
+        """(Re)start targets; a started instance that is replaced is judged now.
+        Same start and unmet means the same instance with its due moved (a resumed
+        pause, `domain.sla.resume`): nothing to judge yet."""
+        at = self._clock(tx, ticket, at)
+        for name, target in targets.items():
+            old = tx.execute(
+                f"SELECT started_at, due, met_at FROM {TARGETS} WHERE ticket_id=? AND target=?",
+                (ticket, name),
+            ).fetchone()
+            started = utc_text(target.get("started_at"))
+            if old and old[0] is not None and (old[2] is not None or old[0] != started):
+                self._count(tx, ticket, judge(old[1], old[2], at))
+            self._put(tx, ticket, name, target, None)
+
+    @staticmethod
+    def _count(tx: Tx, ticket: str, outcome: bool | None) -> None:
+        if outcome is None:
+            return
+        column = "sla_on_time" if outcome else "sla_breached"
+        tx.execute(f"UPDATE {TICKETS} SET {column}={column}+1 WHERE ticket_id=?", (ticket,))
+
+    @staticmethod
+    def _put(tx: Tx, ticket: str, name: str, target: dict, met_at: str | None) -> None:
+        tx.execute(
+            f"INSERT INTO {TARGETS} (ticket_id, target, started_at, due, met_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (ticket_id, target) DO UPDATE SET "
+            "started_at=excluded.started_at, due=excluded.due, met_at=excluded.met_at",
+            (ticket, name, utc_text(target.get("started_at")), utc_text(target.get("due")), met_at),
+        )
