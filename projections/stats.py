@@ -136,7 +136,8 @@ class Statistics(Projection):
         self._start(tx, ticket, data["sla"], at)
         if data["waiting_on_customer"]:
             tx.execute(
-                f"UPDATE {TICKETS} SET status='waiting_on_customer', paused_at=COALESCE(paused_at, ?) WHERE ticket_id=?",
+                f"UPDATE {TICKETS} SET status='waiting_on_customer', "
+                "paused_at=COALESCE(paused_at, ?) WHERE ticket_id=?",
                 (at, ticket),
             )
             return
