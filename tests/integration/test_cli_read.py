@@ -1,0 +1,98 @@
+"""`ticketflow sla`, `stats` and `rebuild` against a running service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import nats
+import pytest
+
+from tests.integration.helpers import ask, publish_request
+from tests.integration.test_cli import TICKETFLOW, up
+
+pytestmark = pytest.mark.nats
+TABLES = ("sla_tickets", "sla_targets", "sla_pauses")
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*TICKETFLOW, *args], capture_output=True, text=True, timeout=120)
+
+
+def sla_rows(data_dir: Path) -> dict[str, list]:
+    with sqlite3.connect(data_dir / "tickets.db") as db:
+        return {t: sorted(db.execute(f"SELECT * FROM {t}").fetchall()) for t in TABLES}
+
+
+@pytest.fixture
+def running(tmp_path):
+    process, url = up(tmp_path)
+    yield url, tmp_path
+    process.send_signal(signal.SIGINT)
+    assert process.wait(30) == 0
+
+
+async def seed(url: str) -> None:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    texts = ["我要投诉,客服态度很差", "页面白屏,报错500", "如何修改密码?", "建议增加夜间模式"]
+    for i, text in enumerate(texts):
+        await publish_request(js, "web", {"external_id": f"s-{i}", "content": text})
+    for _ in range(100):  # until the read side has all four
+        reply = await ask(nc, "tickets.query.stats", {})
+        if reply.get("ok") and reply["stats"]["tickets"] == len(texts):
+            break
+        await asyncio.sleep(0.1)
+    first = await ask(nc, "tickets.query.ticket", {"number": "CS202611240001"})
+    ticket_id = first["ticket"]["ticket_id"]
+    agent = {"id": "A007", "role": "agent"}
+    for name, body in (("assign", {"assignee": "A007"}), ("close", {"resolution": "done"}),
+                       ("rate", {"score": 5})):
+        actor = {"id": "web", "role": "channel"} if name == "rate" else agent
+        assert (await ask(nc, f"tickets.cmd.{name}",
+                          {"ticket_id": ticket_id, "actor": actor, **body}))["ok"]
+    await asyncio.sleep(1.0)
+    await nc.close()
+
+
+def test_stats_prints_the_overview_and_a_grouping(running) -> None:
+    url, _ = running
+    asyncio.run(seed(url))
+    result = run("stats", "--nats-url", url, "--group-by", "type")
+    assert result.returncode == 0, result.stderr
+    assert "tickets / open / closed" in result.stdout and "4 / 3 / 1" in result.stdout
+    assert "By type" in result.stdout and "complaint" in result.stdout
+    raw = json.loads(run("stats", "--nats-url", url, "--json").stdout)
+    assert raw["stats"]["csat"] == 1.0
+
+
+def test_sla_lists_what_needs_attention(running) -> None:
+    url, _ = running
+    asyncio.run(seed(url))
+    result = run("sla", "--nats-url", url, "--json")
+    assert result.returncode == 0, result.stderr
+    reply = json.loads(result.stdout)
+    assert all(t["state"] in ("at_risk", "breached") for t in reply["targets"])
+    table = run("sla", "--nats-url", url)
+    assert table.returncode == 0 and "SLA targets" in table.stdout
+
+
+def test_a_rebuilt_sla_view_equals_the_live_one(running) -> None:
+    url, data_dir = running
+    asyncio.run(seed(url))
+    before = sla_rows(data_dir)
+    assert before["sla_targets"]
+    result = run("rebuild", "sla", "--nats-url", url)
+    assert result.returncode == 0, result.stderr
+    assert "rebuilt sla" in result.stdout
+    assert sla_rows(data_dir) == before
+
+
+def test_client_commands_say_when_no_service_answers(tmp_path) -> None:
+    result = run("stats", "--nats-url", "nats://127.0.0.1:1")
+    assert result.returncode == 1
+    assert "cannot reach NATS" in result.stderr
