@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,6 +18,15 @@ from services.cli import NatsUrl, app
 from services.reports import sla_table, stats_tables
 
 DEFAULT_URL = "nats://127.0.0.1:4222"
+
+
+def service_url(nats_url: str | None) -> str:
+    """--nats-url / TICKETFLOW_NATS_URL, else the URL a local `ticketflow up` wrote into
+    its data dir (TICKETFLOW_DATA_DIR, default ./.ticketflow), else the NATS default."""
+    if nats_url:
+        return nats_url
+    written = Path(os.environ.get("TICKETFLOW_DATA_DIR", ".ticketflow")) / "nats.url"
+    return written.read_text().strip() if written.exists() else DEFAULT_URL
 GROUPS = ("type", "category", "priority", "channel", "agent", "team", "day", "week", "month")
 
 
@@ -71,7 +82,7 @@ def sla(
         body["due_within"] = due_within
     if state:
         body["state"] = state
-    reply = _answered(asyncio.run(_ask(nats_url or DEFAULT_URL, "tickets.query.sla", body)))
+    reply = _answered(asyncio.run(_ask(service_url(nats_url), "tickets.query.sla", body)))
     if not state:  # the board: what needs attention
         reply["targets"] = [t for t in reply["targets"] if t["state"] in ("at_risk", "breached")]
         reply["count"] = len(reply["targets"])
@@ -102,7 +113,7 @@ def stats(
     for key, moment in (("from", from_), ("to", to)):
         if moment:
             body[key] = (moment if moment.tzinfo else moment.astimezone()).isoformat()
-    reply = _answered(asyncio.run(_ask(nats_url or DEFAULT_URL, "tickets.query.stats", body)))
+    reply = _answered(asyncio.run(_ask(service_url(nats_url), "tickets.query.stats", body)))
     if as_json:
         typer.echo(json.dumps(reply, ensure_ascii=False, indent=2))
         return
@@ -121,7 +132,7 @@ def rebuild(
     from rich.progress import Progress
 
     async def run() -> dict:
-        nc = await connect(nats_url or DEFAULT_URL)
+        nc = await connect(service_url(nats_url))
         inbox = nc.new_inbox()
         sub = await nc.subscribe(inbox)
         body = {"projection": projection, "actor": {"id": actor_id, "role": "manager"}}

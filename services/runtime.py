@@ -131,6 +131,8 @@ async def serve(settings: Settings, announce: Callable[[str], None]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     url = await service.start()
+    url_file = settings.data_dir / "nats.url"  # where client commands find the service
+    url_file.write_text(url + "\n")
     announce(url)
     waiter = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([waiter, *service.tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -139,4 +141,5 @@ async def serve(settings: Settings, announce: Callable[[str], None]) -> int:
         log.error("%s stopped unexpectedly: %r", task.get_name(), task.exception())
     log.info("shutting down")
     await service.stop()
+    url_file.unlink(missing_ok=True)
     return 1 if failed else 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -96,3 +97,12 @@ def test_client_commands_say_when_no_service_answers(tmp_path) -> None:
     result = run("stats", "--nats-url", "nats://127.0.0.1:1")
     assert result.returncode == 1
     assert "cannot reach NATS" in result.stderr
+
+
+def test_client_commands_find_a_local_service_through_its_data_dir(running) -> None:
+    url, data_dir = running
+    assert (data_dir / "nats.url").read_text().strip() == url
+    result = subprocess.run([*TICKETFLOW, "stats", "--json"], capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "TICKETFLOW_DATA_DIR": str(data_dir)})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["ok"] is True
