@@ -56,7 +56,7 @@ def to_outgoing(app: Application, notification: Notification) -> Outgoing:
     payload = build_envelope(
         event_name=name, ticket_id=ticket_id, version=event.originator_version,
         time=event.timestamp, number=event.number, sequence=notification.id,
-        data=event_data(event))
+        data=event_data(event), schema_version=getattr(type(event), "class_version", 1))
     return Outgoing(notification.id, f"{ticket_id}:{event.originator_version}",
                     event_subject(name, ticket_id), payload)
 

@@ -27,7 +27,7 @@ class TicketEvent(BaseModel):
     specversion: str = "1.0"
     id: str = Field(description="<ticket_id>:<version>")
     source: str = "ticketflow/tickets"
-    type: str = Field(description="ticketflow.ticket.<event_type>.v1")
+    type: str = Field(description="ticketflow.ticket.<event_type>.v<schema version>")
     subject: str = Field(description="the ticket id")
     time: datetime
     datacontenttype: str = "application/json"

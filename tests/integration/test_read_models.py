@@ -139,3 +139,10 @@ class TestGroupImpact:
 
     def test_two_customers_are_not_a_group(self, desk, store_url) -> None:
         assert self.run(desk, store_url, "C1", "C2", "C1").raised == 0
+
+
+def test_the_cloudevent_type_carries_each_event_schema_version(desk, history) -> None:
+    command(CommandService(desk), "close", history[1], AGENT, resolution="done")
+    types = {e["type"] for _, e in stream_of(desk)}
+    assert "ticketflow.ticket.closed.v2" in types  # Closed gained its follow-up target
+    assert "ticketflow.ticket.received.v1" in types
