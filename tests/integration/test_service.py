@@ -144,3 +144,17 @@ async def test_bad_input_goes_to_the_dead_letter_stream_with_a_reason(client, se
     events = [envelope(m) for m in await read_stream(js, "tickets.events.>", 3, timeout=3)]
     assert len(events) == 2  # only the good request became a ticket
     assert service.intake.stats.rejected == len(BAD_INPUTS)
+
+
+async def test_three_customers_with_the_same_problem_raise_group_impact(client) -> None:
+    js = client.jetstream()
+    for i, customer in enumerate(("C1", "C2", "C3")):
+        await publish_request(js, "app", {"external_id": f"g{i}", "content": "我要退款,质量太差",
+                                          "customer": {"customer_id": customer}})
+    events = await read_stream(js, "tickets.events.ImpactRaised.>", 3, timeout=10)
+    assert len(events) == 3
+    for msg in events:
+        ticket = (await ask(client, "tickets.query.ticket",
+                            {"ticket_id": envelope(msg)["subject"]}))["ticket"]
+        assert (ticket["impact"], ticket["priority"]) == ("group", "high")
+        assert len(ticket["linked"]) == 2
