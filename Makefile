@@ -23,6 +23,9 @@ up: $(VENV)/.installed  ## run the service on embedded defaults (SQLite + embedd
 test: $(VENV)/.installed-test  ## lint, type-check, then the whole suite
 	$(BIN)/ruff check .
 	$(BIN)/mypy domain services
+	@# Compile up front: CPython 3.11 can fail ("AST constructor recursion depth mismatch")
+	@# when a worker thread's first import compiles while pytest compiles a test module.
+	$(BIN)/python -m compileall -q domain services infra projections bench
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-test

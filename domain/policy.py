@@ -56,7 +56,7 @@ class EscalationConfig(_Strict):
 
 
 class FollowUpConfig(_Strict):
-    priorities: list[str] = ["urgent", "high"]
+    priorities: list[Literal["urgent", "high", "normal", "low"]] = ["urgent", "high"]
     within: str = "3d"
     clock: Literal["wall", "business"] = "wall"
 
@@ -79,8 +79,13 @@ class GroupImpactConfig(_Strict):
     @field_validator("within")
     @classmethod
     def _duration(cls, text: str) -> str:
-        parse_duration(text)
+        if parse_duration(text).working_days:
+            raise ValueError(f"{text!r}: a window in s, m, h or d (not working days)")
         return text
+
+    def ignores(self, category: str) -> bool:
+        """`product` covers `product/usage` too."""
+        return any(category == c or category.startswith(c + "/") for c in self.ignore_categories)
 
 
 class Policy(BaseModel):

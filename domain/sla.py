@@ -78,7 +78,8 @@ def due(target: dict, start: datetime, calendar: BusinessCalendar) -> datetime:
 
 def started(target: dict, start: datetime, calendar: BusinessCalendar) -> dict:
     """The target running from `start`."""
-    return {**target, "started_at": start, "due": due(target, start, calendar)}
+    fresh = {k: v for k, v in target.items() if k != "met_at"}
+    return {**fresh, "started_at": start, "due": due(target, start, calendar)}
 
 
 def plan(rule: SlaRule | None, *, received_at: datetime, now: datetime,

@@ -208,6 +208,7 @@ class Ticket(Aggregate):
             t.status = "assigned" if t.assignee else "open"
             t.reopen_count += 1
             t.closed_at = None
+            t.sla.pop("follow_up", None)  # the visit follows the next closing, if any
             t._start(self.sla)
 
     # ---- state ------------------------------------------------------------------

@@ -109,6 +109,7 @@ class SlaView(Projection):
         self._start(tx, ticket, data.get("sla") or {})
 
     def _Reopened(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        tx.execute("DELETE FROM sla_targets WHERE ticket_id=? AND target='follow_up'", (ticket,))
         self._start(tx, ticket, data["sla"])
         tx.execute("UPDATE sla_tickets SET closed_at=NULL, status=CASE WHEN assignee IS NULL "
                    "THEN 'open' ELSE 'assigned' END WHERE ticket_id=?", (ticket,))
@@ -130,5 +131,5 @@ class SlaView(Projection):
                 "INSERT INTO sla_targets (ticket_id, target, clock, duration, started_at, due, "
                 "met_at) VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (ticket_id, target) DO "
                 "UPDATE SET clock=excluded.clock, duration=excluded.duration, "
-                "started_at=excluded.started_at, due=excluded.due, met_at=NULL",
+                "started_at=excluded.started_at, due=excluded.due, met_at=NULL, escalations='[]'",
                 (ticket, name, t["clock"], t["duration"], t.get("started_at"), t.get("due")))

@@ -91,9 +91,14 @@ class Statistics(Projection):
             (ticket, data.get("channel"), utc_text(data.get("received_at")) or at),
         )
 
+    def _ImpactRaised(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        """Group impact: a new priority and a new plan, type and category unchanged."""
+        self._Classified(tx, ticket, {**data, "type": None, "category": None}, at)
+
     def _Classified(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
         tx.execute(
-            f"UPDATE {TICKETS} SET type=?, category=?, priority=? WHERE ticket_id=?",
+            f"UPDATE {TICKETS} SET type=COALESCE(?, type), category=COALESCE(?, category), "
+            "priority=? WHERE ticket_id=?",
             (data["type"], data["category"], data["priority"], ticket),
         )
         met = dict(

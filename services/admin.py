@@ -61,13 +61,15 @@ class Admin:
             return error("not_found", f"no projection {request.projection!r}; "
                                       f"known: {', '.join(sorted(self.read.projectors))}")
         started, loop = time.monotonic(), asyncio.get_running_loop()
+        sent: list[asyncio.Task] = []
 
         def progress(done: int, total: int) -> None:
             if reply_to:
                 body = json.dumps({"progress": {"done": done, "total": total}}).encode()
-                loop.create_task(self.nc.publish(reply_to, body))
+                sent.append(loop.create_task(self.nc.publish(reply_to, body)))
 
         position = await projector.rebuild(progress)
+        await asyncio.gather(*sent)  # every progress message goes before the final reply
         seconds = time.monotonic() - started
         log.info("rebuilt projection %s to %d in %.2fs", request.projection, position, seconds)
         return {"ok": True, "projection": request.projection, "position": position,

@@ -14,6 +14,7 @@ from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel, Field
 
+from services.admin import SUBJECT, Rebuild
 from services.handlers import build_router
 from services.messages import CHANNELS, IntakeRequest
 
@@ -54,6 +55,12 @@ def asyncapi_document() -> dict[str, Any]:
 
     broker.subscriber("tickets.intake.{channel}", title="tickets.intake.{channel}",
                       description=f"channel: one of {', '.join(CHANNELS)}")(intake)
+    async def rebuild(request: Rebuild) -> None:  # pragma: no cover - never called
+        """Rebuild a projection from the stream (roles manager, auditor, system). Replies
+        `{"progress": {"done", "total"}}` messages, then `{"ok", "projection", "position",
+        "seconds"}` or an error."""
+
+    broker.subscriber(SUBJECT, title=SUBJECT)(rebuild)
     broker.publisher("tickets.events.{event_type}.{ticket_id}", schema=TicketEvent,
                      title="tickets.events", description=TicketEvent.__doc__)
     broker.publisher("tickets.dlq.intake", schema=DeadLetter, title="tickets.dlq.intake",

@@ -111,13 +111,16 @@ class ClientError(Exception):
 
 
 def client_url(nats_url: str | None, data_dir: Path) -> str:
-    """--nats-url, else the embedded server of a running `ticketflow up` (its ports file
-    under DATA_DIR/nats), else the NATS default port on this machine."""
+    """--nats-url, else the URL a running `ticketflow up` wrote to DATA_DIR/nats.url, else
+    its embedded server's ports file under DATA_DIR/nats, else the NATS default port."""
     import json
     import os
 
     if nats_url:
         return nats_url
+    written = data_dir / "nats.url"
+    if written.exists():
+        return written.read_text().strip()
     for ports in sorted((data_dir / "nats").glob("nats-server_*.ports"), reverse=True):
         try:
             os.kill(int(ports.stem.rpartition("_")[2]), 0)  # a live server, not a stale file

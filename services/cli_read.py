@@ -14,20 +14,15 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from services.cli import NatsUrl, app
+from services.cli import ClientNatsUrl, app, client_url
 from services.reports import sla_table, stats_tables
 
-DEFAULT_URL = "nats://127.0.0.1:4222"
+GROUPS = ("type", "category", "priority", "channel", "agent", "team", "day", "week", "month")
 
 
 def service_url(nats_url: str | None) -> str:
-    """--nats-url / TICKETFLOW_NATS_URL, else the URL a local `ticketflow up` wrote into
-    its data dir (TICKETFLOW_DATA_DIR, default ./.ticketflow), else the NATS default."""
-    if nats_url:
-        return nats_url
-    written = Path(os.environ.get("TICKETFLOW_DATA_DIR", ".ticketflow")) / "nats.url"
-    return written.read_text().strip() if written.exists() else DEFAULT_URL
-GROUPS = ("type", "category", "priority", "channel", "agent", "team", "day", "week", "month")
+    """See `services.cli.client_url`; the data dir comes from TICKETFLOW_DATA_DIR."""
+    return client_url(nats_url, Path(os.environ.get("TICKETFLOW_DATA_DIR", ".ticketflow")))
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -69,7 +64,7 @@ def _answered(reply: dict) -> dict:
 
 @app.command()
 def sla(
-    nats_url: NatsUrl = None,
+    nats_url: ClientNatsUrl = None,
     state: Annotated[str | None, typer.Option(
         help="Only `at_risk` or `breached` (default: both).")] = None,
     due_within: Annotated[float | None, typer.Option(
@@ -77,15 +72,16 @@ def sla(
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw reply.")] = False,
 ) -> None:
     """Open SLA targets at risk or breached, soonest due first."""
-    body: dict[str, Any] = {}
-    if due_within is not None:
-        body["due_within"] = due_within
-    if state:
-        body["state"] = state
-    reply = _answered(asyncio.run(_ask(service_url(nats_url), "tickets.query.sla", body)))
-    if not state:  # the board: what needs attention
-        reply["targets"] = [t for t in reply["targets"] if t["state"] in ("at_risk", "breached")]
-        reply["count"] = len(reply["targets"])
+    body: dict[str, Any] = {} if due_within is None else {"due_within": due_within}
+    url, reply = service_url(nats_url), dict[str, Any]()
+    for wanted in [state] if state else ["breached", "at_risk"]:  # the board: what needs care
+        part = _answered(asyncio.run(_ask(url, "tickets.query.sla", {**body, "state": wanted})))
+        if not reply:
+            reply = part
+        else:
+            reply["targets"] += part["targets"]
+            reply["count"] += part["count"]
+    reply["targets"].sort(key=lambda t: t["due"])
     if as_json:
         typer.echo(json.dumps(reply, ensure_ascii=False, indent=2))
         return
@@ -94,7 +90,7 @@ def sla(
 
 @app.command()
 def stats(
-    nats_url: NatsUrl = None,
+    nats_url: ClientNatsUrl = None,
     group_by: Annotated[str | None, typer.Option(
         help=f"One of: {', '.join(GROUPS)}.")] = None,
     from_: Annotated[datetime | None, typer.Option(
@@ -125,7 +121,7 @@ def stats(
 @app.command()
 def rebuild(
     projection: Annotated[str, typer.Argument(help="sla, audit, stats or reports")],
-    nats_url: NatsUrl = None,
+    nats_url: ClientNatsUrl = None,
     actor_id: Annotated[str, typer.Option(help="Who asks (recorded in the logs).")] = "ops",
 ) -> None:
     """Rebuild a projection from the event stream while the service runs, with progress."""

@@ -101,7 +101,7 @@ class GroupImpact:
         with self.db.transaction(write=False) as tx:
             row = tx.execute("SELECT category, received_at, impact FROM reports "
                              "WHERE ticket_id=?", (ticket_id,)).fetchone()
-            if not row or not row[0] or row[0] in rules.ignore_categories or row[2] != "individual":
+            if not row or not row[0] or rules.ignores(row[0]) or row[2] != "individual":
                 return []
             window = (row[0], *self._window(row[1]))
             raised = [r[0] for r in tx.execute(

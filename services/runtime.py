@@ -21,6 +21,7 @@ import nats
 from faststream.nats import NatsBroker
 
 from domain.policy import Policy
+from infra.lease import Lease
 from infra.nats_server import EmbeddedNats
 from infra.relay import Relay
 from infra.store import default_store_url, store_env
@@ -61,6 +62,7 @@ class Service:
     relay: Relay | None = None
     read: ReadSide | None = None
     intake: IntakeConsumer | None = None
+    leading: bool = False
     tasks: list[asyncio.Task] = field(default_factory=list)
 
     async def start(self) -> str:
@@ -84,34 +86,61 @@ class Service:
         self.desk.on_saved(self.relay.wake)
         self.intake = IntakeConsumer(self.nc, self.js, Registrar(self.desk),
                                      durable=INTAKE_DURABLE, batch_size=s.intake_batch)
-        self.tasks = [asyncio.create_task(self.relay.run(), name="relay"),
-                      asyncio.create_task(self.intake.run(), name="intake")]
-        self.read.start()
-        self.admin = Admin(self.nc, self.read)
-        await self.admin.start()
+        self.admin = Admin(self.nc, self.read)  # started by the leader: it owns the projections
+        self.lease = Lease(s.store_url)
+        self.tasks = [asyncio.create_task(self.intake.run(), name="intake"),
+                      asyncio.create_task(self._lead(), name="leader")]
         return self.url
+
+    async def _lead(self) -> None:
+        """Once this instance holds the lease: the relay and the read side run here."""
+        assert self.relay and self.read
+        await self.lease.acquire()
+        self.leading = True
+        self._relay_task = asyncio.create_task(self.relay.run(), name="relay")
+        self.read.start()
+        await self.admin.start()
+        holding = asyncio.create_task(self.lease.hold(), name="lease")
+        done, _ = await asyncio.wait([self._relay_task, holding],
+                                     return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()  # a failure ends the leader (the service exits 1)
+        await holding
 
     async def stop(self) -> None:
         assert self.intake and self.relay and self.read
         self.intake.stop()
-        relay_task, intake_task = self.tasks
+        intake_task, leader_task = self.tasks
         await asyncio.wait([intake_task], timeout=10)  # the batch in hand is finished
         if not intake_task.done():
             intake_task.cancel()
         await self.broker.stop()
-        await self.admin.stop()
-        await self.read.stop()
-        await self.relay.flush()
-        try:
-            await asyncio.wait_for(relay_task, RELAY_FLUSH_TIMEOUT)
-        except TimeoutError:
-            log.error("relay did not finish within %ss; the rest follows at next start",
-                      RELAY_FLUSH_TIMEOUT)
+        if self.leading:
+            await self.admin.stop()
+            await self.read.stop()
+            await self.relay.flush()
+            try:
+                await asyncio.wait_for(self._relay_task, RELAY_FLUSH_TIMEOUT)
+            except TimeoutError:
+                log.error("relay did not finish within %ss; the rest follows at next start",
+                          RELAY_FLUSH_TIMEOUT)
+        leader_task.cancel()
+        await asyncio.wait([leader_task], timeout=5)
+        self.lease.release()
         await self.nc.flush()
         await self.nc.close()
         if self.embedded:
             await asyncio.to_thread(self.embedded.stop)
         self.desk.close()
+
+
+def without_credentials(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    netloc += f":{parts.port}" if parts.port else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def build_service(settings: Settings) -> Service:
@@ -132,7 +161,8 @@ async def serve(settings: Settings, announce: Callable[[str], None]) -> int:
         loop.add_signal_handler(sig, stop.set)
     url = await service.start()
     url_file = settings.data_dir / "nats.url"  # where client commands find the service
-    url_file.write_text(url + "\n")
+    url_file.write_text(without_credentials(url) + "\n")
+    url_file.chmod(0o600)
     announce(url)
     waiter = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([waiter, *service.tasks], return_when=asyncio.FIRST_COMPLETED)

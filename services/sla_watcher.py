@@ -51,6 +51,7 @@ class SlaWatcher:
         self.escalated: list[tuple[str, str, float]] = []  # (ticket, target, lateness s)
         self._alarms: list[Alarm] = []
         self._live: dict[tuple[str, str], datetime] = {}  # the current due of each target
+        self._pending: set[tuple[str, str, datetime, str]] = set()  # alarms in the heap
         self._counter = itertools.count()
         self._changed = asyncio.Event()
         self._dirty: set[str] = set()
@@ -107,6 +108,10 @@ class SlaWatcher:
                 self._push(calendar.due(due, manager_after, t["clock"]), t, "manager")
 
     def _push(self, at: datetime, t: dict, level: str) -> None:
+        key = (t["ticket_id"], t["target"], t["due"], level)
+        if key in self._pending:
+            return  # already waiting in the heap (a refresh that changed nothing)
+        self._pending.add(key)
         heapq.heappush(self._alarms, Alarm(at, next(self._counter), t["ticket_id"],
                                            t["target"], t["due"], level))
 
@@ -114,6 +119,7 @@ class SlaWatcher:
         now = self.desk.clock()
         while self._alarms and self._alarms[0].at <= now:
             alarm = heapq.heappop(self._alarms)
+            self._pending.discard((alarm.ticket_id, alarm.target, alarm.due, alarm.level))
             if self._live.get((alarm.ticket_id, alarm.target)) != alarm.due:
                 continue  # superseded: met, moved, or paused since
             if alarm.level == "at_risk":

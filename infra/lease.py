@@ -1,0 +1,87 @@
+"""Leadership among instances that share a store: exactly one runs the relay and the read
+side (projections, SLA watcher, group impact); every instance runs intake, commands and
+queries.
+
+PostgreSQL: a session advisory lock, held by a dedicated connection; the server frees
+it when that session dies, so a crashed leader's successor takes over within
+`poll` seconds. SQLite (one host): an exclusive `flock` on a file beside the store.
+A leader that loses its lock (the database connection broke) stops with an error, so
+its supervisor restarts it as a follower instead of two leaders running at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+log = logging.getLogger("ticketflow.lease")
+
+
+class LeaseLost(RuntimeError):
+    pass
+
+
+class Lease:
+    def __init__(self, store_url: str, poll: float = 1.0) -> None:
+        self.store_url, self.poll = store_url, poll
+        parsed = urlparse(store_url)
+        self.postgres = parsed.scheme in ("postgresql", "postgres")
+        schema = parse_qs(parsed.query).get("schema", ["public"])[0]
+        digest = hashlib.sha256(f"ticketflow-leader:{schema}".encode()).digest()
+        self._key = int.from_bytes(digest[:8], "big", signed=True)
+        self._lock_path = Path(unquote(parsed.path) + ".leader.lock")
+        self._conn: Any = None
+        self._fd: int | None = None
+
+    async def acquire(self) -> None:
+        """Wait until this instance leads."""
+        waited = False
+        while not await asyncio.to_thread(self._try):
+            if not waited:
+                log.info("another instance leads; this one waits to take over")
+                waited = True
+            await asyncio.sleep(self.poll)
+        log.info("this instance leads: relay and read side run here")
+
+    def _try(self) -> bool:
+        if self.postgres:
+            import psycopg
+
+            if self._conn is None:
+                self._conn = psycopg.connect(self.store_url.split("?", 1)[0], autocommit=True)
+            row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
+            return bool(row and row[0])
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    async def hold(self) -> None:
+        """Return (by raising LeaseLost) only if the lock can no longer be vouched for."""
+        while True:
+            await asyncio.sleep(self.poll)
+            if self.postgres:
+                try:
+                    await asyncio.to_thread(self._conn.execute, "SELECT 1")
+                except Exception as error:
+                    raise LeaseLost(f"lost the leader lock: {error}") from None
+
+    def release(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
