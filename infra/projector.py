@@ -17,6 +17,7 @@ from typing import Any
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from infra.pulling import pull_forever
 from infra.readdb import ReadDB
 from infra.streams import EVENTS
 from projections.base import Projection
@@ -56,18 +57,13 @@ class Projector:
     async def run(self) -> None:
         config = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=30,
                                 deliver_policy=DeliverPolicy.ALL, max_ack_pending=20_000)
-        sub = await self.js.pull_subscribe("tickets.events.>", durable=self.durable,
-                                           stream=EVENTS, config=config)
-        try:
-            while not self._stopping.is_set():
-                try:
-                    msgs = await sub.fetch(self.batch_size, timeout=0.5)
-                except TimeoutError:
-                    continue
-                async with self._lock:
-                    await self._handle(msgs)
-        finally:
-            await sub.unsubscribe()
+        await pull_forever(self.js, subject="tickets.events.>", durable=self.durable,
+                           stream=EVENTS, config=config, batch=self.batch_size,
+                           stopping=self._stopping, handle=self._locked_handle, log=log)
+
+    async def _locked_handle(self, msgs: list[Any]) -> None:
+        async with self._lock:
+            await self._handle(msgs)
 
     async def _handle(self, msgs: list[Any]) -> None:
         batch = [(m.metadata.sequence.stream, json.loads(m.data)) for m in msgs]

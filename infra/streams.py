@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 INTAKE, EVENTS, DLQ = "TICKETS_INTAKE", "TICKETS_EVENTS", "TICKETS_DLQ"
 INTAKE_DURABLE = "ticketflow-intake"
@@ -30,7 +32,20 @@ def stream_configs(replicas: int = 1) -> list[StreamConfig]:
     ]
 
 
-async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+async def ensure_streams(js: JetStreamContext, replicas: int = 1, wait: float = 30.0) -> None:
+    """Create or update the streams; a cluster still electing its JetStream leader gets
+    up to `wait` seconds."""
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        try:
+            return await _ensure(js, replicas)
+        except (ServiceUnavailableError, TimeoutError, NoRespondersError):
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def _ensure(js: JetStreamContext, replicas: int) -> None:
     for config in stream_configs(replicas):
         assert config.name
         try:

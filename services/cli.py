@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from infra import logs
+from infra.urls import without_credentials
 
 app = typer.Typer(
     help="ticketflow: event-sourced tickets, SLAs and audit trails for customer-service "
@@ -46,6 +47,9 @@ def up(
         "--nats-sync", envvar="TICKETFLOW_NATS_SYNC",
         help="Embedded server's JetStream sync_interval: `always` (an acknowledged "
              "request is on disk) or a duration such as `1s`.")] = "always",
+    replicas: Annotated[int, typer.Option(
+        "--nats-replicas", envvar="TICKETFLOW_NATS_REPLICAS", min=1, max=5,
+        help="Replicas of each stream (3 on a 3-node JetStream cluster).")] = 1,
     log_level: Annotated[str, typer.Option("--log-level", envvar="TICKETFLOW_LOG_LEVEL")] = "INFO",
 ) -> None:
     """Run the whole service: intake, commands and queries, the relay to TICKETS_EVENTS.
@@ -59,22 +63,14 @@ def up(
     logs.configure(log_level)
     try:
         settings = Settings(data_dir=data_dir, nats_url=nats_url, store=store,
-                            policy=load_policy(policy), nats_sync=nats_sync)
-        code = asyncio.run(serve(settings, lambda url: print(f"nats: {public(url)}", flush=True)))
+                            policy=load_policy(policy), nats_sync=nats_sync,
+                            replicas=replicas)
+        announce = lambda url: print(f"nats: {without_credentials(url)}", flush=True)  # noqa: E731
+        code = asyncio.run(serve(settings, announce))
     except (PolicyError, StoreUrlError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     raise typer.Exit(code)
-
-
-def public(url: str) -> str:
-    """The URL without credentials (CONTRACT.md: the `nats:` line carries none)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 @app.command()

@@ -23,6 +23,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from pydantic import ValidationError
 
+from infra.pulling import pull_forever
 from services.messages import CHANNELS, MAX_MESSAGE_BYTES, IntakeRequest, reason_of
 from services.registration import Registrar, Request
 
@@ -82,17 +83,9 @@ class IntakeConsumer:
     async def run(self) -> None:
         config = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT,
                                 max_ack_pending=20_000)
-        sub = await self.js.pull_subscribe("tickets.intake.>", durable=self.durable,
-                                           stream="TICKETS_INTAKE", config=config)
-        try:
-            while not self._stopping.is_set():
-                try:
-                    msgs = await sub.fetch(self.batch_size, timeout=0.5)
-                except TimeoutError:
-                    continue
-                await self.handle(msgs)
-        finally:
-            await sub.unsubscribe()
+        await pull_forever(self.js, subject="tickets.intake.>", durable=self.durable,
+                           stream="TICKETS_INTAKE", config=config, batch=self.batch_size,
+                           stopping=self._stopping, handle=self.handle, log=log)
 
     def stop(self) -> None:
         """Finish the batch in hand, then stop consuming."""

@@ -26,6 +26,7 @@ from infra.nats_server import EmbeddedNats
 from infra.relay import Relay
 from infra.store import default_store_url, store_env
 from infra.streams import INTAKE_DURABLE, ensure_streams
+from infra.urls import without_credentials
 from services.admin import Admin
 from services.commands import CommandService
 from services.desk import TicketDesk
@@ -46,6 +47,7 @@ class Settings:
     store: str | None = None
     policy: Policy | None = None
     nats_sync: str = "always"
+    replicas: int = 1  # stream replicas on a NATS cluster (3 for a 3-node cluster)
     intake_batch: int = 500
 
     @property
@@ -74,7 +76,7 @@ class Service:
             self.url = await asyncio.to_thread(self.embedded.start)
         self.nc = await nats.connect(self.url, name="ticketflow", max_reconnect_attempts=-1)
         self.js = self.nc.jetstream(publish_async_max_pending=4000)
-        await ensure_streams(self.js)
+        await ensure_streams(self.js, replicas=s.replicas)
         self.relay = Relay(self.desk, self.js)
         self.read = ReadSide(self.desk, s.store_url, self.js)
         queries = QueryService(self.desk)
@@ -132,15 +134,6 @@ class Service:
         if self.embedded:
             await asyncio.to_thread(self.embedded.stop)
         self.desk.close()
-
-
-def without_credentials(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    netloc += f":{parts.port}" if parts.port else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def build_service(settings: Settings) -> Service:
