@@ -51,6 +51,7 @@ class EmbeddedNats:
     sync_interval: str = "always"
     port: int = -1  # -1: a free port chosen by the server (reported via its ports file)
     extra_config: str = ""
+    server_name: str = "ticketflow_embedded"
     process: subprocess.Popen | None = field(default=None, init=False)
     url: str = field(default="", init=False)
 
@@ -58,7 +59,7 @@ class EmbeddedNats:
         js_dir = self.store_dir / "jetstream"
         return "\n".join([
             f"listen: 127.0.0.1:{self.port}",
-            "server_name: ticketflow_embedded",
+            f"server_name: {self.server_name}",
             f"ports_file_dir: {json.dumps(str(self.store_dir))}",
             "max_payload: 1MB",
             f"jetstream {{ store_dir: {json.dumps(str(js_dir))}, "

@@ -74,7 +74,9 @@ class Service:
         else:
             self.embedded = EmbeddedNats(s.data_dir / "nats", sync_interval=s.nats_sync)
             self.url = await asyncio.to_thread(self.embedded.start)
-        self.nc = await nats.connect(self.url, name="ticketflow", max_reconnect_attempts=-1)
+        servers = [u.strip() for u in self.url.split(",")]  # a cluster: several URLs
+        self.nc = await nats.connect(servers=servers, name="ticketflow",
+                                     max_reconnect_attempts=-1)
         self.js = self.nc.jetstream(publish_async_max_pending=4000)
         await ensure_streams(self.js, replicas=s.replicas)
         self.relay = Relay(self.desk, self.js)
@@ -82,7 +84,7 @@ class Service:
         queries = QueryService(self.desk)
         answers: dict[str, Answer] = {"ticket": queries.ticket, "history": queries.history,
                                       **self.read.answers()}
-        self.broker = NatsBroker(self.url, logger=log, log_level=logging.DEBUG)
+        self.broker = NatsBroker(servers, logger=log, log_level=logging.DEBUG)
         self.broker.include_router(build_router(CommandService(self.desk), answers))
         await self.broker.start()
         self.desk.on_saved(self.relay.wake)
