@@ -222,3 +222,25 @@ class TestDockerfile:
         ignored = (ROOT / ".dockerignore").read_text("utf-8").split()
         assert {".env", ".venv", ".git", ".ticketflow"} <= set(ignored)
         assert not copied_by_dockerfile() & set(ignored)
+
+
+class TestTheClusterProfile:
+    NODES = ("nats1", "nats2", "nats3")
+
+    def test_three_nats_nodes_route_to_each_other_with_jetstream_synced(self) -> None:
+        for node in self.NODES:
+            service = COMPOSE["services"][node]
+            assert service["profiles"] == ["cluster"]
+            config = (ROOT / "deploy" / f"nats-cluster-{node[-1]}.conf").read_text()
+            assert "sync_interval: always" in config
+            others = {f"nats://{n}:6222" for n in self.NODES if n != node}
+            assert all(route in config for route in others)
+
+    def test_two_instances_share_the_cluster_and_one_postgresql(self) -> None:
+        for name in ("ticketflow-a", "ticketflow-b"):
+            args = command_of(name)
+            assert option(args, "--nats-url") == ",".join(
+                f"nats://{n}:4222" for n in self.NODES)
+            assert option(args, "--nats-replicas") == "3"
+            assert option(args, "--store").startswith("postgresql://")
+            assert set(COMPOSE["services"][name]["depends_on"]) == {*self.NODES, "postgres"}
