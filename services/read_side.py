@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from nats.js import JetStreamContext
-from projections.stats import Statistics
 
 from infra.projector import Projector
 from infra.readdb import ReadDB
 from projections.audit import AuditTrail
 from projections.base import Projection
 from projections.sla import SlaView
+from projections.stats import Statistics
 from services.audit_queries import AuditService
 from services.desk import TicketDesk
 from services.group_impact import GroupImpact, ReportsByCategory
