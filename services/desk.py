@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -30,6 +30,8 @@ def utc_now() -> datetime:
 
 class TicketDesk(Application[UUID]):
     name = "ticketflow"
+    # A snapshot every 50 events keeps replay of a long ticket short (bench/replay.py).
+    snapshotting_intervals: ClassVar[dict] = {Ticket: 50}
 
     def __init__(self, policy: Policy, env: dict[str, str] | None = None,
                  clock: Clock = utc_now) -> None:

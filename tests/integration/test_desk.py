@@ -287,3 +287,18 @@ def test_contact_data_is_encrypted_at_rest(desk: TicketDesk, store_url: str) -> 
         for file in (path, path.with_name(path.name + "-wal")):
             raw = file.read_bytes() if file.exists() else b""
             assert b"13812345678" not in raw and b"zhang@example.com" not in raw
+
+
+def test_a_long_ticket_replays_the_same_with_and_without_snapshots(desk, ticket_id,
+                                                                    clock) -> None:
+    service = CommandService(desk)
+    for i in range(60):  # past the snapshot at version 50
+        clock.advance(minutes=1)
+        command(service, "update", ticket_id, AGENT, note=f"step {i}", visibility="customer")
+    queries = QueryService(desk)
+    from_snapshot = queries.ticket(m.TicketQuery(ticket_id=ticket_id, as_of=55))["ticket"]
+    moment = desk.load(desk.resolve(ticket_id), version=55).modified_on
+    from_events = queries.ticket(m.TicketQuery(ticket_id=ticket_id, as_of=moment))["ticket"]
+    assert from_snapshot == from_events
+    assert from_snapshot["version"] == 55
+    assert desk.snapshots is not None and list(desk.snapshots.get(desk.resolve(ticket_id)))
