@@ -74,7 +74,8 @@ def main() -> None:
         half_time = ticket.received_at + (ticket.modified_on - ticket.received_at) / 2
         queries = QueryService(desk)
         rows = {
-            "raw repository.get (library)": timed(lambda: desk.repository.get(ticket.id), args.runs),
+            "raw repository.get (library)": timed(lambda: desk.repository.get(ticket.id),
+                                                  args.runs),
             "ticket query, latest": timed(lambda: queries.ticket(m.TicketQuery(ticket_id=tid)),
                                           args.runs),
             "ticket query, as_of version": timed(lambda: queries.ticket(m.TicketQuery(
