@@ -71,7 +71,7 @@ class Lease:
         """Return (by raising LeaseLost) only if the lock can no longer be vouched for."""
         while True:
             await asyncio.sleep(self.poll)
-            if self.postgres:
+            if self.postgres and self._conn is not None:
                 try:
                     await asyncio.to_thread(self._conn.execute, "SELECT 1")
                 except Exception as error:

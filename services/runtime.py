@@ -105,11 +105,14 @@ class Service:
         self.read.start()
         await self.admin.start()
         holding = asyncio.create_task(self.lease.hold(), name="lease")
-        done, _ = await asyncio.wait([self._relay_task, holding],
-                                     return_when=asyncio.FIRST_EXCEPTION)
-        for task in done:
-            task.result()  # a failure ends the leader (the service exits 1)
-        await holding
+        try:
+            done, _ = await asyncio.wait([self._relay_task, holding],
+                                         return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # a failure ends the leader (the service exits 1)
+            await holding
+        finally:
+            holding.cancel()
 
     async def stop(self) -> None:
         assert self.intake and self.relay and self.read
