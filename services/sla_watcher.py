@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
+from eventsourcing.persistence import IntegrityError
+
 from domain.calendar import parse_duration
 from domain.errors import IllegalState
 from domain.sla import at_risk_from
@@ -116,7 +118,7 @@ class SlaWatcher:
                                            t["target"], t["due"], level))
 
     async def _fire_due(self) -> None:
-        now = self.desk.clock()
+        now, due = self.desk.clock(), []
         while self._alarms and self._alarms[0].at <= now:
             alarm = heapq.heappop(self._alarms)
             self._pending.discard((alarm.ticket_id, alarm.target, alarm.due, alarm.level))
@@ -126,31 +128,58 @@ class SlaWatcher:
                 log.info("at risk: %s %s due %s", alarm.ticket_id, alarm.target,
                          alarm.due.isoformat(), extra={"ticket_id": alarm.ticket_id})
                 continue
-            await asyncio.to_thread(self._escalate, alarm)
+            due.append(alarm)
+        if due:
+            await asyncio.to_thread(self._escalate_all, due)
+
+    def _escalate_all(self, alarms: list[Alarm]) -> None:
+        """Every breach due now, in one transaction (a burst of deadlines stays on time);
+        if another writer got in between, one by one."""
+        now = self.desk.clock()
+        tickets: dict[str, Ticket] = {}
+        done: list[Alarm] = []
+        for alarm in alarms:
+            ticket = tickets.get(alarm.ticket_id) or self.desk.load(UUID(alarm.ticket_id))
+            try:
+                self._act(ticket, alarm, now)
+            except (_NotDue, IllegalState):
+                continue
+            tickets[alarm.ticket_id] = ticket
+            done.append(alarm)
+        try:
+            self.desk.save(*tickets.values())
+        except IntegrityError:
+            for alarm in done:
+                self._escalate(alarm)
+            return
+        for alarm in done:
+            self._record(alarm, tickets[alarm.ticket_id].number, now)
+
+    @staticmethod
+    def _act(ticket: Ticket, alarm: Alarm, now: datetime) -> None:
+        target = ticket.sla.get(alarm.target) or {}
+        if target.get("met_at") or not target.get("due") or ticket.paused_at:
+            raise _NotDue
+        if target["due"] != alarm.due or target["due"] > now:
+            raise _NotDue
+        ticket.escalate(level=alarm.level, reason="sla_breach", target=alarm.target,
+                        due=alarm.due, actor=SYSTEM, at=now)
 
     def _escalate(self, alarm: Alarm) -> None:
         now = self.desk.clock()
-
-        def act(ticket: Ticket) -> None:
-            target = ticket.sla.get(alarm.target) or {}
-            if target.get("met_at") or not target.get("due") or ticket.paused_at:
-                raise _NotDue
-            if target["due"] != alarm.due or target["due"] > now:
-                raise _NotDue
-            ticket.escalate(level=alarm.level, reason="sla_breach", target=alarm.target,
-                            due=alarm.due, actor=SYSTEM, at=now)
-
         try:
-            ticket = self.desk.change(UUID(alarm.ticket_id), act)
+            ticket = self.desk.change(UUID(alarm.ticket_id),
+                                      lambda t: self._act(t, alarm, now))
         except (_NotDue, IllegalState):
             return
+        self._record(alarm, ticket.number, now)
+
+    def _record(self, alarm: Alarm, number: str, now: datetime) -> None:
         lateness = (now - alarm.at).total_seconds()
         self.escalated.append((alarm.ticket_id, alarm.target, lateness))
-        log.info("escalated %s %s to %s, %.3fs after due", ticket.number, alarm.target,
+        log.info("escalated %s %s to %s, %.3fs after due", number, alarm.target,
                  alarm.level, lateness, extra={"ticket_id": alarm.ticket_id,
-                                               "number": ticket.number, "lateness_s": lateness})
-
-
+                                               "number": number, "lateness_s": lateness})
 
 def _escalations(target: dict) -> list[dict]:
     raw = target.get("escalations") or "[]"
