@@ -123,3 +123,47 @@ async def _next_chunk(sub: Any, size: int, last: int) -> list[tuple[int, dict]]:
         if seq >= last:
             break
     return chunk
+
+
+class Feed:
+    """One durable consumer feeding several projectors: the stream is read (and parsed)
+    once per batch, not once per projection; each projector still applies in its own
+    transaction with its own position, so they stay independent and idempotent."""
+
+    def __init__(self, projectors: list[Projector], js: JetStreamContext,
+                 batch_size: int = 500, durable: str = "ticketflow-read-side") -> None:
+        self.projectors, self.js = projectors, js
+        self.batch_size, self.durable = batch_size, durable
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        config = ConsumerConfig(ack_policy=AckPolicy.ALL, ack_wait=30,
+                                deliver_policy=DeliverPolicy.ALL, max_ack_pending=20_000)
+        await pull_forever(self.js, subject="tickets.events.>", durable=self.durable,
+                           stream=EVENTS, config=config, batch=self.batch_size,
+                           stopping=self._stopping, handle=self._handle, log=log)
+
+    async def _handle(self, msgs: list[Any]) -> None:
+        batch = [(m.metadata.sequence.stream, json.loads(m.data)) for m in msgs]
+        for projector in self.projectors:  # a rebuild in progress holds its projector
+            await projector._lock.acquire()
+        try:
+            applied = await asyncio.to_thread(self._apply, batch)
+        except Exception as error:
+            log.error("projections failed on a batch: %s: %s", type(error).__name__, error,
+                      exc_info=error)
+            await msgs[-1].nak(delay=2.0)
+            return
+        finally:
+            for projector in self.projectors:
+                projector._lock.release()
+        await msgs[-1].ack()  # AckPolicy.ALL: acknowledges the whole batch
+        for projector, events in zip(self.projectors, applied, strict=True):
+            if events and projector.on_applied:
+                projector.on_applied(projector.projection.name, events)
+
+    def _apply(self, batch: list[tuple[int, dict]]) -> list[list[dict]]:
+        return [projector.apply_batch(batch) for projector in self.projectors]
+
+    def stop(self) -> None:
+        self._stopping.set()

@@ -1,10 +1,11 @@
 """The read side, wired: projections fed from TICKETS_EVENTS, the queries they serve,
 the SLA watcher, and group impact. Each part gets its own database connection.
 
-    TICKETS_EVENTS -> projector(sla)   -> sla_* tables   -> `sla` query, SLA watcher
-                   -> projector(audit) -> audit_* tables -> `audit` query
-                   -> projector(stats) -> stats_* tables -> `stats` query
-                   -> projector(group) -> recent reports -> group impact (ImpactRaised)
+    TICKETS_EVENTS -> one durable consumer (ticketflow-read-side), read once per batch
+        -> sla     -> sla_* tables   -> `sla` query, SLA watcher
+        -> audit   -> audit_* tables -> `audit` query
+        -> stats   -> stats_* tables -> `stats` query
+        -> reports -> reports table  -> group impact (ImpactRaised)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 
 from nats.js import JetStreamContext
 
-from infra.projector import Projector
+from infra.projector import Feed, Projector
 from infra.readdb import ReadDB
 from projections.audit import AuditTrail
 from projections.base import Projection
@@ -64,14 +65,13 @@ class ReadSide:
             self.group.check(events)
 
     def start(self) -> None:
-        self.tasks = [asyncio.create_task(p.run(), name=f"projection-{n}")
-                      for n, p in self.projectors.items()]
+        self.feed = Feed(list(self.projectors.values()), self.js)
+        self.tasks = [asyncio.create_task(self.feed.run(), name="projections")]
         self.tasks.append(asyncio.create_task(self.watcher.run(), name="sla-watcher"))
         self.tasks.append(asyncio.create_task(self.group.run(), name="group-impact"))
 
     async def stop(self) -> None:
-        for projector in self.projectors.values():
-            projector.stop()
+        self.feed.stop()
         self.group.stop()
         for task in self.tasks:
             if task.get_name() in ("sla-watcher", "group-impact"):

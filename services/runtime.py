@@ -87,6 +87,7 @@ class Service:
         self.broker = NatsBroker(servers, logger=log, log_level=logging.DEBUG)
         self.broker.include_router(build_router(CommandService(self.desk), answers))
         await self.broker.start()
+        await self._until_answering()
         self.desk.on_saved(self.relay.wake)
         self.intake = IntakeConsumer(self.nc, self.js, Registrar(self.desk),
                                      durable=INTAKE_DURABLE, batch_size=s.intake_batch)
@@ -95,6 +96,19 @@ class Service:
         self.tasks = [asyncio.create_task(self.intake.run(), name="intake"),
                       asyncio.create_task(self._lead(), name="leader")]
         return self.url
+
+    async def _until_answering(self, timeout: float = 10.0) -> None:
+        """Ask our own query subject until the handlers answer: once `up` prints its URL,
+        a client's first request finds a responder."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                await self.nc.request("tickets.query.ticket", b"{}", timeout=1.0)
+                return
+            except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.01)
 
     async def _lead(self) -> None:
         """Once this instance holds the lease: the relay and the read side run here."""
