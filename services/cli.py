@@ -50,6 +50,12 @@ def up(
     replicas: Annotated[int, typer.Option(
         "--nats-replicas", envvar="TICKETFLOW_NATS_REPLICAS", min=1, max=5,
         help="Replicas of each stream (3 on a 3-node JetStream cluster).")] = 1,
+    processes: Annotated[int, typer.Option(
+        "--processes", envvar="TICKETFLOW_PROCESSES", min=1, max=2,
+        help="2: intake, commands and queries in this process; the relay and the read "
+             "side in a second one (uses a second core).")] = 1,
+    role: Annotated[str, typer.Option(
+        "--role", hidden=True, help="all, front or back (set by --processes 2).")] = "all",
     log_level: Annotated[str, typer.Option("--log-level", envvar="TICKETFLOW_LOG_LEVEL")] = "INFO",
 ) -> None:
     """Run the whole service: intake, commands and queries, the relay to TICKETS_EVENTS.
@@ -64,7 +70,8 @@ def up(
     try:
         settings = Settings(data_dir=data_dir, nats_url=nats_url, store=store,
                             policy=load_policy(policy), nats_sync=nats_sync,
-                            replicas=replicas)
+                            replicas=replicas, processes=processes, role=role,
+                            policy_path=policy)
         announce = lambda url: print(f"nats: {without_credentials(url)}", flush=True)  # noqa: E731
         code = asyncio.run(serve(settings, announce))
     except (PolicyError, StoreUrlError) as error:

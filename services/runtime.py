@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nats
 from faststream.nats import NatsBroker
@@ -38,6 +40,7 @@ from services.registration import Registrar
 
 log = logging.getLogger("ticketflow")
 RELAY_FLUSH_TIMEOUT = 30.0
+NUDGE = "ticketflow.internal.stored"  # front -> back: "something new is in the store"
 
 
 @dataclass
@@ -48,6 +51,12 @@ class Settings:
     policy: Policy | None = None
     nats_sync: str = "always"
     replicas: int = 1  # stream replicas on a NATS cluster (3 for a 3-node cluster)
+    # "all": everything in one process. "front": intake, commands and queries. "back":
+    # the leader's work (relay, projections, SLA watcher, group impact). `up
+    # --processes 2` runs a front and a back, one per core.
+    role: str = "all"
+    processes: int = 1
+    policy_path: Path | None = None
     intake_batch: int = 500
 
     @property
@@ -65,6 +74,8 @@ class Service:
     read: ReadSide | None = None
     intake: IntakeConsumer | None = None
     leading: bool = False
+    back: BackProcess | None = None
+    _nudges: set[asyncio.Future] = field(default_factory=set)
     tasks: list[asyncio.Task] = field(default_factory=list)
 
     async def start(self) -> str:
@@ -86,16 +97,37 @@ class Service:
                                       **self.read.answers()}
         self.broker = NatsBroker(servers, logger=log, log_level=logging.DEBUG)
         self.broker.include_router(build_router(CommandService(self.desk), answers))
-        await self.broker.start()
-        await self._until_answering()
-        self.desk.on_saved(self.relay.wake)
         self.intake = IntakeConsumer(self.nc, self.js, Registrar(self.desk),
                                      durable=INTAKE_DURABLE, batch_size=s.intake_batch)
         self.admin = Admin(self.nc, self.read)  # started by the leader: it owns the projections
         self.lease = Lease(s.store_url)
-        self.tasks = [asyncio.create_task(self.intake.run(), name="intake"),
-                      asyncio.create_task(self._lead(), name="leader")]
+        if s.role in ("all", "front"):
+            await self.broker.start()
+            await self._until_answering()
+            self.tasks.append(asyncio.create_task(self.intake.run(), name="intake"))
+        if s.role == "all":
+            self.desk.on_saved(self.relay.wake)
+        elif s.role == "front":  # the relay is in the back process: nudge it after a save
+            self._loop = asyncio.get_running_loop()
+            self.desk.on_saved(self._after_save)
+        if s.role in ("all", "back"):
+            if s.role == "back":
+                await self.nc.subscribe(NUDGE, cb=self._woken)
+            self.tasks.append(asyncio.create_task(self._lead(), name="leader"))
         return self.url
+
+    def _after_save(self) -> None:  # in the worker thread that saved
+        self._loop.call_soon_threadsafe(self._nudge)
+
+    def _nudge(self) -> None:
+        """A hint, not an event: the relay still reads the store (and polls besides)."""
+        task = asyncio.ensure_future(self.nc.publish(NUDGE, b""))
+        self._nudges.add(task)
+        task.add_done_callback(self._nudges.discard)
+
+    async def _woken(self, _msg: Any) -> None:
+        if self.relay:
+            self.relay.wake()
 
     async def _until_answering(self, timeout: float = 10.0) -> None:
         """Ask our own query subject until the handlers answer: once `up` prints its URL,
@@ -130,12 +162,15 @@ class Service:
 
     async def stop(self) -> None:
         assert self.intake and self.relay and self.read
-        self.intake.stop()
-        intake_task, leader_task = self.tasks
-        await asyncio.wait([intake_task], timeout=10)  # the batch in hand is finished
-        if not intake_task.done():
-            intake_task.cancel()
-        await self.broker.stop()
+        tasks = {t.get_name(): t for t in self.tasks}
+        if "intake" in tasks:
+            self.intake.stop()
+            await asyncio.wait([tasks["intake"]], timeout=10)  # the batch in hand is finished
+            if not tasks["intake"].done():
+                tasks["intake"].cancel()
+            await self.broker.stop()
+        if self.back:  # the back process publishes what the front stored
+            await self.back.stop()
         if self.leading:
             await self.admin.stop()
             await self.read.stop()
@@ -145,14 +180,42 @@ class Service:
             except TimeoutError:
                 log.error("relay did not finish within %ss; the rest follows at next start",
                           RELAY_FLUSH_TIMEOUT)
-        leader_task.cancel()
-        await asyncio.wait([leader_task], timeout=5)
+        if "leader" in tasks:
+            tasks["leader"].cancel()
+            await asyncio.wait([tasks["leader"]], timeout=5)
         self.lease.release()
         await self.nc.flush()
         await self.nc.close()
         if self.embedded:
             await asyncio.to_thread(self.embedded.stop)
         self.desk.close()
+
+
+class BackProcess:
+    """`up --processes 2`: the back role in a child process, on the same NATS and store."""
+
+    def __init__(self, settings: Settings, url: str) -> None:
+        self.settings, self.url = settings, url
+
+    async def start(self) -> asyncio.Task:
+        s = self.settings
+        args = [sys.executable, "-m", "services.cli", "up", "--role", "back", "--processes", "1",
+                "--nats-url", self.url, "--store", s.store_url, "--data-dir", str(s.data_dir),
+                "--nats-replicas", str(s.replicas)]
+        if s.policy_path:
+            args += ["--policy", str(s.policy_path)]
+        self.process = await asyncio.create_subprocess_exec(*args,
+                                                            stdout=asyncio.subprocess.PIPE)
+        assert self.process.stdout is not None
+        line = await self.process.stdout.readline()
+        if not line.startswith(b"nats: "):
+            raise RuntimeError(f"the back process did not start (exit {self.process.returncode})")
+        return asyncio.create_task(self.process.wait(), name="back")
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.terminate()  # it flushes the relay, then exits
+            await asyncio.wait_for(self.process.wait(), RELAY_FLUSH_TIMEOUT + 10)
 
 
 def build_service(settings: Settings) -> Service:
@@ -166,12 +229,17 @@ def build_service(settings: Settings) -> Service:
 
 async def serve(settings: Settings, announce: Callable[[str], None]) -> int:
     """Run until SIGINT/SIGTERM (exit code 0) or until a part fails (exit code 1)."""
+    if settings.processes > 1:
+        settings.role = "front"  # and a back process beside it
     service = build_service(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     url = await service.start()
+    if settings.processes > 1:
+        service.back = BackProcess(settings, url)
+        service.tasks.append(await service.back.start())
     url_file = settings.data_dir / "nats.url"  # where client commands find the service
     url_file.write_text(without_credentials(url) + "\n")
     url_file.chmod(0o600)

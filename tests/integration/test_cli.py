@@ -91,3 +91,20 @@ def test_help_explains_the_settings() -> None:
     for option in ("--nats-url", "--store", "--data-dir", "--policy", "TICKETFLOW_STORE"):
         assert option in result.stdout
 
+
+
+async def test_two_processes_serve_intake_and_publish_events(tmp_path) -> None:
+    process, url = up(tmp_path, "--processes", "2")
+    try:
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        for i in range(20):
+            await publish_request(js, "web", {"external_id": f"p-{i}", "content": "hello"})
+        events = [json.loads(m.data) for m in await read_stream(js, "tickets.events.>", 40)]
+        await nc.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(60)
+    assert code == 0
+    assert len(events) == 40 and len({e["id"] for e in events}) == 40
+    assert not port_open(url)
