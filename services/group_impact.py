@@ -73,7 +73,7 @@ class GroupImpact:
         self.desk, self.db = desk, db
         self.raised = 0
         self._grouped: set[str] = set()  # tickets known raised, while the view catches up
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._stopping = False
 
     def check(self, events: Sequence[dict]) -> None:
@@ -82,11 +82,15 @@ class GroupImpact:
                 self._queue.put_nowait(event["subject"])
 
     def stop(self) -> None:
+        """Finish the ticket in hand (its thread may be saving), then end `run`."""
         self._stopping = True
+        self._queue.put_nowait(None)
 
     async def run(self) -> None:
         while not self._stopping:
             ticket_id = await self._queue.get()
+            if ticket_id is None:
+                return
             try:
                 await asyncio.to_thread(self.examine, ticket_id)
             except Exception as error:

@@ -71,9 +71,11 @@ class ReadSide:
         self.tasks.append(asyncio.create_task(self.group.run(), name="group-impact"))
 
     async def stop(self) -> None:
+        """Each part finishes what it has in hand: a worker thread still saving must not
+        find the store closed under it."""
         self.feed.stop()
         self.group.stop()
-        for task in self.tasks:
-            if task.get_name() in ("sla-watcher", "group-impact"):
-                task.cancel()
-        await asyncio.wait(self.tasks, timeout=5)
+        self.watcher.stop()
+        _, late = await asyncio.wait(self.tasks, timeout=15)
+        for task in late:
+            task.cancel()

@@ -95,7 +95,9 @@ class Service:
         queries = QueryService(self.desk)
         answers: dict[str, Answer] = {"ticket": queries.ticket, "history": queries.history,
                                       **self.read.answers()}
-        self.broker = NatsBroker(servers, logger=log, log_level=logging.DEBUG)
+        # graceful_timeout: on stop, commands in hand finish before the store closes
+        self.broker = NatsBroker(servers, logger=log, log_level=logging.DEBUG,
+                                 graceful_timeout=10.0)
         self.broker.include_router(build_router(CommandService(self.desk), answers))
         self.intake = IntakeConsumer(self.nc, self.js, Registrar(self.desk),
                                      durable=INTAKE_DURABLE, batch_size=s.intake_batch)

@@ -58,6 +58,12 @@ class SlaWatcher:
         self._changed = asyncio.Event()
         self._dirty: set[str] = set()
         self._loaded = False
+        self._stopping = False
+
+    def stop(self) -> None:
+        """End `run` after any escalation in hand (its thread may be saving)."""
+        self._stopping = True
+        self._changed.set()
 
     def refresh(self, ticket_ids: Iterable[str]) -> None:
         """The SLA view changed these tickets (called on the event loop)."""
@@ -67,7 +73,7 @@ class SlaWatcher:
     async def run(self) -> None:
         self._schedule(await asyncio.to_thread(self.view.open_targets))
         self._loaded = True
-        while True:
+        while not self._stopping:
             if self._dirty:
                 dirty, self._dirty = self._dirty, set()
                 for ticket_id in dirty:
@@ -81,7 +87,8 @@ class SlaWatcher:
                     continue
                 except TimeoutError:
                     pass
-            await self._fire_due()
+            if not self._stopping:
+                await self._fire_due()
 
     def _seconds_to_next(self) -> float | None:
         if not self._alarms:
