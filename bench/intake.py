@@ -71,7 +71,7 @@ from nats.js.api import (
 )
 from nats.js.errors import NotFoundError
 
-from infra.nats_server import EmbeddedNats, _die_with_parent
+from infra.nats_server import EmbeddedNats, die_with_parent
 from infra.store import store_env
 from infra.streams import DLQ, EVENTS, INTAKE
 
@@ -489,7 +489,7 @@ class ServiceProcess:
         t0 = time.perf_counter()
         with out_path.open("wb") as out, err_path.open("wb") as err:
             self.proc = subprocess.Popen(
-                self.command(), stdout=out, stderr=err, cwd=ROOT, preexec_fn=_die_with_parent
+                self.command(), stdout=out, stderr=err, cwd=ROOT, preexec_fn=die_with_parent
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

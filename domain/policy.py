@@ -9,9 +9,9 @@ this module only validates and compiles the result.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from domain.calendar import BusinessCalendar, CalendarConfig, parse_duration
 from domain.classifier import ClassificationConfig, Classifier
@@ -45,26 +45,22 @@ class RatingConfig(_Strict):
     reopen_at_or_below: int = Field(default=2, ge=0, le=5)
 
 
-class EscalationConfig(_Strict):
-    manager_after: str = "4h"
+def _a_duration(text: str) -> str:
+    parse_duration(text)  # raises, naming the text
+    return text
 
-    @field_validator("manager_after")
-    @classmethod
-    def _duration(cls, text: str) -> str:
-        parse_duration(text)
-        return text
+
+DurationText = Annotated[str, AfterValidator(_a_duration)]  # "30m", "4h", "3d", "15wd"
+
+
+class EscalationConfig(_Strict):
+    manager_after: DurationText = "4h"
 
 
 class FollowUpConfig(_Strict):
     priorities: list[Literal["urgent", "high", "normal", "low"]] = ["urgent", "high"]
-    within: str = "3d"
+    within: DurationText = "3d"
     clock: Literal["wall", "business"] = "wall"
-
-    @field_validator("within")
-    @classmethod
-    def _duration(cls, text: str) -> str:
-        parse_duration(text)
-        return text
 
 
 class StatsConfig(_Strict):

@@ -39,7 +39,7 @@ def find_binary() -> str:
                           "(x86_64) or put nats-server 2.10+ on PATH, or pass --nats-url")
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Linux: the server gets SIGTERM when its parent dies, even by kill -9."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
@@ -74,7 +74,7 @@ class EmbeddedNats:
         log = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115 - owned by the process
         self.process = subprocess.Popen(
             [find_binary(), "-c", str(conf)], stdout=log, stderr=log,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+            preexec_fn=die_with_parent if sys.platform == "linux" else None)
         self.url = self._wait_for_port(timeout)
         return self.url
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from faststream.nats import NatsBroker
 
 from domain.policy import Policy
 from infra.lease import Lease
-from infra.nats_server import EmbeddedNats
+from infra.nats_server import EmbeddedNats, die_with_parent
 from infra.relay import Relay
 from infra.store import default_store_url, store_env
 from infra.streams import INTAKE_DURABLE, ensure_streams
@@ -206,8 +207,10 @@ class BackProcess:
                 "--nats-replicas", str(s.replicas)]
         if s.policy_path:
             args += ["--policy", str(s.policy_path)]
-        self.process = await asyncio.create_subprocess_exec(*args,
-                                                            stdout=asyncio.subprocess.PIPE)
+        env = {k: v for k, v in os.environ.items() if k != "TICKETFLOW_PROCESSES"}
+        self.process = await asyncio.create_subprocess_exec(
+            *args, stdout=asyncio.subprocess.PIPE, env=env,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None)
         assert self.process.stdout is not None
         line = await self.process.stdout.readline()
         if not line.startswith(b"nats: "):

@@ -43,3 +43,16 @@ async def ask(nc: Client, subject: str, body: dict | bytes, timeout: float = 10.
 
 def envelope(msg: Any) -> dict:
     return json.loads(msg.data)
+
+
+def assert_every_request_once(events: list[dict], external_ids: set[str]) -> None:
+    """The stream after a fault: no event twice, store order kept, each request one
+    ticket with a number of its own."""
+    ids = [e["id"] for e in events]
+    assert len(ids) == len(set(ids)), "an event is on the stream twice"
+    sequences = [e["sequence"] for e in events]
+    assert sequences == sorted(sequences), "the stream is out of store order"
+    received = [e for e in events if e["type"].endswith("received.v1")]
+    assert {e["data"]["external_id"] for e in received} == external_ids
+    assert len(received) == len(external_ids), "a request became two tickets"
+    assert len({e["ticketnumber"] for e in received}) == len(external_ids)
