@@ -6,7 +6,7 @@ Synchronous, like the eventsourcing library beneath it: async code calls it thro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -100,6 +100,3 @@ class TicketDesk(Application[UUID]):
                 if expected_version is not None:
                     raise Conflict("the ticket changed while this command ran") from None
         raise Conflict(f"the ticket kept changing; gave up after {SAVE_RETRIES} tries")
-
-    def save_all(self, aggregates: Sequence[Any]) -> None:
-        self.save(*aggregates)

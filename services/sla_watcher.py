@@ -57,7 +57,6 @@ class SlaWatcher:
         self._counter = itertools.count()
         self._changed = asyncio.Event()
         self._dirty: set[str] = set()
-        self._loaded = False
         self._stopping = False
 
     def stop(self) -> None:
@@ -72,7 +71,6 @@ class SlaWatcher:
 
     async def run(self) -> None:
         self._schedule(await asyncio.to_thread(self.view.open_targets))
-        self._loaded = True
         while not self._stopping:
             if self._dirty:
                 dirty, self._dirty = self._dirty, set()
