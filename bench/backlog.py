@@ -1,0 +1,147 @@
+"""Intake with a backlog: the rate with N tickets already stored vs an empty store, and
+the service's peak memory (RSS) with them.
+
+    .venv/bin/python -m bench.backlog [--stored 100000] [--tickets 3000]
+
+For each of (empty store, N tickets stored): seed the SQLite store directly with the
+application (Registrar, 500 per transaction), start `ticketflow up` as a subprocess on a
+fresh embedded nats-server, wait until the relay and the projections have caught up
+with the backlog (their catch-up rate is reported too), then publish `--tickets`
+requests and time them to Received + Classified on the stream. Peak RSS is the service
+process's VmHWM. A table, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nats
+from nats.js.api import DeliverPolicy
+
+from infra.nats_server import EmbeddedNats, die_with_parent
+from infra.policy_file import load_policy
+from infra.store import store_env
+from services.desk import TicketDesk
+from services.messages import IntakeRequest
+from services.registration import Registrar, Request
+
+
+def seed(data_dir: Path, tickets: int) -> float:
+    desk = TicketDesk(load_policy(), store_env(f"sqlite:///{data_dir / 'tickets.db'}", data_dir))
+    registrar, now, start = Registrar(desk), datetime.now(UTC), time.perf_counter()
+    for first in range(0, tickets, 500):
+        registrar.register([Request("web", IntakeRequest(
+            external_id=f"old-{i}", content=f"order {i}: where is my refund?",
+            customer={"customer_id": f"C{i % 5000}"}), now)
+            for i in range(first, min(first + 500, tickets))])
+    desk.close()
+    return tickets / max(time.perf_counter() - start, 1e-9)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def caught_up(js, db: Path, events: int, timeout: float) -> float:
+    """Seconds until the stream holds `events` and every projection reached its end."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        info = await js.stream_info("TICKETS_EVENTS")
+        if info.state.messages >= events:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+                rows = conn.execute("SELECT stream_seq FROM projection_positions").fetchall()
+            if rows and min(r[0] for r in rows) >= info.state.last_seq:
+                return time.perf_counter() - start
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"not caught up within {timeout}s")
+
+
+async def intake_rate(js, count: int) -> float:
+    seen, done = 0, asyncio.Event()
+
+    async def on_msg(_msg) -> None:
+        nonlocal seen
+        seen += 1
+        if seen >= count:
+            done.set()
+
+    sub = await js.subscribe("tickets.events.Classified.>", cb=on_msg,
+                             ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
+    start, futures = time.perf_counter(), []
+    for i in range(count):
+        body = {"external_id": f"new-{i}", "content": "the app shows a blank page"}
+        futures.append(await js.publish_async("tickets.intake.app", json.dumps(body).encode(),
+                                              headers={"Nats-Msg-Id": f"app:new-{i}"}))
+    await asyncio.wait_for(asyncio.gather(*futures), 120)
+    await asyncio.wait_for(done.wait(), 300)
+    await sub.unsubscribe()
+    return count / (time.perf_counter() - start)
+
+
+async def one(stored: int, tickets: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        data.mkdir()
+        seeding = seed(data, stored) if stored else None
+        server = EmbeddedNats(Path(tmp) / "nats")
+        url = server.start()
+        service = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "up", "--nats-url", url, "--data-dir",
+             str(data)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            preexec_fn=die_with_parent)
+        try:
+            assert service.stdout and service.stdout.readline().startswith("nats: ")
+            nc = await nats.connect(url)
+            js = nc.jetstream()
+            catch_up = await caught_up(js, data / "tickets.db", 2 * stored, timeout=3600)
+            rate = await intake_rate(js, tickets)
+            rss = peak_rss_mb(service.pid)
+            await nc.close()
+        finally:
+            service.terminate()
+            service.wait(120)
+            server.stop()
+    return {"stored_tickets": stored, "seed_tickets_s": seeding,
+            "catch_up_events_s": (2 * stored / catch_up) if stored and catch_up else None,
+            "intake_tickets_s": rate, "peak_rss_mb": rss}
+
+
+async def run(stored: int, tickets: int) -> dict:
+    empty = await one(0, tickets)
+    full = await one(stored, tickets)
+    return {"empty": empty, "backlog": full,
+            "ratio": full["intake_tickets_s"] / empty["intake_tickets_s"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stored", type=int, default=100_000)
+    parser.add_argument("--tickets", type=int, default=3000)
+    args = parser.parse_args()
+    r = asyncio.run(run(args.stored, args.tickets))
+    e, b = r["empty"], r["backlog"]
+    print(f"\nintake with {args.stored:,} tickets ({2 * args.stored:,} ticket events) stored"
+          f" vs an empty store; {args.tickets:,} new requests; SQLite, sync always\n")
+    print("| store | intake tickets/s | peak RSS MB | relay + projections catch-up events/s |")
+    print("|---|---|---|---|")
+    print(f"| empty | {e['intake_tickets_s']:,.0f} | {e['peak_rss_mb']:,.0f} | - |")
+    print(f"| {args.stored:,} tickets | {b['intake_tickets_s']:,.0f} | {b['peak_rss_mb']:,.0f} "
+          f"| {b['catch_up_events_s'] or 0:,.0f} |")
+    print(f"\nratio backlog / empty: {r['ratio']:.2f} (issue-4 target >= 0.9)")
+    print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    main()
