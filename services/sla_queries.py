@@ -7,7 +7,7 @@ on the customer), so it is computed here, on read, with the policy's calendar.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,11 +43,15 @@ class SlaService:
     def __init__(self, db: ReadDB, policy: Policy, clock: Callable[[], datetime]) -> None:
         self.db, self.policy, self.clock = db, policy, clock
 
-    def open_targets(self, ticket_id: str | None = None) -> list[dict]:
+    def open_targets(self, ticket_id: str | None = None,
+                     due_before: datetime | None = None) -> list[dict]:
         sql: str = OPEN_TARGETS
         params: tuple[str, ...] = ()
         if ticket_id:
             sql, params = sql + " AND t.ticket_id = ?", (ticket_id,)
+        if due_before:  # the view stores UTC text in the stream's format: text order is time
+            sql += " AND t.due <= ?"
+            params += (due_before.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),)
         with self.db.transaction(write=False) as tx:
             rows = tx.execute(sql, params).fetchall()
         keys = ("ticket_id", "number", "target", "clock", "duration", "started_at", "due",

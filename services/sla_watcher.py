@@ -17,7 +17,7 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
@@ -30,6 +30,7 @@ from services.desk import TicketDesk
 from services.sla_queries import SlaService
 
 log = logging.getLogger("ticketflow.sla_watcher")
+HORIZON = timedelta(hours=1)
 SYSTEM = {"id": "sla-watcher", "role": "system"}
 
 
@@ -54,6 +55,8 @@ class SlaWatcher:
         self._alarms: list[Alarm] = []
         self._live: dict[tuple[str, str], datetime] = {}  # the current due of each target
         self._pending: set[tuple[str, str, datetime, str]] = set()  # alarms in the heap
+        self._targets_of: dict[str, set[str]] = {}  # ticket -> its targets in `_live`
+        self._reload_at = self.desk.clock()
         self._counter = itertools.count()
         self._changed = asyncio.Event()
         self._dirty: set[str] = set()
@@ -69,9 +72,18 @@ class SlaWatcher:
         self._dirty.update(ticket_ids)
         self._changed.set()
 
+    async def _load_horizon(self) -> None:
+        """Only targets due within HORIZON are held (and whatever their tickets' changes
+        bring): memory follows what is due soon, not every open target."""
+        now = self.desk.clock()
+        self._schedule(await asyncio.to_thread(self.view.open_targets, None, now + HORIZON))
+        self._reload_at = now + HORIZON / 2
+
     async def run(self) -> None:
-        self._schedule(await asyncio.to_thread(self.view.open_targets))
+        await self._load_horizon()
         while not self._stopping:
+            if self.desk.clock() >= self._reload_at:
+                await self._load_horizon()
             if self._dirty:
                 dirty, self._dirty = self._dirty, set()
                 for ticket_id in dirty:
@@ -79,7 +91,7 @@ class SlaWatcher:
                     self._schedule(await asyncio.to_thread(self.view.open_targets, ticket_id))
             delay = self._seconds_to_next()
             self._changed.clear()
-            if delay is None or delay > 0:
+            if delay > 0:
                 try:
                     await asyncio.wait_for(self._changed.wait(), delay)
                     continue
@@ -88,14 +100,13 @@ class SlaWatcher:
             if not self._stopping:
                 await self._fire_due()
 
-    def _seconds_to_next(self) -> float | None:
-        if not self._alarms:
-            return None
-        return max((self._alarms[0].at - self.desk.clock()).total_seconds(), 0.0)
+    def _seconds_to_next(self) -> float:
+        until = min(self._reload_at, self._alarms[0].at) if self._alarms else self._reload_at
+        return max((until - self.desk.clock()).total_seconds(), 0.0)
 
     def _forget(self, ticket_id: str) -> None:
-        for key in [k for k in self._live if k[0] == ticket_id]:
-            del self._live[key]
+        for target in self._targets_of.pop(ticket_id, ()):
+            self._live.pop((ticket_id, target), None)
 
     def _schedule(self, targets: list[dict]) -> None:
         calendar = self.desk.policy.business_calendar
@@ -105,6 +116,7 @@ class SlaWatcher:
                 continue  # the clock stands still; the resume brings new dues
             key, due = (t["ticket_id"], t["target"]), t["due"]
             self._live[key] = due
+            self._targets_of.setdefault(t["ticket_id"], set()).add(t["target"])
             levels = {e["level"] for e in _escalations(t)}
             risk = at_risk_from(t, calendar)
             if risk and "supervisor" not in levels:

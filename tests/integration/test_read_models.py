@@ -146,3 +146,18 @@ def test_the_cloudevent_type_carries_each_event_schema_version(desk, history) ->
     types = {e["type"] for _, e in stream_of(desk)}
     assert "ticketflow.ticket.closed.v2" in types  # Closed gained its follow-up target
     assert "ticketflow.ticket.received.v1" in types
+
+
+def test_the_watcher_loads_only_what_is_due_within_its_horizon(desk, store_url, history,
+                                                               clock) -> None:
+    from services.sla_watcher import HORIZON
+
+    view = projector(SlaView(), store_url)
+    project(desk, view)
+    service = SlaService(view.db, desk.policy, desk.clock)
+    everything = service.open_targets()
+    soon = service.open_targets(None, clock.now + HORIZON)
+    assert soon and len(soon) < len(everything)
+    assert all(t["due"] <= clock.now + HORIZON for t in soon)
+    assert {(t["ticket_id"], t["target"]) for t in soon} == {
+        (t["ticket_id"], t["target"]) for t in everything if t["due"] <= clock.now + HORIZON}
