@@ -86,7 +86,7 @@ from domain.roles import check_may_send
 from domain.sla import SlaRule
 from infra.nats_server import EmbeddedNats
 from infra.policy_file import load_policy
-from infra.projector import Projector
+from infra.projector import Feed, Projector
 from infra.readdb import ReadDB
 from infra.relay import Relay
 from infra.store import store_env
@@ -468,7 +468,10 @@ async def live(
     t0 = time.perf_counter()
     if profile:
         profile.enable()
-    tasks = [asyncio.create_task(p.run()) for p in projectors]
+    # A consumer each (the service shares one: services.read_side, infra.projector.Feed).
+    feeds = [Feed([p], js, durable=f"ticketflow-projection-{p.projection.name}")
+             for p in projectors]
+    tasks = [asyncio.create_task(f.run()) for f in feeds]
     try:
         await asyncio.wait_for(all_done.wait(), WAIT_TIMEOUT)
         elapsed = time.perf_counter() - t0
@@ -476,11 +479,11 @@ async def live(
     finally:
         if profile:
             profile.disable()
-        for p in projectors:
-            p.stop()
+        for f in feeds:
+            f.stop()
         await asyncio.wait(tasks, timeout=5)
-        for p in projectors:
-            await drop_consumer(js, p.durable)
+        for f in feeds:
+            await drop_consumer(js, f.durable)
     result = {
         "events_s": last_seq / elapsed,
         "seconds": elapsed,

@@ -1,4 +1,5 @@
-"""Runs one projection: a durable JetStream consumer of TICKETS_EVENTS feeding its tables.
+"""Projections fed from TICKETS_EVENTS: a `Projector` applies batches to one projection
+(and rebuilds it); a `Feed` is the durable consumer that feeds one or more projectors.
 
 Each fetched batch is applied in one database transaction together with the stream
 position it reaches, then acknowledged; an event at or below the recorded position is
@@ -28,13 +29,11 @@ Applied = Callable[[str, Sequence[dict]], None]
 
 class Projector:
     def __init__(self, projection: Projection, db: ReadDB, js: JetStreamContext,
-                 batch_size: int = 500, on_applied: Applied | None = None) -> None:
+                 on_applied: Applied | None = None) -> None:
         self.projection, self.db, self.js = projection, db, js
-        self.batch_size, self.on_applied = batch_size, on_applied
-        self.durable = f"ticketflow-projection-{projection.name}"
+        self.on_applied = on_applied
         self.position = 0
-        self._stopping = asyncio.Event()
-        self._lock = asyncio.Lock()  # a rebuild pauses the live loop
+        self._lock = asyncio.Lock()  # a rebuild pauses the feed
         with db.transaction() as tx:
             projection.create(tx)
             self.position = tx.position(projection.name)
@@ -53,35 +52,6 @@ class Projector:
             tx.set_position(name, position)
         self.position = position
         return applied
-
-    async def run(self) -> None:
-        config = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=30,
-                                deliver_policy=DeliverPolicy.ALL, max_ack_pending=20_000)
-        await pull_forever(self.js, subject="tickets.events.>", durable=self.durable,
-                           stream=EVENTS, config=config, batch=self.batch_size,
-                           stopping=self._stopping, handle=self._locked_handle, log=log)
-
-    async def _locked_handle(self, msgs: list[Any]) -> None:
-        async with self._lock:
-            await self._handle(msgs)
-
-    async def _handle(self, msgs: list[Any]) -> None:
-        batch = [(m.metadata.sequence.stream, json.loads(m.data)) for m in msgs]
-        try:
-            applied = await asyncio.to_thread(self.apply_batch, batch)
-        except Exception as error:
-            log.error("projection %s failed on a batch: %s: %s", self.projection.name,
-                      type(error).__name__, error, exc_info=error)
-            for msg in msgs:
-                await msg.nak(delay=2.0)
-            return
-        for msg in msgs:
-            await msg.ack()
-        if applied and self.on_applied:
-            self.on_applied(self.projection.name, applied)
-
-    def stop(self) -> None:
-        self._stopping.set()
 
     async def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Empty the tables and apply the whole stream again; the live loop waits."""
