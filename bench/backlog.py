@@ -1,7 +1,7 @@
 """Intake with a backlog: the rate with N tickets already stored vs an empty store, and
 the service's peak memory (RSS) with them.
 
-    .venv/bin/python -m bench.backlog [--stored 100000] [--tickets 3000]
+    .venv/bin/python -m bench.backlog [--stored 100000] [--tickets 3000] [--keep DIR]
 
 For each of (empty store, N tickets stored): seed the SQLite store directly with the
 application (Registrar, 500 per transaction), start `ticketflow up` as a subprocess on a
@@ -9,6 +9,11 @@ fresh embedded nats-server, wait until the relay and the projections have caught
 with the backlog (their catch-up rate is reported too), then publish `--tickets`
 requests and time them to Received + Classified on the stream. Peak RSS is the service
 process's VmHWM. A table, then one JSON line.
+
+`--keep DIR` keeps the seeded store and the nats-server's store in DIR: a second run
+with the same DIR skips seeding and catch-up (the service restarts on them, as after a
+deploy) and measures only the intake, so a 1M backlog is built once (slow, ~30 min) and
+measured again on a quiet machine. Each run's new requests get fresh external ids.
 """
 
 from __future__ import annotations
@@ -75,7 +80,7 @@ async def caught_up(js, db: Path, events: int, timeout: float) -> float:
     raise TimeoutError(f"not caught up within {timeout}s")
 
 
-async def intake_rate(js, count: int) -> float:
+async def intake_rate(js, count: int, tag: str) -> float:
     seen, done = 0, asyncio.Event()
 
     async def on_msg(_msg) -> None:
@@ -88,21 +93,27 @@ async def intake_rate(js, count: int) -> float:
                              ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
     start, futures = time.perf_counter(), []
     for i in range(count):
-        body = {"external_id": f"new-{i}", "content": "the app shows a blank page"}
+        body = {"external_id": f"new-{tag}-{i}", "content": "the app shows a blank page"}
         futures.append(await js.publish_async("tickets.intake.app", json.dumps(body).encode(),
-                                              headers={"Nats-Msg-Id": f"app:new-{i}"}))
+                                              headers={"Nats-Msg-Id": f"app:new-{tag}-{i}"}))
     await asyncio.wait_for(asyncio.gather(*futures), 120)
     await asyncio.wait_for(done.wait(), 300)
     await sub.unsubscribe()
     return count / (time.perf_counter() - start)
 
 
-async def one(stored: int, tickets: int) -> dict:
+async def one(stored: int, tickets: int, keep: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "data"
-        data.mkdir()
-        seeding = seed(data, stored) if stored else None
-        server = EmbeddedNats(Path(tmp) / "nats")
+        root = keep if keep and stored else Path(tmp)
+        data = root / "data"
+        marker = root / "seeded.json"
+        seeding, reused = None, marker.exists()
+        if reused and json.loads(marker.read_text())["stored"] != stored:
+            raise SystemExit(f"{root} holds another backlog: {marker.read_text()}")
+        if not reused:
+            data.mkdir(parents=True, exist_ok=True)
+            seeding = seed(data, stored) if stored else None
+        server = EmbeddedNats(root / "nats")
         url = server.start()
         service = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "up", "--nats-url", url, "--data-dir",
@@ -112,22 +123,27 @@ async def one(stored: int, tickets: int) -> dict:
             assert service.stdout and service.stdout.readline().startswith("nats: ")
             nc = await nats.connect(url)
             js = nc.jetstream()
-            catch_up = await caught_up(js, data / "tickets.db", 3 * stored, timeout=3600)
-            rate = await intake_rate(js, tickets)
+            catch_up = await caught_up(js, data / "tickets.db", 3 * stored, timeout=7200)
+            if keep and stored and not reused:
+                marker.write_text(json.dumps({"stored": stored}))
+            rss_before = peak_rss_mb(service.pid)
+            rate = await intake_rate(js, tickets, tag=str(time.time_ns()))
             rss = peak_rss_mb(service.pid)
             await nc.close()
         finally:
             service.terminate()
             service.wait(120)
             server.stop()
-    return {"stored_tickets": stored, "seed_tickets_s": seeding,
-            "catch_up_events_s": (3 * stored / catch_up) if stored and catch_up else None,
-            "intake_tickets_s": rate, "peak_rss_mb": rss}
+    return {"stored_tickets": stored, "seed_tickets_s": seeding, "reused": reused,
+            "catch_up_events_s": (3 * stored / catch_up) if stored and catch_up and not reused
+            else None,
+            "intake_tickets_s": rate, "peak_rss_mb": rss,
+            "peak_rss_before_intake_mb": rss_before}
 
 
-async def run(stored: int, tickets: int) -> dict:
+async def run(stored: int, tickets: int, keep: Path | None) -> dict:
     empty = await one(0, tickets)
-    full = await one(stored, tickets)
+    full = await one(stored, tickets, keep)
     return {"empty": empty, "backlog": full,
             "ratio": full["intake_tickets_s"] / empty["intake_tickets_s"]}
 
@@ -136,8 +152,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stored", type=int, default=100_000)
     parser.add_argument("--tickets", type=int, default=3000)
+    parser.add_argument("--keep", type=Path, help="keep (or reuse) the seeded backlog here")
     args = parser.parse_args()
-    r = asyncio.run(run(args.stored, args.tickets))
+    r = asyncio.run(run(args.stored, args.tickets, args.keep))
     e, b = r["empty"], r["backlog"]
     print(f"\nintake with {args.stored:,} closed tickets ({3 * args.stored:,} events) stored"
           f" vs an empty store; {args.tickets:,} new requests; SQLite, sync always\n")
