@@ -3,7 +3,10 @@
 
 Each fetched batch is applied in one database transaction together with the stream
 position it reaches, then acknowledged; an event at or below the recorded position is
-skipped, so redelivery after a crash (or a replay) changes nothing. A projection that
+skipped, so redelivery after a crash (or a replay) changes nothing. The event's store
+`sequence` is recorded too: when the stream lost its tail and the relay re-published
+it, the copies of events already applied come at new stream positions, and are
+skipped by their store sequence (the stream is in store order). A projection that
 fails keeps its place and tries again: it never skips an event.
 """
 
@@ -42,14 +45,18 @@ class Projector:
         """Apply what is new in `batch` [(stream seq, event)]; return those events."""
         name, applied = self.projection.name, []
         with self.db.transaction() as tx:
-            position = tx.position(name)
+            position, store_seq = tx.positions(name)
             for seq, event in batch:
                 if seq <= position:
                     continue
+                position = seq
+                sequence = int(event.get("sequence") or 0)
+                if sequence and sequence <= store_seq:  # a re-published copy
+                    continue
                 self.projection.apply(tx, event)
                 applied.append(event)
-                position = seq
-            tx.set_position(name, position)
+                store_seq = max(store_seq, sequence)
+            tx.set_position(name, position, store_seq)
         self.position = position
         return applied
 

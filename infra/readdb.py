@@ -15,7 +15,9 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 POSITIONS = """CREATE TABLE IF NOT EXISTS projection_positions (
-    name TEXT PRIMARY KEY, stream_seq BIGINT NOT NULL)"""
+    name TEXT PRIMARY KEY, stream_seq BIGINT NOT NULL, store_seq BIGINT NOT NULL DEFAULT 0)"""
+# Databases from before `store_seq` (the store sequence of the last event applied).
+ADD_STORE_SEQ = "ALTER TABLE projection_positions ADD COLUMN store_seq BIGINT NOT NULL DEFAULT 0"
 
 
 class Tx:
@@ -34,18 +36,26 @@ class Tx:
     def fetchone(self) -> Any:
         return self._cursor.fetchone()
 
+    def columns(self, table: str) -> set[str]:
+        return {c[0] for c in self.execute(f"SELECT * FROM {table} WHERE 1=0")._cursor.description}
+
     def fetchall(self) -> list[Any]:
         return list(self._cursor.fetchall())
 
     def position(self, name: str) -> int:
-        row = self.execute("SELECT stream_seq FROM projection_positions WHERE name=?",
-                           (name,)).fetchone()
-        return int(row[0]) if row else 0
+        return self.positions(name)[0]
 
-    def set_position(self, name: str, stream_seq: int) -> None:
-        self.execute("INSERT INTO projection_positions (name, stream_seq) VALUES (?, ?) "
-                     "ON CONFLICT (name) DO UPDATE SET stream_seq = excluded.stream_seq",
-                     (name, stream_seq))
+    def positions(self, name: str) -> tuple[int, int]:
+        """(stream sequence, store sequence) of the last event the projection applied."""
+        row = self.execute("SELECT stream_seq, store_seq FROM projection_positions "
+                           "WHERE name=?", (name,)).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def set_position(self, name: str, stream_seq: int, store_seq: int = 0) -> None:
+        self.execute("INSERT INTO projection_positions (name, stream_seq, store_seq) "
+                     "VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                     "stream_seq = excluded.stream_seq, store_seq = excluded.store_seq",
+                     (name, stream_seq, store_seq))
 
 
 class ReadDB:
@@ -71,6 +81,8 @@ class ReadDB:
         self._lock = threading.Lock()
         with self.transaction() as tx:
             tx.execute(POSITIONS)
+            if "store_seq" not in tx.columns("projection_positions"):
+                tx.execute(ADD_STORE_SEQ)
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[Tx]:

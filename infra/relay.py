@@ -9,6 +9,13 @@ stream refuse a message that would land out of order (after a failed publish, or
 from a second relay), instead of storing a gap.
 
 Gaps in the store's ids (PostgreSQL) are skipped, never waited for.
+
+If the stream loses its tail (messages deleted, the stream purged), the relay notices
+when it next checks the stream (every `verify_interval` seconds while idle, and on any
+publish it did not expect to be a duplicate): the stream's last event is then behind
+the store, and the relay re-publishes from there. JetStream's dedupe remembers the
+lost messages' ids for its window and would swallow the copies, so an event the
+stream provably lacks is re-sent under a resync id (`<ticket>:<version>:r<stream seq>`).
 """
 
 from __future__ import annotations
@@ -76,9 +83,11 @@ async def stream_position(js: JetStreamContext) -> tuple[int, int]:
 
 class Relay:
     def __init__(self, app: Application, js: JetStreamContext, batch_size: int = 500,
-                 poll_interval: float = 1.0) -> None:
+                 poll_interval: float = 1.0, verify_interval: float = 5.0) -> None:
         self.app, self.js = app, js
         self.batch_size, self.poll_interval = batch_size, poll_interval
+        self.verify_interval = verify_interval  # idle check that the stream still holds its tail
+        self.republished = 0  # events re-sent because the stream had lost them
         self.position = 0  # store sequence of the last event known to be on the stream
         self.stream_seq = 0  # the stream's last message number
         self.published = 0
@@ -108,6 +117,7 @@ class Relay:
                 backoff = min(backoff * 2, 5.0)
 
     async def _pump(self) -> None:
+        loop, verified = asyncio.get_running_loop(), 0.0
         while True:
             outgoing, last_id = await asyncio.to_thread(self._read)
             if last_id is not None:
@@ -116,9 +126,26 @@ class Relay:
                 continue
             if self._stopping:
                 return
+            if loop.time() - verified >= self.verify_interval:
+                verified = loop.time()
+                if await self._stream_lost_tail():
+                    continue
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    async def _stream_lost_tail(self) -> bool:
+        """True (and the position moved back) if the stream no longer holds every event
+        the relay published: its tail was deleted or the stream purged."""
+        on_stream, last = await stream_position(self.js)
+        self.stream_seq = last
+        if on_stream >= self.position:
+            return False
+        log.warning("relay: the stream lost its tail (its last event is store sequence "
+                    "%d, published up to %d); re-publishing from the store",
+                    on_stream, self.position)
+        self.position = on_stream
+        return True
 
     def _read(self) -> tuple[list[Outgoing], int | None]:
         """The next ticket events after `position`, and the last store id looked at."""
@@ -190,15 +217,26 @@ class Relay:
         for out in batch:
             ack = await self.js.publish(out.subject, out.payload, timeout=ACK_TIMEOUT,
                                         headers=self._headers(out, self.stream_seq))
-            if ack.duplicate:  # published before, within the dedupe window
+            if not ack.duplicate:
+                self._landed(out, ack.seq)
+                continue
+            on_stream, self.stream_seq = await stream_position(self.js)
+            if on_stream >= out.sequence:  # published before, within the dedupe window
                 log.warning("relay: %s was published already; not repeated", out.msg_id)
                 self.position = out.sequence
-            else:
-                self._landed(out, ack.seq)
+                continue
+            # The stream lost it, but dedupe still remembers its id: resend under a new one.
+            ack = await self.js.publish(
+                out.subject, out.payload, timeout=ACK_TIMEOUT,
+                headers=self._headers(out, self.stream_seq,
+                                      msg_id=f"{out.msg_id}:r{self.stream_seq}"))
+            self._landed(out, ack.seq)
+            self.republished += 1
 
     @staticmethod
-    def _headers(out: Outgoing, expected_last: int) -> dict[str, str]:
-        return {"Nats-Msg-Id": out.msg_id, "Nats-Expected-Last-Sequence": str(expected_last)}
+    def _headers(out: Outgoing, expected_last: int, msg_id: str | None = None) -> dict[str, str]:
+        return {"Nats-Msg-Id": msg_id or out.msg_id,
+                "Nats-Expected-Last-Sequence": str(expected_last)}
 
     def _landed(self, out: Outgoing, stream_seq: int) -> None:
         self.position, self.stream_seq = out.sequence, stream_seq

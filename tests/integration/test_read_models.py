@@ -70,6 +70,17 @@ class TestSlaView:
         assert view.apply_batch(stream_of(desk)) == []  # all at or below the position
         assert dump(view) == before
 
+    def test_copies_republished_after_a_lost_tail_change_nothing(self, desk, store_url,
+                                                                  history) -> None:
+        view = projector(SlaView(), store_url)
+        events = stream_of(desk)
+        project(desk, view)
+        before = dump(view)
+        last = events[-1][0]
+        copies = [(last + i, event) for i, (_, event) in enumerate(events[-4:], start=1)]
+        assert view.apply_batch(copies) == []  # new positions, events already applied
+        assert dump(view) == before and view.position == copies[-1][0]
+
     def test_a_rebuilt_view_equals_the_live_one(self, desk, store_url, history) -> None:
         live = projector(SlaView(), store_url)
         events = stream_of(desk)

@@ -116,18 +116,37 @@ async def test_a_gap_in_store_ids_is_skipped_not_waited_for(desk, js) -> None:
     assert_once_in_store_order(events)
 
 
-async def test_an_atomic_batch_refused_for_a_repeat_falls_back_without_doubling(desk,
-                                                                                js) -> None:
+async def test_a_lost_tail_is_published_again_though_dedupe_remembers_its_ids(desk,
+                                                                            js) -> None:
     await ensure_streams(js)
     store(desk, "a", "b")
     await run_until_caught_up(desk, js)
     last = (await js.stream_info(EVENTS)).state.last_seq
+    lost = json.loads((await js.get_msg(EVENTS, seq=last)).data)
     await js.delete_msg(EVENTS, last)  # the tail is gone, its message id still remembered
     store(desk, "c")
-    await run_until_caught_up(desk, js)
-    events = await stream_events(js, 5)
+    await run_until_caught_up(desk, js)  # the atomic batch is refused for the repeat
+    events = await stream_events(js, 6)
     assert_once_in_store_order(events)
-    # The deleted event is not repeated inside the dedupe window; the new ones arrive.
-    assert len(events) == 5
+    assert len(events) == 6
+    assert lost["id"] in {e["id"] for e in events}
     assert [e["data"].get("external_id") for e in events if "received" in e["type"]] == [
         "a", "b", "c"]
+
+
+async def test_a_running_relay_notices_a_purged_stream_and_publishes_it_again(desk,
+                                                                              js) -> None:
+    await ensure_streams(js)
+    store(desk, "a", "b")
+    relay = Relay(desk, js, poll_interval=0.05, verify_interval=0.05)
+    task = asyncio.create_task(relay.run())
+    try:
+        await stream_events(js, 4)
+        await js.purge_stream(EVENTS)
+        events = await stream_events(js, 4)
+    finally:
+        task.cancel()
+    assert_once_in_store_order(events)
+    assert len(events) == 4 and relay.republished == 4
+    assert [e["data"].get("external_id") for e in events if "received" in e["type"]] == [
+        "a", "b"]
