@@ -15,6 +15,7 @@ from domain.errors import Invalid
 from domain.priority import priority
 from domain.roles import check_may_send
 from domain.sla import plan, restart, resume, select_rule, started
+from domain.team_scope import check_agent_scope
 from domain.ticket import Ticket
 from services import messages as m
 from services.desk import TicketDesk
@@ -38,9 +39,13 @@ class CommandService:
         ticket_id = self.desk.resolve(command.ticket_id, command.number)
         actor = command.actor.model_dump()
         act = self._acts[name]
-        ticket = self.desk.change(
-            ticket_id, lambda t: act(t, command, actor, self.desk.clock()),
-            command.expected_version)
+
+        def run(t: Ticket) -> None:
+            check_agent_scope(self.desk.policy.agents, actor, assignee=t.assignee,
+                              collaborators=t.collaborators, type=t.type, category=t.category)
+            act(t, command, actor, self.desk.clock())
+
+        ticket = self.desk.change(ticket_id, run, command.expected_version)
         log.info("%s %s by %s", name, ticket.number,
                  actor["id"], extra={"ticket_id": str(ticket.id), "number": ticket.number,
                                      "command": name, "actor": actor, "version": ticket.version})

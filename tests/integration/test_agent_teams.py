@@ -1,0 +1,52 @@
+"""The command layer holds a listed agent to their team's tickets (defence in depth
+behind the per-role NATS subjects)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import pytest
+
+from domain.errors import Forbidden
+from domain.policy import AgentConfig, TeamConfig
+from services.commands import CommandService
+from services.desk import TicketDesk
+from services.registration import Registrar
+from tests.integration.test_desk import command, events_of, request
+
+BILLING = AgentConfig(id="B1", team="billing", skills=["billing"])
+TECH = AgentConfig(id="T1", team="tech", skills=["technical"])
+
+
+@pytest.fixture
+def refund(desk: TicketDesk) -> str:  # the ticket id
+    """A refund complaint waiting in the billing team's queue (its lead assigns)."""
+    desk.policy = desk.policy.model_copy(update={
+        "agents": [BILLING, TECH], "teams": [TeamConfig(id="billing", mode="lead_chooses")]})
+    [r] = Registrar(desk).register([request("mail-1")])
+    return str(r.ticket_id)
+
+
+def test_an_agent_of_the_tickets_team_takes_it_and_works_it(desk, refund) -> None:
+    service, b1 = CommandService(desk), {"id": "B1", "role": "agent"}
+    command(service, "assign", refund, b1, assignee="B1")
+    command(service, "update", refund, b1, note="退款已提交", visibility="customer")
+    assert events_of(desk, UUID(refund))[-2:] == ["Assigned", "ProgressUpdated"]
+
+
+def test_an_agent_of_another_team_is_refused_and_nothing_changes(desk, refund) -> None:
+    service, t1 = CommandService(desk), {"id": "T1", "role": "agent"}
+    with pytest.raises(Forbidden, match="team 'tech'"):
+        command(service, "assign", refund, t1, assignee="T1")
+    with pytest.raises(Forbidden):
+        command(service, "close", refund, t1, resolution="not mine")
+    assert events_of(desk, UUID(refund)) == ["Received", "Classified"]
+
+
+def test_a_supervisor_may_hand_it_to_the_other_team_which_then_works_it(desk, refund) -> None:
+    service = CommandService(desk)
+    command(service, "assign", refund, {"id": "S001", "role": "supervisor"}, assignee="T1")
+    command(service, "acknowledge", refund, {"id": "T1", "role": "agent"})
+    with pytest.raises(Forbidden, match="assigned to T1"):
+        command(service, "update", refund, {"id": "B1", "role": "agent"}, note="mine?",
+                visibility="internal")
