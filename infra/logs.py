@@ -24,6 +24,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+def ticket_fields(ticket_id: object, number: str | None, **more: object) -> dict[str, object]:
+    """`extra=` of a log line about one ticket: it carries the ticket's id and number as
+    JSON fields (`ticket_id`, `number`), whatever the message says, so logs can be
+    searched by either."""
+    return {"ticket_id": str(ticket_id), "number": number, **more}
+
+
 def configure(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())

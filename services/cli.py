@@ -57,6 +57,13 @@ def up(
     role: Annotated[str, typer.Option(
         "--role", hidden=True, help="all, front or back (set by --processes 2).")] = "all",
     log_level: Annotated[str, typer.Option("--log-level", envvar="TICKETFLOW_LOG_LEVEL")] = "INFO",
+    metrics_port: Annotated[int | None, typer.Option(
+        "--metrics-port", envvar="TICKETFLOW_METRICS_PORT", min=0, max=65535,
+        help="Serve Prometheus /metrics, /healthz and /readyz over HTTP on this port "
+             "(0: a free one, logged). Unset: no HTTP server.")] = None,
+    metrics_host: Annotated[str, typer.Option(
+        "--metrics-host", envvar="TICKETFLOW_METRICS_HOST",
+        help="Address the metrics server listens on.")] = "127.0.0.1",
 ) -> None:
     """Run the whole service: intake, commands and queries, the relay to TICKETS_EVENTS.
 
@@ -71,7 +78,8 @@ def up(
         settings = Settings(data_dir=data_dir, nats_url=nats_url, store=store,
                             policy=load_policy(policy), nats_sync=nats_sync,
                             replicas=replicas, processes=processes, role=role,
-                            policy_path=policy)
+                            policy_path=policy, metrics_port=metrics_port,
+                            metrics_host=metrics_host)
         announce = lambda url: print(f"nats: {without_credentials(url)}", flush=True)  # noqa: E731
         code = asyncio.run(serve(settings, announce))
     except (PolicyError, StoreUrlError) as error:
@@ -334,9 +342,11 @@ async def _simulate(url: str, stories: list, rate: float | None, concurrency: in
 
 
 def main() -> None:
-    # The client commands of the read side live in their own module; importing it
-    # registers them on `services.cli.app` (also when this file runs as __main__).
-    import services.cli_read  # noqa: F401
+    # The client commands of the read side and `status` live in their own modules;
+    # importing them registers them on `services.cli.app` (also when this file runs as
+    # __main__).
+    import services.cli_read
+    import services.cli_status  # noqa: F401
     from services import cli
 
     cli.app(prog_name="ticketflow")

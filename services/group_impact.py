@@ -20,6 +20,7 @@ from domain.errors import TicketError
 from domain.priority import priority
 from domain.sla import plan, select_rule
 from domain.ticket import Ticket
+from infra.logs import ticket_fields
 from infra.readdb import ReadDB, Tx
 from projections.base import Projection, event_kind
 from services.desk import TicketDesk
@@ -94,7 +95,8 @@ class GroupImpact:
             try:
                 await asyncio.to_thread(self.examine, ticket_id)
             except Exception as error:
-                log.error("group impact for %s failed: %s", ticket_id, error, exc_info=error)
+                log.error("group impact for %s failed: %s", ticket_id, error, exc_info=error,
+                          extra=ticket_fields(ticket_id, None))
 
     def examine(self, ticket_id: str) -> list[str]:
         """Raise the impact of the group `ticket_id` completes or joins, if any.
@@ -151,9 +153,13 @@ class GroupImpact:
                            actor=SYSTEM)
 
         try:
-            self.desk.change(UUID(ticket_id), act)
+            ticket = self.desk.change(UUID(ticket_id), act)
         except (_Unchanged, TicketError):
             return False
+        log.info("raised %s to %s impact, priority %s", ticket.number, ticket.impact,
+                 ticket.priority, extra=ticket_fields(ticket.id, ticket.number,
+                                                      impact=ticket.impact,
+                                                      linked=len(members) - 1))
         return True
 
 

@@ -127,7 +127,9 @@ class IntakeConsumer:
                               headers={"Nats-Msg-Id": f"dlq:{_stream_seq(msg)}"})
         await msg.ack()
         self.stats.rejected += 1
-        log.info("intake: rejected %s: %s", msg.subject, reason)
+        log.info("intake: rejected %s: %s", msg.subject, reason,
+                 extra={"subject": msg.subject, "reason": reason,
+                        "stream_seq": _stream_seq(msg)})
 
 
 def _deliveries(msg: Msg) -> int:

@@ -7,6 +7,7 @@ number) together, so a ticket is never seen unclassified. The same
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -23,9 +24,12 @@ from domain.numbers import TicketNumber, format_number, number_id
 from domain.priority import priority
 from domain.sla import plan, restart, select_rule
 from domain.ticket import Ticket, ticket_id_for
+from infra.logs import ticket_fields
+from infra.metrics import Histogram
 from services.desk import TicketDesk
 from services.messages import IntakeRequest
 
+log = logging.getLogger("ticketflow.intake")
 SYSTEM = {"id": "classifier", "role": "system"}
 ASSIGNER = {"id": "assigner", "role": "system"}
 ATTEMPTS = 50  # each failed attempt means another writer got through: progress overall
@@ -88,16 +92,20 @@ class Registrar:
         # Open tickets this process assigned automatically; the true count per agent
         # comes from a projection once one exists (issue 3).
         self.load: Counter[str] = Counter()
+        self.received = 0  # new tickets stored by this process (repeats not counted)
+        self.batch_seconds = Histogram()  # one store transaction per intake batch
 
     def register(self, requests: list[Request]) -> list[Registered]:
         """Store every request not stored before; report each one's ticket id."""
+        started = time.monotonic()
         ids = [ticket_id_for(r.channel, r.body.external_id) for r in requests]
         unique = dict(zip(ids, requests, strict=True))  # a repeat inside the batch: once
         known: set[UUID] = set()
         for _ in range(ATTEMPTS):
             fresh = [(i, r) for i, r in unique.items() if i not in known]
             try:
-                self.desk.save(*self._build(fresh))
+                built = self._build(fresh)
+                self.desk.save(*built)
                 break
             except IntegrityError:
                 # A ticket that exists already, or a number another writer took.
@@ -106,6 +114,13 @@ class Registrar:
                 time.sleep(random.uniform(0, 0.005))  # de-synchronise racing writers
         else:
             raise RuntimeError(f"intake batch not stored after {ATTEMPTS} attempts")
+        self.batch_seconds.observe(time.monotonic() - started)
+        tickets = [a for a in built if isinstance(a, Ticket)]
+        self.received += len(tickets)
+        for ticket in tickets:
+            log.info("registered %s (%s)", ticket.number, ticket.channel,
+                     extra=ticket_fields(ticket.id, ticket.number, channel=ticket.channel,
+                                         type=ticket.type, priority=ticket.priority))
         return [Registered(i, i not in known) for i in ids]
 
     def _build(self, fresh: list[tuple[UUID, Request]]) -> list[Any]:

@@ -11,10 +11,12 @@ server) and exit 0.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ from faststream.nats import NatsBroker
 
 from domain.policy import Policy
 from infra.lease import Lease
+from infra.metrics_http import MetricsServer
 from infra.nats_server import EmbeddedNats, die_with_parent
 from infra.relay import Relay
 from infra.store import default_store_url, store_env
@@ -34,7 +37,10 @@ from services.admin import Admin
 from services.commands import CommandService
 from services.desk import TicketDesk
 from services.handlers import Answer, build_router
+from services.health import LEADER_SUBJECT, Health, Local, leader_facts
 from services.intake import IntakeConsumer
+from services.metrics import Counters
+from services.ops import Ops, ops_router
 from services.queries import QueryService
 from services.read_side import ReadSide
 from services.registration import Registrar
@@ -59,6 +65,8 @@ class Settings:
     processes: int = 1
     policy_path: Path | None = None
     intake_batch: int = 500
+    metrics_port: int | None = None  # HTTP /metrics, /healthz, /readyz; None: off
+    metrics_host: str = "127.0.0.1"
 
     @property
     def store_url(self) -> str:
@@ -76,6 +84,7 @@ class Service:
     intake: IntakeConsumer | None = None
     leading: bool = False
     back: BackProcess | None = None
+    metrics: MetricsServer | None = None
     _nudges: set[asyncio.Future] = field(default_factory=set)
     tasks: list[asyncio.Task] = field(default_factory=list)
 
@@ -102,12 +111,18 @@ class Service:
         self.broker.include_router(build_router(CommandService(self.desk), answers))
         self.intake = IntakeConsumer(self.nc, self.js, Registrar(self.desk),
                                      durable=INTAKE_DURABLE, batch_size=s.intake_batch)
+        self.ops = self._ops()
+        self.broker.include_router(ops_router(self.ops))
         self.admin = Admin(self.nc, self.read)  # started by the leader: it owns the projections
         self.lease = Lease(s.store_url)
         if s.role in ("all", "front"):
             await self.broker.start()
             await self._until_answering()
             self.tasks.append(asyncio.create_task(self.intake.run(), name="intake"))
+            if s.metrics_port is not None:
+                self.metrics = MetricsServer(s.metrics_host, s.metrics_port,
+                                             self.ops.http_routes())
+                await self.metrics.start()
         if s.role == "all":
             self.desk.on_saved(self.relay.wake)
         elif s.role == "front":  # the relay is in the back process: nudge it after a save
@@ -118,6 +133,31 @@ class Service:
                 await self.nc.subscribe(NUDGE, cb=self._woken)
             self.tasks.append(asyncio.create_task(self._lead(), name="leader"))
         return self.url
+
+    def _ops(self) -> Ops:
+        assert self.read and self.intake
+        intake = self.intake
+        local = Local(role=self.settings.role, leading=lambda: self.leading,
+                      intake_running=self._intake_running)
+        health = Health(self.nc, self.js, self.desk, self.settings.store_url,
+                        list(self.read.projectors), local)
+
+        def counters() -> Counters:
+            return Counters(received=intake.registrar.received, stored=intake.stats.accepted,
+                            rejected=intake.stats.rejected,
+                            batch_seconds=intake.registrar.batch_seconds)
+
+        return Ops(health, counters)
+
+    def _intake_running(self) -> bool | None:
+        task = next((t for t in self.tasks if t.get_name() == "intake"), None)
+        return None if task is None else not task.done()
+
+    async def _answer_as_leader(self, msg: Any) -> None:
+        assert self.read
+        facts = leader_facts(self._leading_since, self.relay,
+                             getattr(self, "_relay_task", None), self.read)
+        await msg.respond(json.dumps(facts).encode())
 
     def _after_save(self) -> None:  # in the worker thread that saved
         self._loop.call_soon_threadsafe(self._nudge)
@@ -149,10 +189,11 @@ class Service:
         """Once this instance holds the lease: the relay and the read side run here."""
         assert self.relay and self.read
         await self.lease.acquire()
-        self.leading = True
+        self.leading, self._leading_since = True, time.monotonic()
         self._relay_task = asyncio.create_task(self.relay.run(), name="relay")
         self.read.start()
         await self.admin.start()
+        self._leader_sub = await self.nc.subscribe(LEADER_SUBJECT, cb=self._answer_as_leader)
         holding = asyncio.create_task(self.lease.hold(), name="lease")
         try:
             done, _ = await asyncio.wait([self._relay_task, holding],
@@ -172,9 +213,12 @@ class Service:
             if not tasks["intake"].done():
                 tasks["intake"].cancel()
             await self.broker.stop()
+        if self.metrics:
+            await self.metrics.stop()
         if self.back:  # the back process publishes what the front stored
             await self.back.stop()
         if self.leading:
+            await self._leader_sub.unsubscribe()
             await self.admin.stop()
             await self.read.stop()
             await self.relay.flush()

@@ -26,6 +26,7 @@ from domain.calendar import parse_duration
 from domain.errors import IllegalState
 from domain.sla import at_risk_from
 from domain.ticket import Ticket
+from infra.logs import ticket_fields
 from services.desk import TicketDesk
 from services.sla_queries import SlaService
 
@@ -46,6 +47,7 @@ class Alarm:
     target: str = field(compare=False)
     due: datetime = field(compare=False)
     level: str = field(compare=False)  # "at_risk", "supervisor", "manager"
+    number: str | None = field(compare=False, default=None)
 
 
 class SlaWatcher:
@@ -61,6 +63,11 @@ class SlaWatcher:
         self._changed = asyncio.Event()
         self._dirty: set[str] = set()
         self._stopping = False
+
+    @property
+    def alarms(self) -> int:
+        """Alarms waiting (at risk, supervisor, manager), stale ones included."""
+        return len(self._alarms)
 
     def stop(self) -> None:
         """End `run` after any escalation in hand (its thread may be saving)."""
@@ -132,7 +139,7 @@ class SlaWatcher:
             return  # already waiting in the heap (a refresh that changed nothing)
         self._pending.add(key)
         heapq.heappush(self._alarms, Alarm(at, next(self._counter), t["ticket_id"],
-                                           t["target"], t["due"], level))
+                                           t["target"], t["due"], level, t.get("number")))
 
     async def _fire_due(self) -> None:
         now, due = self.desk.clock(), []
@@ -142,8 +149,9 @@ class SlaWatcher:
             if self._live.get((alarm.ticket_id, alarm.target)) != alarm.due:
                 continue  # superseded: met, moved, or paused since
             if alarm.level == "at_risk":
-                log.info("at risk: %s %s due %s", alarm.ticket_id, alarm.target,
-                         alarm.due.isoformat(), extra={"ticket_id": alarm.ticket_id})
+                log.info("at risk: %s %s due %s", alarm.number, alarm.target,
+                         alarm.due.isoformat(), extra=ticket_fields(
+                             alarm.ticket_id, alarm.number, target=alarm.target))
                 continue
             due.append(alarm)
         if due:
@@ -195,8 +203,9 @@ class SlaWatcher:
         lateness = (now - alarm.at).total_seconds()
         self.escalated.append((alarm.ticket_id, alarm.target, lateness))
         log.info("escalated %s %s to %s, %.3fs after due", number, alarm.target,
-                 alarm.level, lateness, extra={"ticket_id": alarm.ticket_id,
-                                               "number": number, "lateness_s": lateness})
+                 alarm.level, lateness, extra=ticket_fields(
+                     alarm.ticket_id, number, target=alarm.target, level=alarm.level,
+                     reason="sla_breach", lateness_s=lateness))
 
 def _escalations(target: dict) -> list[dict]:
     raw = target.get("escalations") or "[]"
