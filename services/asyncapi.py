@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from services.admin import SUBJECT, Rebuild
 from services.handlers import build_router
 from services.messages import CHANNELS, IntakeRequest
+from services.ops import ops_router
 
 VERSION = "1.0.0"
 
@@ -48,6 +49,7 @@ class DeadLetter(BaseModel):
 def asyncapi_document() -> dict[str, Any]:
     broker = NatsBroker()
     broker.include_router(build_router(None))
+    broker.include_router(ops_router(None))
 
     async def intake(request: IntakeRequest) -> None:  # pragma: no cover - never called
         """A customer request from a channel adapter (JetStream, stream TICKETS_INTAKE).

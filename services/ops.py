@@ -64,13 +64,17 @@ def ops_router(ops: Ops | None) -> NatsRouter:
 
     @router.subscriber(HEALTH, queue=QUEUE, title=HEALTH)
     async def query_health(request: HealthQuery) -> dict:
-        """Readiness and lags of the service (see HealthQuery)."""
+        """Is the service ready, and how far behind is each part? Replies `{"ok": true,
+        "status": "ready"|"starting"|"degraded", "instance", "role", "version",
+        "uptime_seconds", "checked_at", "checks": {name: {"ok", ..., "error"?}}}` with the
+        checks store, streams, intake, relay, projections, leader, sla_watcher, dlq."""
         assert ops is not None
         return await ops.health.report()
 
     @router.subscriber(METRICS, queue=QUEUE, title=METRICS)
     async def query_metrics(request: MetricsQuery) -> dict:
-        """Prometheus text of the answering instance (see MetricsQuery)."""
+        """The answering instance's metrics in the Prometheus text format (as on its
+        `/metrics`): replies `{"ok": true, "content_type", "text"}`."""
         assert ops is not None
         return {"ok": True, "content_type": CONTENT_TYPE, "text": await ops.metrics_text()}
 

@@ -31,6 +31,11 @@ def test_the_document_names_every_contract_subject() -> None:
     assert expected <= addresses
 
 
+def test_the_document_names_the_operations_queries() -> None:
+    addresses = {c["address"] for c in asyncapi_document()["channels"].values()}
+    assert {"tickets.query.health", "tickets.query.metrics"} <= addresses
+
+
 def test_a_command_request_schema_requires_an_actor() -> None:
     schemas = asyncapi_document()["components"]["schemas"]
     assert "actor" in schemas["Close"]["required"]
