@@ -51,6 +51,8 @@ class EmbeddedNats:
     sync_interval: str = "always"
     port: int = -1  # -1: a free port chosen by the server (reported via its ports file)
     extra_config: str = ""
+    # The config holds passwords (`--auth`): the file lives only until the server has read it.
+    secret_config: bool = False
     server_name: str = "ticketflow_embedded"
     process: subprocess.Popen | None = field(default=None, init=False)
     url: str = field(default="", init=False)
@@ -70,12 +72,18 @@ class EmbeddedNats:
     def start(self, timeout: float = 10.0) -> str:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         conf = self.store_dir / "nats.conf"
-        conf.write_text(self.config_text())
+        conf.unlink(missing_ok=True)
+        with os.fdopen(os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write(self.config_text())
         log = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115 - owned by the process
         self.process = subprocess.Popen(
             [find_binary(), "-c", str(conf)], stdout=log, stderr=log,
             preexec_fn=die_with_parent if sys.platform == "linux" else None)
-        self.url = self._wait_for_port(timeout)
+        try:
+            self.url = self._wait_for_port(timeout)
+        finally:
+            if self.secret_config:
+                conf.unlink(missing_ok=True)
         return self.url
 
     def _wait_for_port(self, timeout: float) -> str:

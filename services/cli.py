@@ -56,6 +56,10 @@ def up(
              "side in a second one (uses a second core).")] = 1,
     role: Annotated[str, typer.Option(
         "--role", hidden=True, help="all, front or back (set by --processes 2).")] = "all",
+    auth: Annotated[Path | None, typer.Option(
+        "--auth", envvar="TICKETFLOW_AUTH", exists=True, dir_okay=False,
+        help="A TOML file of NATS users per role: the embedded nats-server then requires "
+             "credentials and holds each role to its subjects. See docs/operations.md.")] = None,
     log_level: Annotated[str, typer.Option("--log-level", envvar="TICKETFLOW_LOG_LEVEL")] = "INFO",
     metrics_port: Annotated[int | None, typer.Option(
         "--metrics-port", envvar="TICKETFLOW_METRICS_PORT", min=0, max=65535,
@@ -69,20 +73,26 @@ def up(
 
     Prints `nats: <url>` once it accepts intake. Ctrl-C or SIGTERM stops it cleanly.
     """
+    from infra.auth_file import AuthFileError, load_auth
     from infra.policy_file import PolicyError, load_policy
     from infra.store import StoreUrlError
     from services.runtime import Settings, serve
 
     logs.configure(log_level)
     try:
+        auth_file = load_auth(auth) if auth else None
+        if auth_file and nats_url:
+            raise AuthFileError("--auth sets the users of the embedded nats-server; a server "
+                                "given by --nats-url has its own (docs/operations.md), and "
+                                "the service logs in with TICKETFLOW_NATS_USER/_PASSWORD")
         settings = Settings(data_dir=data_dir, nats_url=nats_url, store=store,
                             policy=load_policy(policy), nats_sync=nats_sync,
-                            replicas=replicas, processes=processes, role=role,
+                            replicas=replicas, processes=processes, role=role, auth=auth_file,
                             policy_path=policy, metrics_port=metrics_port,
                             metrics_host=metrics_host)
         announce = lambda url: print(f"nats: {without_credentials(url)}", flush=True)  # noqa: E731
         code = asyncio.run(serve(settings, announce))
-    except (PolicyError, StoreUrlError) as error:
+    except (PolicyError, StoreUrlError, AuthFileError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     raise typer.Exit(code)
@@ -146,15 +156,18 @@ async def connect(url: str):  # -> nats.aio.client.Client
     """A connection that fails at once, without retrying, when nothing listens at `url`."""
     import nats
 
+    from infra.nats_credentials import connect_options
+
     async def quiet(error: Exception) -> None:  # the failure is reported once, below
         pass
 
     try:
         return await nats.connect(url, connect_timeout=3, allow_reconnect=False,
                                   max_reconnect_attempts=1, reconnect_time_wait=0.1,
-                                  error_cb=quiet)
+                                  error_cb=quiet, **connect_options(url))
     except (OSError, TimeoutError, nats.errors.Error) as error:
-        raise ClientError(f"cannot connect to NATS at {url} ({error or type(error).__name__}); "
+        shown = without_credentials(url)
+        raise ClientError(f"cannot connect to NATS at {shown} ({error or type(error).__name__}); "
                           "is `ticketflow up` running? Give its URL with --nats-url") from None
 
 

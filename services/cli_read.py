@@ -34,11 +34,19 @@ async def connect(url: str) -> Any:
     import nats
     from nats.errors import NoServersError
 
+    from infra.nats_credentials import connect_options
+    from infra.urls import without_credentials
+
+    async def quiet(error: Exception) -> None:  # the failure is reported once, below
+        pass
+
     try:
-        return await asyncio.wait_for(
-            nats.connect(url, connect_timeout=2, allow_reconnect=False), 5)
-    except (NoServersError, OSError, TimeoutError) as error:
-        raise _fail(f"cannot reach NATS at {url}: {error or type(error).__name__}") from None
+        return await asyncio.wait_for(nats.connect(
+            url, connect_timeout=2, allow_reconnect=False, error_cb=quiet,
+            **connect_options(url)), 5)
+    except (NoServersError, OSError, TimeoutError, nats.errors.Error) as error:
+        raise _fail(f"cannot reach NATS at {without_credentials(url)}: "
+                    f"{error or type(error).__name__}") from None
 
 
 async def _ask(url: str, subject: str, body: dict, timeout: float = 30.0) -> dict:

@@ -26,8 +26,11 @@ import nats
 from faststream.nats import NatsBroker
 
 from domain.policy import Policy
+from infra.auth_file import AuthFile
 from infra.lease import Lease
 from infra.metrics_http import MetricsServer
+from infra.nats_auth import embedded_authorization
+from infra.nats_credentials import NatsCredentials, from_env, service_credentials
 from infra.nats_server import EmbeddedNats, die_with_parent
 from infra.relay import Relay
 from infra.store import default_store_url, store_env
@@ -65,6 +68,7 @@ class Settings:
     processes: int = 1
     policy_path: Path | None = None
     intake_batch: int = 500
+    auth: AuthFile | None = None  # --auth: the embedded server's users per role
     metrics_port: int | None = None  # HTTP /metrics, /healthz, /readyz; None: off
     metrics_host: str = "127.0.0.1"
 
@@ -84,6 +88,7 @@ class Service:
     intake: IntakeConsumer | None = None
     leading: bool = False
     back: BackProcess | None = None
+    credentials: NatsCredentials | None = None  # the service's own NATS identity
     metrics: MetricsServer | None = None
     _nudges: set[asyncio.Future] = field(default_factory=set)
     tasks: list[asyncio.Task] = field(default_factory=list)
@@ -91,13 +96,13 @@ class Service:
     async def start(self) -> str:
         s = self.settings
         if s.nats_url:
-            self.url = s.nats_url
+            self.url, self.credentials = s.nats_url, from_env()
         else:
-            self.embedded = EmbeddedNats(s.data_dir / "nats", sync_interval=s.nats_sync)
-            self.url = await asyncio.to_thread(self.embedded.start)
+            self.url = await self._start_embedded()
         servers = [u.strip() for u in self.url.split(",")]  # a cluster: several URLs
+        login = self.credentials.connect_options() if self.credentials else {}
         self.nc = await nats.connect(servers=servers, name="ticketflow",
-                                     max_reconnect_attempts=-1)
+                                     max_reconnect_attempts=-1, **login)
         self.js = self.nc.jetstream(publish_async_max_pending=4000)
         await ensure_streams(self.js, replicas=s.replicas)
         self.relay = Relay(self.desk, self.js)
@@ -107,7 +112,7 @@ class Service:
                                       **self.read.answers()}
         # graceful_timeout: on stop, commands in hand finish before the store closes
         self.broker = NatsBroker(servers, logger=log, log_level=logging.DEBUG,
-                                 graceful_timeout=10.0)
+                                 graceful_timeout=10.0, **broker_login(self.credentials))
         self.broker.include_router(build_router(CommandService(self.desk), answers))
         self.intake = IntakeConsumer(self.nc, self.js, Registrar(self.desk),
                                      durable=INTAKE_DURABLE, batch_size=s.intake_batch)
@@ -158,6 +163,18 @@ class Service:
         facts = leader_facts(self._leading_since, self.relay,
                              getattr(self, "_relay_task", None), self.read)
         await msg.respond(json.dumps(facts).encode())
+
+    async def _start_embedded(self) -> str:
+        """With --auth the server requires credentials: the file's users with their roles'
+        subjects, and the service's own identity with every right."""
+        s, config = self.settings, ""
+        if s.auth:
+            self.credentials, own_user = service_credentials(s.auth)
+            config = embedded_authorization(s.auth, dict(os.environ), (
+                self.credentials.user, self.credentials.password) if own_user else None)
+        self.embedded = EmbeddedNats(s.data_dir / "nats", sync_interval=s.nats_sync,
+                                     extra_config=config, secret_config=bool(s.auth))
+        return await asyncio.to_thread(self.embedded.start)
 
     def _after_save(self) -> None:  # in the worker thread that saved
         self._loop.call_soon_threadsafe(self._nudge)
@@ -241,8 +258,9 @@ class Service:
 class BackProcess:
     """`up --processes 2`: the back role in a child process, on the same NATS and store."""
 
-    def __init__(self, settings: Settings, url: str) -> None:
-        self.settings, self.url = settings, url
+    def __init__(self, settings: Settings, url: str,
+                 credentials: NatsCredentials | None = None) -> None:
+        self.settings, self.url, self.credentials = settings, url, credentials
 
     async def start(self) -> asyncio.Task:
         s = self.settings
@@ -251,7 +269,9 @@ class BackProcess:
                 "--nats-replicas", str(s.replicas)]
         if s.policy_path:
             args += ["--policy", str(s.policy_path)]
-        env = {k: v for k, v in os.environ.items() if k != "TICKETFLOW_PROCESSES"}
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("TICKETFLOW_PROCESSES", "TICKETFLOW_AUTH")}
+        env.update(self.credentials.env() if self.credentials else {})  # never in argv
         self.process = await asyncio.create_subprocess_exec(
             *args, stdout=asyncio.subprocess.PIPE, env=env,
             preexec_fn=die_with_parent if sys.platform == "linux" else None)
@@ -265,6 +285,15 @@ class BackProcess:
         if self.process.returncode is None:
             self.process.terminate()  # it flushes the relay, then exits
             await asyncio.wait_for(self.process.wait(), RELAY_FLUSH_TIMEOUT + 10)
+
+
+def broker_login(credentials: NatsCredentials | None) -> dict[str, Any]:
+    if credentials is None:
+        return {}
+    from faststream.nats.security import NatsUserPassword
+
+    return {"security": NatsUserPassword(credentials.user, credentials.password),
+            "inbox_prefix": credentials.connect_options()["inbox_prefix"]}
 
 
 def build_service(settings: Settings) -> Service:
@@ -287,7 +316,7 @@ async def serve(settings: Settings, announce: Callable[[str], None]) -> int:
         loop.add_signal_handler(sig, stop.set)
     url = await service.start()
     if settings.processes > 1:
-        service.back = BackProcess(settings, url)
+        service.back = BackProcess(settings, url, service.credentials)
         service.tasks.append(await service.back.start())
     url_file = settings.data_dir / "nats.url"  # where client commands find the service
     url_file.write_text(without_credentials(url) + "\n")

@@ -1,0 +1,122 @@
+"""The roles of CONTRACT.md as nats-server subject permissions, and the `authorization`
+block that grants them.
+
+| role | publishes | reads |
+|---|---|---|
+| channel | `tickets.intake.>` (+ `tickets.cmd.rate`/`reopen` if the file grants them) | its inbox |
+| analytics | `tickets.query.stats` | TICKETS_EVENTS |
+| agent, supervisor, manager | `tickets.cmd.>`, `tickets.query.>` | its inbox |
+| auditor | `tickets.query.>` | TICKETS_EVENTS, TICKETS_DLQ |
+| system | everything (the service itself) | everything |
+
+Each user receives replies (request/reply, JetStream acknowledgements, pushed stream
+messages) on its own inbox `_INBOX.<user>.>` only, so nobody reads another user's
+replies; a client connects with `inbox_prefix="_INBOX.<user>"`. Reading a stream is
+JetStream's consumer API on that stream, without the service's own durable consumers
+(a reader could otherwise take the read side's messages away from it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from infra.auth_file import AuthFile, User
+from infra.streams import DLQ, EVENTS
+
+SERVICE_CONSUMERS = {EVENTS: ("ticketflow-read-side",)}  # infra.projector.Feed's durable
+
+
+@dataclass(frozen=True)
+class Permissions:
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+    deny_publish: tuple[str, ...] = ()
+
+
+def inbox_prefix(user: str) -> str:
+    return f"_INBOX.{user}"
+
+
+def reading(stream: str) -> tuple[str, ...]:
+    """What a client publishes to read a stream through a consumer of its own."""
+    api = "$JS.API"
+    return (f"{api}.INFO", f"{api}.STREAM.NAMES", f"{api}.STREAM.INFO.{stream}",
+            f"{api}.STREAM.MSG.GET.{stream}", f"{api}.CONSUMER.CREATE.{stream}",
+            f"{api}.CONSUMER.CREATE.{stream}.>", f"{api}.CONSUMER.DURABLE.CREATE.{stream}.*",
+            f"{api}.CONSUMER.INFO.{stream}.*", f"{api}.CONSUMER.DELETE.{stream}.*",
+            f"{api}.CONSUMER.MSG.NEXT.{stream}.*", f"$JS.ACK.{stream}.>", f"$JS.FC.{stream}.>")
+
+
+def untouchable(stream: str) -> tuple[str, ...]:
+    """The service's own consumers on `stream`, in every position a consumer name takes."""
+    return tuple(subject for name in SERVICE_CONSUMERS.get(stream, ()) for subject in (
+        f"$JS.API.CONSUMER.*.{stream}.{name}", f"$JS.API.CONSUMER.*.{stream}.{name}.>",
+        f"$JS.API.CONSUMER.*.*.{stream}.{name}", f"$JS.ACK.{stream}.{name}.>"))
+
+
+def permissions(role: str, user: str, commands: Sequence[str] = ()) -> Permissions | None:
+    """The subjects of `role` for `user`; None: no limits (the service itself)."""
+    inbox = (f"{inbox_prefix(user)}.>",)
+    if role == "system":
+        return None
+    if role == "channel":
+        return Permissions(("tickets.intake.>", *(f"tickets.cmd.{c}" for c in commands)), inbox)
+    if role in ("agent", "supervisor", "manager"):
+        return Permissions(("tickets.cmd.>", "tickets.query.>"), inbox)
+    if role == "analytics":
+        return Permissions(("tickets.query.stats", *reading(EVENTS)),
+                           (*inbox, "tickets.events.>"), untouchable(EVENTS))
+    if role == "auditor":
+        reads = dict.fromkeys((*reading(EVENTS), *reading(DLQ)))
+        return Permissions(("tickets.query.>", *reads),
+                           (*inbox, "tickets.events.>", "tickets.dlq.>"),
+                           untouchable(EVENTS) + untouchable(DLQ))
+    raise ValueError(f"unknown role {role!r}")
+
+
+def _list(subjects: Iterable[str]) -> str:
+    return "[" + ", ".join(json.dumps(s) for s in subjects) + "]"
+
+
+def render_user(name: str, password: str, perms: Permissions | None) -> str:
+    """One entry of `users`; `password` as it goes into the config: a quoted string or a
+    `$VARIABLE` reference."""
+    head = f"{{user: {json.dumps(name)}, password: {password}"
+    if perms is None:
+        return head + "}"
+    deny = f", deny: {_list(perms.deny_publish)}" if perms.deny_publish else ""
+    return (f"{head}, permissions: {{\n"
+            f"      publish: {{allow: {_list(perms.publish)}{deny}}}\n"
+            f"      subscribe: {{allow: {_list(perms.subscribe)}}}\n    }}}}")
+
+
+def render_authorization(entries: Iterable[str]) -> str:
+    return "authorization {\n  users = [\n" + "".join(f"    {e}\n" for e in entries) + "  ]\n}\n"
+
+
+def quoted(secret: str) -> str:
+    """A config string literal; nats-server reads JSON's escapes (and raw UTF-8)."""
+    return json.dumps(secret, ensure_ascii=False)
+
+
+def user_entry(user: User, environ: dict[str, str] | None = None) -> str:
+    """A user of the auth file, its password read from `environ` (never written back to
+    anything but the embedded server's config, which lives only while it starts)."""
+    if user.password_bcrypt:
+        password = quoted(user.password_bcrypt)
+    else:
+        assert environ is not None and user.password_env
+        password = quoted(environ[user.password_env])
+    return render_user(user.name, password, permissions(user.role, user.name, user.commands))
+
+
+def embedded_authorization(auth: AuthFile, environ: dict[str, str],
+                           service: tuple[str, str] | None) -> str:
+    """The `authorization` block of the embedded server: the file's users and, when the
+    service has no `system` user of the file, its own (`service`: name, password)."""
+    entries = [user_entry(u, environ) for u in auth.users]
+    if service is not None:
+        entries.append(render_user(service[0], quoted(service[1]), None))
+    return render_authorization(entries)
