@@ -5,8 +5,9 @@ block that grants them.
 |---|---|---|
 | channel | `tickets.intake.>` (+ `tickets.cmd.rate`/`reopen` if the file grants them) | its inbox |
 | analytics | `tickets.query.stats` | TICKETS_EVENTS |
-| agent, supervisor, manager | `tickets.cmd.>`, `tickets.query.>` | its inbox |
-| auditor | `tickets.query.>` | TICKETS_EVENTS, TICKETS_DLQ |
+| agent, supervisor | `tickets.cmd.>`, `tickets.query.>` | its inbox |
+| manager | the same and `tickets.admin.rebuild` | its inbox |
+| auditor | `tickets.query.>`, `tickets.admin.rebuild` | TICKETS_EVENTS, TICKETS_DLQ |
 | system | everything (the service itself) | everything |
 
 Each user receives replies (request/reply, JetStream acknowledgements, pushed stream
@@ -26,6 +27,7 @@ from infra.auth_file import AuthFile, User
 from infra.streams import DLQ, EVENTS
 
 SERVICE_CONSUMERS = {EVENTS: ("ticketflow-read-side",)}  # infra.projector.Feed's durable
+REBUILD = "tickets.admin.rebuild"  # a projection rebuilt: roles manager, auditor (docs/contract.md)
 
 
 @dataclass(frozen=True)
@@ -63,14 +65,16 @@ def permissions(role: str, user: str, commands: Sequence[str] = ()) -> Permissio
         return None
     if role == "channel":
         return Permissions(("tickets.intake.>", *(f"tickets.cmd.{c}" for c in commands)), inbox)
-    if role in ("agent", "supervisor", "manager"):
+    if role in ("agent", "supervisor"):
         return Permissions(("tickets.cmd.>", "tickets.query.>"), inbox)
+    if role == "manager":
+        return Permissions(("tickets.cmd.>", "tickets.query.>", REBUILD), inbox)
     if role == "analytics":
         return Permissions(("tickets.query.stats", *reading(EVENTS)),
                            (*inbox, "tickets.events.>"), untouchable(EVENTS))
     if role == "auditor":
         reads = dict.fromkeys((*reading(EVENTS), *reading(DLQ)))
-        return Permissions(("tickets.query.>", *reads),
+        return Permissions(("tickets.query.>", REBUILD, *reads),
                            (*inbox, "tickets.events.>", "tickets.dlq.>"),
                            untouchable(EVENTS) + untouchable(DLQ))
     raise ValueError(f"unknown role {role!r}")

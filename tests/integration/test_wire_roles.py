@@ -272,3 +272,11 @@ def test_up_refuses_a_bad_auth_file_naming_the_key(tmp_path) -> None:
                             env=cli_env())
     assert result.returncode == 2
     assert "users.0.role" in result.stderr and "auth.toml" in result.stderr
+
+
+def test_up_refuses_auth_for_a_server_it_does_not_run(tmp_path, auth_path) -> None:
+    result = subprocess.run([*TICKETFLOW, "up", "--data-dir", str(tmp_path / "data"),
+                             "--auth", str(auth_path), "--nats-url", "nats://127.0.0.1:1"],
+                            capture_output=True, text=True, timeout=30, env=cli_env())
+    assert result.returncode == 2
+    assert "--auth sets the users of the embedded nats-server" in result.stderr

@@ -84,7 +84,14 @@ class TestTheSubjectsOfEachRole:
     @pytest.mark.parametrize("role", ["agent", "supervisor", "manager"])
     def test_people_who_work_tickets_send_commands_and_queries(self, role):
         perms = permissions(role, "p")
-        assert perms and set(perms.publish) == {"tickets.cmd.>", "tickets.query.>"}
+        assert perms and {"tickets.cmd.>", "tickets.query.>"} <= set(perms.publish)
+
+    @pytest.mark.parametrize(("role", "may"), [("manager", True), ("auditor", True),
+                                               ("supervisor", False), ("agent", False),
+                                               ("analytics", False), ("channel", False)])
+    def test_managers_and_auditors_may_rebuild_a_projection(self, role, may):
+        perms = permissions(role, "p")
+        assert perms and ("tickets.admin.rebuild" in perms.publish) is may
 
     def test_analytics_reads_the_event_stream_and_asks_statistics_only(self):
         perms = permissions("analytics", "bi")
