@@ -11,6 +11,7 @@ server) and exit 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -235,7 +236,9 @@ class Service:
         if self.back:  # the back process publishes what the front stored
             await self.back.stop()
         if self.leading:
-            await self._leader_sub.unsubscribe()
+            if sub := getattr(self, "_leader_sub", None):
+                with contextlib.suppress(nats.errors.Error):  # a connection already gone
+                    await sub.unsubscribe()
             await self.admin.stop()
             await self.read.stop()
             await self.relay.flush()
