@@ -106,6 +106,11 @@ class Health:
         self._cached = (time.monotonic(), report)
         return report
 
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
     # ---- facts: each one read, or the exception that stopped it ------------------------
 
     async def _store(self) -> int:

@@ -255,6 +255,7 @@ class Service:
         await self.nc.close()
         if self.embedded:
             await asyncio.to_thread(self.embedded.stop)
+        self.ops.health.close()
         self.desk.close()
 
 
