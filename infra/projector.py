@@ -13,6 +13,7 @@ fails keeps its place and tries again: it never skips an event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from infra.pulling import pull_forever
 from infra.readdb import ReadDB
@@ -102,10 +104,23 @@ async def _next_chunk(sub: Any, size: int, last: int) -> list[tuple[int, dict]]:
     return chunk
 
 
+class OutOfOrder(RuntimeError):
+    """The consumer delivered past an event the projections have not applied."""
+
+
 class Feed:
     """One durable consumer feeding several projectors: the stream is read (and parsed)
     once per batch, not once per projection; each projector still applies in its own
-    transaction with its own position, so they stay independent and idempotent."""
+    transaction with its own position, so they stay independent and idempotent.
+
+    The projections' positions are the truth, the durable consumer only a cursor: at
+    every (re)subscription it is created again to start right after the lowest
+    position. A durable alone is not enough: after a crash, the batch the dead process
+    had fetched is redelivered only after `ack_wait`, behind newer messages, and an
+    acknowledgement (AckPolicy.ALL) of a newer one would even drop it; a fetch that
+    timed out on the client may do the same. So a batch that skips past an event still
+    on the stream, or that fails to apply, makes the feed subscribe again from its
+    position: it never skips an event."""
 
     def __init__(self, projectors: list[Projector], js: JetStreamContext,
                  batch_size: int = 500, durable: str = "ticketflow-read-side") -> None:
@@ -114,14 +129,46 @@ class Feed:
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
-        config = ConsumerConfig(ack_policy=AckPolicy.ALL, ack_wait=30,
-                                deliver_policy=DeliverPolicy.ALL, max_ack_pending=20_000)
         await pull_forever(self.js, subject="tickets.events.>", durable=self.durable,
-                           stream=EVENTS, config=config, batch=self.batch_size,
-                           stopping=self._stopping, handle=self._handle, log=log)
+                           stream=EVENTS, config=ConsumerConfig(), batch=self.batch_size,
+                           stopping=self._stopping, handle=self._handle, log=log,
+                           prepare=self._recreate_consumer)
+
+    def position(self) -> int:
+        return min(projector.position for projector in self.projectors)
+
+    async def _recreate_consumer(self) -> ConsumerConfig:
+        start = self.position() + 1
+        with contextlib.suppress(NotFoundError):
+            await self.js.delete_consumer(EVENTS, self.durable)
+        log.info("%s: reading from stream sequence %d", self.durable, start)
+        return ConsumerConfig(durable_name=self.durable, ack_policy=AckPolicy.ALL,
+                              ack_wait=30, max_ack_pending=20_000,
+                              deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                              opt_start_seq=start)
+
+    async def _skips_an_event(self, first: int) -> bool:
+        """Whether the stream still holds an event between our position and `first`
+        (a gap of deleted or purged messages is not a skip)."""
+        expected = self.position() + 1
+        if first <= expected:
+            return False
+        expected = max(expected, (await self.js.stream_info(EVENTS)).state.first_seq)
+        for seq in range(expected, first):
+            try:
+                await self.js.get_msg(EVENTS, seq=seq)
+                return True
+            except NotFoundError:
+                continue
+        return False
 
     async def _handle(self, msgs: list[Any]) -> None:
+        if not msgs:
+            return
         batch = [(m.metadata.sequence.stream, json.loads(m.data)) for m in msgs]
+        batch.sort(key=lambda pair: pair[0])  # redeliveries may come behind newer ones
+        if await self._skips_an_event(batch[0][0]):
+            raise OutOfOrder(f"delivered {batch[0][0]} before {self.position() + 1}")
         for projector in self.projectors:  # a rebuild in progress holds its projector
             await projector._lock.acquire()
         try:
@@ -129,8 +176,7 @@ class Feed:
         except Exception as error:
             log.error("projections failed on a batch: %s: %s", type(error).__name__, error,
                       exc_info=error)
-            await msgs[-1].nak(delay=2.0)
-            return
+            raise  # subscribe again from the position after a pause: never skip an event
         finally:
             for projector in self.projectors:
                 projector._lock.release()

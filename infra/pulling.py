@@ -17,13 +17,18 @@ from nats.js.api import ConsumerConfig
 async def pull_forever(js: JetStreamContext, *, subject: str, durable: str, stream: str,
                        config: ConsumerConfig, batch: int, stopping: asyncio.Event,
                        handle: Callable[[list[Any]], Awaitable[None]],
-                       log: logging.Logger) -> None:
+                       log: logging.Logger,
+                       prepare: Callable[[], Awaitable[ConsumerConfig]] | None = None) -> None:
+    """`prepare`, if given, runs before every (re)subscription and returns the consumer's
+    config (e.g. a new start sequence after the durable was deleted on purpose)."""
     sub: Any = None
     backoff = 0.2
     try:
         while not stopping.is_set():
             try:
                 if sub is None:
+                    if prepare is not None:
+                        config = await prepare()
                     sub = await js.pull_subscribe(subject, durable=durable, stream=stream,
                                                   config=config)
                 try:

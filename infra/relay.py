@@ -35,7 +35,7 @@ from eventsourcing.utils import get_topic
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from domain.event_data import event_data, event_name
+from domain.event_data import Reveal, event_data, event_name, no_keys
 from domain.ticket import Ticket
 from infra.cloudevents import build_envelope, event_subject
 from infra.streams import EVENTS
@@ -57,13 +57,19 @@ class Outgoing:
     payload: bytes
 
 
+def _reveal(app: Application) -> Reveal:
+    """The store's key lookup for sealed personal data (services.desk.TicketDesk)."""
+    return getattr(app, "reveal", no_keys)
+
+
 def to_outgoing(app: Application, notification: Notification) -> Outgoing:
     event: Any = app.mapper.to_domain_event(notification)
     name, ticket_id = event_name(event), str(event.originator_id)
     payload = build_envelope(
         event_name=name, ticket_id=ticket_id, version=event.originator_version,
         time=event.timestamp, number=event.number, sequence=notification.id,
-        data=event_data(event), schema_version=getattr(type(event), "class_version", 1))
+        data=event_data(event, _reveal(app)),
+        schema_version=getattr(type(event), "class_version", 1))
     return Outgoing(notification.id, f"{ticket_id}:{event.originator_version}",
                     event_subject(name, ticket_id), payload)
 
@@ -88,7 +94,8 @@ class Relay:
         self.batch_size, self.poll_interval = batch_size, poll_interval
         self.verify_interval = verify_interval  # idle check that the stream still holds its tail
         self.republished = 0  # events re-sent because the stream had lost them
-        self.position = 0  # store sequence of the last event known to be on the stream
+        self.position = 0  # store sequence of the last record read (ticket event or not)
+        self.on_stream = 0  # store sequence of the last ticket event known on the stream
         self.stream_seq = 0  # the stream's last message number
         self.published = 0
         self.atomic = False  # set by `run` when the stream allows atomic batches
@@ -105,6 +112,7 @@ class Relay:
         while True:
             try:
                 self.position, self.stream_seq = await stream_position(self.js)
+                self.on_stream = self.position
                 self.atomic = bool((await self.js.stream_info(EVENTS)).config.allow_atomic)
                 log.info("relay resumes after store sequence %d", self.position)
                 await self._pump()
@@ -139,12 +147,12 @@ class Relay:
         the relay published: its tail was deleted or the stream purged."""
         on_stream, last = await stream_position(self.js)
         self.stream_seq = last
-        if on_stream >= self.position:
+        if on_stream >= self.on_stream:
             return False
         log.warning("relay: the stream lost its tail (its last event is store sequence "
                     "%d, published up to %d); re-publishing from the store",
-                    on_stream, self.position)
-        self.position = on_stream
+                    on_stream, self.on_stream)
+        self.position = self.on_stream = on_stream
         return True
 
     def _read(self) -> tuple[list[Outgoing], int | None]:
@@ -187,6 +195,7 @@ class Relay:
                         ack["error"].get("description"))
             return False
         self.position, self.stream_seq = batch[-1].sequence, int(ack["seq"])
+        self.on_stream = self.position
         self.published += len(batch)
         return True
 
@@ -223,7 +232,7 @@ class Relay:
             on_stream, self.stream_seq = await stream_position(self.js)
             if on_stream >= out.sequence:  # published before, within the dedupe window
                 log.warning("relay: %s was published already; not repeated", out.msg_id)
-                self.position = out.sequence
+                self.position = self.on_stream = out.sequence
                 continue
             # The stream lost it, but dedupe still remembers its id: resend under a new one.
             ack = await self.js.publish(
@@ -240,6 +249,7 @@ class Relay:
 
     def _landed(self, out: Outgoing, stream_seq: int) -> None:
         self.position, self.stream_seq = out.sequence, stream_seq
+        self.on_stream = out.sequence
         self.published += 1
 
     async def flush(self) -> None:
