@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from domain.calendar import BusinessCalendar, CalendarConfig, parse_duration
 from domain.classifier import ClassificationConfig, Classifier
 from domain.priority import PriorityConfig
+from domain.retention import RetentionConfig
 from domain.sla import SlaRule
 
 
@@ -99,6 +100,7 @@ class Policy(BaseModel):
     follow_up: FollowUpConfig = FollowUpConfig()
     stats: StatsConfig = StatsConfig()
     group_impact: GroupImpactConfig = GroupImpactConfig()
+    retention: RetentionConfig = RetentionConfig()
 
     @cached_property
     def business_calendar(self) -> BusinessCalendar:

@@ -18,6 +18,7 @@ MAY_SEND: dict[str, frozenset[str]] = {
     "rate": frozenset({"channel", "agent", "supervisor"}),
     "reopen": frozenset({"agent", "supervisor", "manager", "channel"}),
     "follow_up": frozenset({"agent", "supervisor", "manager"}),
+    "forget": frozenset({"manager"}),  # erase a customer's personal data (SPEC §10)
 }
 
 

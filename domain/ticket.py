@@ -60,6 +60,11 @@ class Ticket(Aggregate):
             return aggregate
 
     class Received(Event, Aggregate.Created):
+        """v2: the personal data is `sealed` under the key `key_id` (domain.personal_data);
+        `customer`, `subject`, `content` keep only what stays readable. A v1 event held
+        them in the clear and has no key."""
+
+        class_version = 2
         channel: str
         external_id: str
         number: str
@@ -69,11 +74,18 @@ class Ticket(Aggregate):
         content: str
         attachments: list
         alert: dict | None
+        key_id: str | None
+        sealed: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict) -> None:
+            state["key_id"] = state["sealed"] = None
 
         def apply(self, t: Ticket) -> None:
             t.channel, t.external_id, t.number = self.channel, self.external_id, self.number
             t.received_at, t.customer, t.subject = self.received_at, self.customer, self.subject
             t.content, t.attachments, t.alert = self.content, self.attachments, self.alert
+            t.key_id, t.sealed = self.key_id, self.sealed
 
     class Classified(Event):
         number: str
@@ -211,9 +223,24 @@ class Ticket(Aggregate):
             t.sla.pop("follow_up", None)  # the visit follows the next closing, if any
             t._start(self.sla)
 
+    class PersonalDataErased(Event):
+        """The customer's personal data was destroyed (SPEC §10): on request, or by the
+        retention policy. The key is destroyed after this is recorded; the history,
+        the number and the statistics stay."""
+
+        number: str
+        basis: str  # "request" or "retention"
+        reason: str
+
+        def apply(self, t: Ticket) -> None:
+            t.personal_erased = True
+
     # ---- state ------------------------------------------------------------------
 
     chain_head: str = ""
+    key_id: str | None = None  # a ticket received before sealing existed has none
+    sealed: str | None = None
+    personal_erased: bool = False
     if TYPE_CHECKING:  # set by Received.apply; declared for the type checker only
         channel: str
         external_id: str
@@ -265,14 +292,18 @@ class Ticket(Aggregate):
     @classmethod
     def receive(cls, *, channel: str, external_id: str, number: str, received_at: datetime,
                 customer: dict, subject: str | None, content: str, attachments: list,
-                alert: dict | None, at: datetime) -> Ticket:
+                alert: dict | None, at: datetime, key_id: str | None = None,
+                sealed: str | None = None) -> Ticket:
+        """With `sealed`, the personal fields given are the kept part (see
+        domain.personal_data); the caller sealed the rest under `key_id`."""
         if not content.strip():
             raise Invalid("content is blank")
         return cls._create(
             cls.Received, id=ticket_id_for(channel, external_id), timestamp=at, prev="",
             actor={"id": channel, "role": "channel"}, channel=channel, external_id=external_id,
             number=number, received_at=received_at, customer=customer, subject=subject,
-            content=content, attachments=attachments, alert=alert,
+            content=content, attachments=attachments, alert=alert, key_id=key_id,
+            sealed=sealed,
         )
 
     def _record(self, event_class: type, *, actor: dict, at: datetime, **fields: Any) -> None:
@@ -353,6 +384,14 @@ class Ticket(Aggregate):
         if not 1 <= score <= 5:
             raise Invalid("score must be between 1 and 5")
         self._record(self.Rated, actor=actor, at=at, score=score, comment=comment)
+
+    def erase_personal_data(self, *, basis: str, reason: str, actor: dict, at: datetime
+                            ) -> None:
+        if self.personal_erased:
+            raise IllegalState("this ticket's personal data is already erased")
+        if basis not in ("request", "retention"):
+            raise Invalid(f"basis {basis!r} is not request or retention")
+        self._record(self.PersonalDataErased, actor=actor, at=at, basis=basis, reason=reason)
 
     def reopen(self, *, reason: str, sla: dict, actor: dict, at: datetime) -> None:
         if self.status != "closed":

@@ -104,5 +104,11 @@ class ReadDB:
             raise
         cursor.execute("COMMIT")
 
+    def outside_transaction(self, sql: str) -> list[Any]:
+        """A statement that cannot run in a transaction (VACUUM, PRAGMA wal_checkpoint)."""
+        with self._lock:
+            cursor = self._conn.execute(sql)
+            return list(cursor.fetchall()) if cursor.description else []
+
     def close(self) -> None:
         self._conn.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from domain.personal_data import erased_customer
 from infra.readdb import Tx
 from projections.base import Projection, event_kind
 
@@ -57,6 +58,8 @@ class AuditTrail(Projection):
         tx.execute("INSERT INTO audit_status (ticket_id, status, assignee) VALUES (?, ?, ?) "
                    "ON CONFLICT (ticket_id) DO UPDATE SET status=excluded.status, "
                    "assignee=excluded.assignee", (ticket, status, assignee))
+        if kind == "PersonalDataErased":
+            _erase_received(tx, ticket)
         actor = data.get("actor") or {}
         version = int(event["id"].rsplit(":", 1)[1])
         tx.execute(
@@ -66,3 +69,16 @@ class AuditTrail(Projection):
             (event["sequence"], ticket, event.get("ticketnumber"), version, kind,
              actor.get("id"), actor.get("role"), event["time"], status,
              json.dumps({k: v for k, v in data.items() if k != "actor"}, ensure_ascii=False)))
+
+
+def _erase_received(tx: Tx, ticket: str) -> None:
+    """The trail keeps the Received event's facts; its personal data reads as erased, as
+    in the `history` query."""
+    rows = tx.execute("SELECT sequence, data FROM audit_events WHERE ticket_id=? AND "
+                      "event_type='Received'", (ticket,)).fetchall()
+    for sequence, text in rows:
+        data = json.loads(text)
+        data.update(customer=erased_customer((data.get("customer") or {}).get("customer_id")),
+                    attachments=[])
+        tx.execute("UPDATE audit_events SET data=? WHERE sequence=?",
+                   (json.dumps(data, ensure_ascii=False), sequence))

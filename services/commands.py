@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.errors import Invalid
+from domain.personal_data import key_subject
 from domain.priority import priority
 from domain.roles import check_may_send
 from domain.sla import plan, restart, resume, select_rule, started
@@ -19,6 +20,7 @@ from domain.team_scope import check_agent_scope
 from domain.ticket import Ticket
 from services import messages as m
 from services.desk import TicketDesk
+from services.erasure import Eraser
 
 log = logging.getLogger("ticketflow.commands")
 Act = Callable[[Ticket, Any, dict, datetime], None]
@@ -51,6 +53,20 @@ class CommandService:
                                      "command": name, "actor": actor, "version": ticket.version})
         return {"ok": True, "ticket_id": str(ticket.id), "number": ticket.number,
                 "version": ticket.version}
+
+    def forget(self, command: m.Forget) -> dict:
+        """`tickets.cmd.forget`: erase the personal data of a customer (or of a ticket's
+        customer); the tickets, their history and the statistics stay."""
+        check_may_send("forget", command.actor.role)
+        eraser = Eraser(self.desk)
+        also: tuple[str, ...] = ()
+        if command.customer_id:
+            subject = key_subject(command.customer_id, None)
+        else:
+            ticket_id = self.desk.resolve(command.ticket_id, command.number)
+            subject, also = eraser.subject_of_ticket(ticket_id), (str(ticket_id),)
+        return eraser.forget(subject, basis="request", reason=command.reason,
+                             actor=command.actor.model_dump(), also=also).reply()
 
     @property
     def _calendar(self):

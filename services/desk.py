@@ -18,6 +18,7 @@ from domain.errors import Conflict, Invalid, NotFound
 from domain.numbers import TicketNumber, number_id
 from domain.policy import Policy
 from domain.ticket import Ticket
+from infra.personal_keys import vault_for
 
 Clock = Callable[[], datetime]
 TICKET_TOPIC_PREFIX = "domain.ticket:Ticket."
@@ -36,9 +37,18 @@ class TicketDesk(Application[UUID]):
     def __init__(self, policy: Policy, env: dict[str, str] | None = None,
                  clock: Clock = utc_now) -> None:
         super().__init__(env=env)
+        self.vault = vault_for(self.env)
         self.policy = policy
         self.clock = clock
         self._saved_listeners: list[Callable[[], None]] = []
+
+    def close(self) -> None:
+        super().close()
+        self.vault.close()
+
+    def reveal(self, key_id: str, sealed: str) -> dict | None:
+        """A ticket's sealed personal data, or None once its key is destroyed."""
+        return self.vault.reveal(key_id, sealed)
 
     # ---- notification of new events (wakes the relay; never publishes itself) --------
 

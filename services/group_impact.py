@@ -54,6 +54,9 @@ class ReportsByCategory(Projection):
         elif kind in ("Closed", "Reopened"):
             tx.execute("UPDATE reports SET closed=? WHERE ticket_id=?",
                        (int(kind == "Closed"), ticket))
+        elif kind == "PersonalDataErased":  # a masked contact or a name no longer stays
+            tx.execute("UPDATE reports SET customer=? WHERE ticket_id=? AND customer NOT "
+                       "LIKE 'customer_id:%'", (f"erased:{ticket}", ticket))
 
 
 def utc_text(moment: datetime) -> str:

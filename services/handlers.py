@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from domain.errors import TicketError
 from services.audit_queries import AuditQuery
 from services.commands import CommandService
-from services.messages import COMMANDS, HistoryQuery, TicketQuery, reason_of
+from services.messages import COMMANDS, Forget, HistoryQuery, TicketQuery, reason_of
 from services.sla_queries import SlaQuery
 from services.stats_query import StatsQuery
 
@@ -74,6 +74,9 @@ def build_router(commands: CommandService | None,
         call = (lambda n: lambda c: commands.execute(n, c))(name)  # type: ignore[union-attr]
         router.subscriber(f"tickets.cmd.{name}", queue=QUEUE, title=f"tickets.cmd.{name}")(
             typed(f"cmd_{name}", model, call))
+    forget = lambda c: commands.forget(c)  # type: ignore[union-attr]  # noqa: E731
+    router.subscriber("tickets.cmd.forget", queue=QUEUE, title="tickets.cmd.forget")(
+        typed("cmd_forget", Forget, forget))
     for name, model in QUERIES.items():
         call = (lambda n: lambda q: answers[n](q))(name)  # type: ignore[index]
         router.subscriber(f"tickets.query.{name}", queue=QUEUE,

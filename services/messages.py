@@ -152,6 +152,23 @@ class FollowUp(_Command):
     note: Text
 
 
+class Forget(_Edge):
+    """Erase a customer's personal data (SPEC §10; role manager): `customer_id`, or a
+    ticket (`ticket_id` or `number`), which forgets whose key sealed it."""
+
+    customer_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    ticket_id: str | None = None
+    number: str | None = None
+    actor: Actor
+    reason: Text = "customer request"
+
+    @model_validator(mode="after")
+    def _names_one_subject(self) -> Forget:
+        if bool(self.customer_id) == bool(self.ticket_id or self.number):
+            raise ValueError("give customer_id, or ticket_id or number (not both)")
+        return self
+
+
 COMMANDS: dict[str, type[_Command]] = {
     "classify": Classify, "assign": Assign, "acknowledge": Acknowledge, "update": Update,
     "escalate": Escalate, "close": Close, "rate": Rate, "reopen": Reopen,

@@ -17,8 +17,8 @@ from pydantic_core import to_jsonable_python
 from domain import sla as sla_rules
 from domain.calendar import BusinessCalendar
 from domain.errors import NotFound
-from domain.event_data import event_data, event_name
-from domain.masking import mask_customer, mask_text
+from domain.event_data import Reveal, event_data, event_name
+from domain.personal_data import shown
 from domain.ticket import Ticket, digest_of, event_digest
 from services.desk import TicketDesk
 from services.messages import HistoryQuery, TicketQuery
@@ -62,20 +62,29 @@ class QueryService:
             "priority": t.priority, "urgency": t.urgency, "impact": t.impact,
             "assignee": t.assignee, "collaborators": t.collaborators,
             "candidates": t.candidates, "linked": t.linked,
-            "customer": mask_customer(t.customer), "subject": t.subject and mask_text(t.subject),
-            "content": mask_text(t.content), "attachments": t.attachments, "alert": t.alert,
+            **self._personal(t), "alert": t.alert,
             "escalation_level": t.escalation_level, "resolution": t.resolution,
             "score": t.score, "reopen_count": t.reopen_count, "updated_at": t.modified_on,
             "sla": {name: _target_view(target, clock_at, calendar)
                     for name, target in t.sla.items()},
         }
 
+    def _personal(self, t: Ticket) -> dict:
+        """`customer`, `subject`, `content`, `attachments`: opened with the customer's
+        key while it exists, erased after (domain.personal_data)."""
+        fields = {"customer": t.customer, "subject": t.subject, "content": t.content,
+                  "attachments": t.attachments, "sealed": t.sealed}
+        opened = None
+        if t.sealed is not None and t.key_id is not None and not t.personal_erased:
+            opened = self.desk.reveal(t.key_id, t.sealed)
+        return shown(fields, opened, t.personal_erased)
+
     def history(self, q: HistoryQuery) -> dict:
         ticket_id = self.desk.resolve(q.ticket_id, q.number)
         stored = self.desk.recorder.select_events(ticket_id)
         if not stored:
             raise NotFound(f"no ticket {ticket_id}")
-        events: list[dict] = []
+        events: list[Any] = []  # events, or a dict for a record that did not read
         verified, before = True, {""}  # the digests the next event's `prev` may name
         for expected_version, record in enumerate(stored, start=1):
             try:
@@ -89,7 +98,11 @@ class QueryService:
             if event.originator_version != expected_version or event.prev not in before:
                 verified = False
             before = {event_digest(event), as_recorded}
-            events.append(_history_entry(event))
+            events.append(event)
+        erased = any(event_name(e) == "PersonalDataErased" for e in events
+                     if not isinstance(e, dict))
+        events = [e if isinstance(e, dict) else _history_entry(e, self.desk.reveal, erased)
+                  for e in events]
         return {"ok": True, "ticket_id": str(ticket_id), "events": to_jsonable_python(events),
                 "verified": verified}
 
@@ -110,8 +123,8 @@ def _target_view(target: dict, now: datetime, calendar: BusinessCalendar) -> dic
             "met_at": target.get("met_at")}
 
 
-def _history_entry(event: Any) -> dict:
-    data = event_data(event)
+def _history_entry(event: Any, reveal: Reveal, erased: bool) -> dict:
+    data = event_data(event, reveal, erased)
     return {"version": event.originator_version, "type": event_name(event),
             "time": event.timestamp, "actor": data.pop("actor", None), "data": data}
 

@@ -21,11 +21,13 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.assignment import propose, wanted_skills
 from domain.numbers import TicketNumber, format_number, number_id
+from domain.personal_data import kept_part, key_subject, sealed_part
 from domain.priority import priority
 from domain.sla import plan, restart, select_rule
 from domain.ticket import Ticket, ticket_id_for
 from infra.logs import ticket_fields
 from infra.metrics import Histogram
+from infra.personal_keys import DataKey
 from services.desk import TicketDesk
 from services.messages import IntakeRequest
 
@@ -127,29 +129,37 @@ class Registrar:
         now = self.desk.clock()
         day = now.astimezone(self.desk.policy.business_calendar.tz).date()
         aggregates: list[Any] = []
-        for _, request in fresh:
+        # The keys exist (and index their tickets) before anything they seal is stored.
+        subjects = [key_subject(r.body.customer.customer_id, i) for i, r in fresh]
+        keys = self.desk.vault.issue(
+            [(s, str(i)) for s, (i, _) in zip(subjects, fresh, strict=True)], now)
+        for subject, (_, request) in zip(subjects, fresh, strict=True):
             number = self.numbers.take(day)
-            ticket = self._receive(request, number, now)
+            ticket = self._receive(request, number, now, keys[subject])
             aggregates += (ticket, TicketNumber.register(number, ticket.id))
         return aggregates
 
-    def _receive(self, request: Request, number: str, now: datetime) -> Ticket:
+    def _receive(self, request: Request, number: str, now: datetime, key: DataKey) -> Ticket:
         body = request.body
         received_at = body.received_at or request.arrived_at
         alert = body.alert.model_dump() if body.alert else None
+        customer = body.customer.model_dump()
+        sealed = key.seal(sealed_part(
+            customer=customer, subject=body.subject, content=body.content,
+            attachments=[a.model_dump() for a in body.attachments]))
         ticket = Ticket.receive(
             channel=request.channel, external_id=body.external_id, number=number,
-            received_at=received_at, customer=body.customer.model_dump(),
-            subject=body.subject, content=body.content,
-            attachments=[a.model_dump() for a in body.attachments], alert=alert, at=now)
-        candidates = self._classify(ticket, now)
+            received_at=received_at, alert=alert, at=now, key_id=key.key_id, sealed=sealed,
+            **kept_part(customer=customer, subject=body.subject, content=body.content))
+        candidates = self._classify(ticket, body, now)
         self._auto_assign(ticket, candidates, now)
         return ticket
 
-    def _classify(self, ticket: Ticket, now: datetime) -> list[str]:
+    def _classify(self, ticket: Ticket, body: IntakeRequest, now: datetime) -> list[str]:
+        """On the request's own words: the ticket keeps only their masked form."""
         policy = self.desk.policy
         ratio = (ticket.alert or {}).get("affected_ratio")
-        found = policy.classifier.classify(ticket.content, subject=ticket.subject,
+        found = policy.classifier.classify(body.content, subject=body.subject,
                                            alert_ratio=ratio, channel=ticket.channel)
         level = priority(found.urgency, found.impact, policy.priority)
         facts = {"type": found.type, "category": found.category, "priority": level,
@@ -158,7 +168,7 @@ class Registrar:
         sla = plan(rule, received_at=ticket.received_at, now=now,
                    calendar=policy.business_calendar)
         wanted = wanted_skills(type=found.type, category=found.category,
-                               channel=ticket.channel, text=ticket.content)
+                               channel=ticket.channel, text=body.content)
         candidates = propose(policy.agents, wanted, self.load)
         ticket.classify(type=found.type, category=found.category, priority=level,
                         urgency=found.urgency, impact=found.impact, reason=found.reason,

@@ -122,6 +122,8 @@ def _received(d: dict, tz: ZoneInfo, stored: str | None = None) -> str:
         text += f" from {who}"
     if contact:
         text += f" ({', '.join(contact)})"
+    if customer.get("erased"):
+        text += " (personal data erased)"
     alert = d.get("alert")
     if alert:
         ratio = alert.get("affected_ratio")
@@ -197,6 +199,8 @@ SUMMARIES = {
     "Closed": _closed,
     "Rated": _rated,
     "Reopened": lambda d, tz: f"Reopened: {d.get('reason')}",
+    "PersonalDataErased": lambda d, tz: f"Personal data erased ({d.get('basis')}): "
+                                        f"{d.get('reason')}",
 }
 STYLES = {
     "Received": "bold",

@@ -156,7 +156,8 @@ def test_the_cloudevent_type_carries_each_event_schema_version(desk, history) ->
     command(CommandService(desk), "close", history[1], AGENT, resolution="done")
     types = {e["type"] for _, e in stream_of(desk)}
     assert "ticketflow.ticket.closed.v2" in types  # Closed gained its follow-up target
-    assert "ticketflow.ticket.received.v1" in types
+    assert "ticketflow.ticket.received.v2" in types  # Received seals its personal data
+    assert "ticketflow.ticket.acknowledged.v1" in types
 
 
 def test_the_watcher_loads_only_what_is_due_within_its_horizon(desk, store_url, history,
