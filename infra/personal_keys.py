@@ -44,6 +44,8 @@ TABLES = (
     """CREATE TABLE IF NOT EXISTS personal_tickets (
         ticket_id TEXT PRIMARY KEY, subject TEXT NOT NULL, key_id TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS personal_tickets_by_subject ON personal_tickets (subject)",
+    """CREATE TABLE IF NOT EXISTS personal_purges (
+        ran_at TEXT PRIMARY KEY, erased BIGINT NOT NULL)""",
 )
 NONCE = 12
 
@@ -156,6 +158,17 @@ class KeyVault:
         if gone:
             self._scrub()
         return gone
+
+    def last_purge(self) -> datetime | None:
+        """When the retention purge last ran (`record_purge`)."""
+        with self.db.transaction(write=False) as tx:
+            row = tx.execute("SELECT MAX(ran_at) FROM personal_purges").fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+    def record_purge(self, at: datetime, erased: int) -> None:
+        with self.db.transaction() as tx:
+            tx.execute("INSERT INTO personal_purges (ran_at, erased) VALUES (?, ?) "
+                       "ON CONFLICT (ran_at) DO NOTHING", (at.isoformat(), erased))
 
     def _scrub(self) -> None:
         if self.db.postgres:

@@ -358,6 +358,7 @@ def main() -> None:
     # The client commands of the read side and `status` live in their own modules;
     # importing them registers them on `services.cli.app` (also when this file runs as
     # __main__).
+    import services.cli_privacy
     import services.cli_read
     import services.cli_status  # noqa: F401
     from services import cli

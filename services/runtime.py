@@ -48,6 +48,7 @@ from services.ops import Ops, ops_router
 from services.queries import QueryService
 from services.read_side import ReadSide
 from services.registration import Registrar
+from services.retention import RetentionSchedule
 
 log = logging.getLogger("ticketflow")
 RELAY_FLUSH_TIMEOUT = 30.0
@@ -211,6 +212,8 @@ class Service:
         self._relay_task = asyncio.create_task(self.relay.run(), name="relay")
         self.read.start()
         await self.admin.start()
+        self.retention = RetentionSchedule(self.desk)  # the purge of personal data
+        self.retention.start()
         self._leader_sub = await self.nc.subscribe(LEADER_SUBJECT, cb=self._answer_as_leader)
         holding = asyncio.create_task(self.lease.hold(), name="lease")
         try:
@@ -240,6 +243,8 @@ class Service:
                 with contextlib.suppress(nats.errors.Error):  # a connection already gone
                     await sub.unsubscribe()
             await self.admin.stop()
+            if retention := getattr(self, "retention", None):  # made once the lease is held
+                await retention.stop()
             await self.read.stop()
             await self.relay.flush()
             try:

@@ -18,6 +18,7 @@ from projections.stats import Statistics
 from services import messages as m
 from services.commands import CommandService
 from services.desk import TicketDesk
+from services.erasure import Eraser
 from services.queries import QueryService
 from services.registration import Registrar, Request
 from tests.integration.projecting import dump, project, projector
@@ -29,9 +30,10 @@ PHONE, EMAIL = "13812345678", "zhang@example.com"
 
 
 def request(external_id: str, customer_id: str | None = "C1001",
-            content: str = "收到的商品与描述不符,要求退款!请回电13812345678") -> Request:
+            content: str = "收到的商品与描述不符,要求退款!请回电13812345678",
+            subject: str = "退款") -> Request:
     body = m.IntakeRequest.model_validate({
-        "external_id": external_id, "content": content, "subject": "退款",
+        "external_id": external_id, "content": content, "subject": subject,
         "customer": {"name": "张女士", "company": "某公司", "phone": PHONE, "email": EMAIL,
                      "customer_id": customer_id},
         "attachments": [{"name": "张女士-发票.jpg", "url": "https://files.example/1"}]})
@@ -254,3 +256,83 @@ class TestForget:
         assert "sealed" not in before[0]["data"] and "key_id" not in before[0]["data"]
         assert to_jsonable_python(after[-1]["data"]) == {
             "actor": MANAGER, "basis": "request", "reason": "customer request"}
+
+
+class TestRetentionPurge:
+    """Default policy: personal data expires 90 days after the customer's last ticket
+    closed; a complainant's is kept 3 years after the complaint arrived."""
+
+    def consultation(self, external_id: str, customer_id: str | None) -> Request:
+        return request(external_id, customer_id, content="请问你们周末营业吗?", subject="营业时间")
+
+    def test_only_customers_whose_tickets_all_closed_long_enough_ago_are_purged(
+            self, desk: TicketDesk, clock) -> None:
+        [expired, recent, still_open, complaint, anonymous] = register(
+            desk, self.consultation("m1", "C1"), self.consultation("m2", "C2"),
+            self.consultation("m3", "C3"), request("m4", "C4"), self.consultation("m5", None))
+        assert desk.load(UUID(complaint)).type == "complaint"
+        assert desk.load(UUID(expired)).type == "consultation"
+        for ticket_id in (expired, complaint, anonymous):
+            close(desk, ticket_id)
+        clock.advance(days=60)
+        close(desk, recent)
+        clock.advance(days=31)  # 91 days after the first closings, 31 after `recent`
+
+        erasures = Eraser(desk).purge(clock.now)
+
+        assert sorted(e.subject for e in erasures) == ["customer:C1", f"ticket:{anonymous}"]
+        assert ticket(desk, expired)["customer"]["erased"] is True
+        assert ticket(desk, anonymous)["customer"]["erased"] is True
+        for kept in (recent, still_open, complaint):
+            assert ticket(desk, kept)["customer"]["name"] == "张女士"
+        erasure = history(desk, expired)["events"][-1]
+        assert (erasure["type"], erasure["actor"], erasure["data"]["basis"]) == (
+            "PersonalDataErased", {"id": "retention", "role": "system"}, "retention")
+
+    def test_a_complainant_is_purged_three_years_after_the_complaint(
+            self, desk: TicketDesk, clock) -> None:
+        [complaint] = register(desk, request("m1", "C4"))
+        close(desk, complaint)
+        clock.advance(days=3 * 365)
+        assert Eraser(desk).purge(clock.now) == []
+        clock.advance(days=1)  # 2026-11-24 + 3 calendar years (a leap day between)
+        assert [e.subject for e in Eraser(desk).purge(clock.now)] == ["customer:C4"]
+
+    def test_a_dry_run_names_them_and_changes_nothing(self, desk: TicketDesk, clock) -> None:
+        [one] = register(desk, self.consultation("m1", "C1"))
+        close(desk, one)
+        version = desk.load(UUID(one)).version
+        clock.advance(days=91)
+        [plan] = Eraser(desk).purge(clock.now, dry_run=True)
+        assert plan.subject == "customer:C1" and plan.tickets[0]["ticket_id"] == one
+        assert desk.load(UUID(one)).version == version
+        assert ticket(desk, one)["customer"]["name"] == "张女士"
+
+    def test_the_purge_keeps_every_event_and_number(self, desk: TicketDesk, clock) -> None:
+        [one] = register(desk, self.consultation("m1", "C1"))
+        close(desk, one)
+        before = history(desk, one)["events"]
+        clock.advance(days=91)
+        Eraser(desk).purge(clock.now)
+        after = history(desk, one)
+        assert after["verified"] is True
+        assert [e["type"] for e in after["events"]] == [
+            *(e["type"] for e in before), "PersonalDataErased"]
+        assert ticket(desk, one)["number"] == "CS202611240001"
+
+
+class TestThePurgeSchedule:
+    def test_it_runs_once_per_quarter_at_the_first_chance(self, desk: TicketDesk,
+                                                          clock) -> None:
+        from services.retention import RetentionSchedule
+
+        [one] = register(desk, request("m1", "C1", content="请问营业时间?", subject="营业时间"))
+        close(desk, one)
+        schedule = RetentionSchedule(desk)
+        assert schedule.run_once() == []  # never ran: runs now, nothing has expired yet
+        clock.advance(days=30)
+        assert schedule.run_once() is None  # 2026-12-24: this quarter's purge is done
+        clock.advance(days=60)  # 2027-02-22: a new quarter began, and 90 days passed
+        [erasure] = schedule.run_once() or []
+        assert erasure.subject == "customer:C1"
+        assert schedule.run_once() is None
