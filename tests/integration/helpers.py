@@ -52,7 +52,7 @@ def assert_every_request_once(events: list[dict], external_ids: set[str]) -> Non
     assert len(ids) == len(set(ids)), "an event is on the stream twice"
     sequences = [e["sequence"] for e in events]
     assert sequences == sorted(sequences), "the stream is out of store order"
-    received = [e for e in events if e["type"].endswith("received.v1")]
+    received = [e for e in events if e["type"].startswith("ticketflow.ticket.received.")]
     assert {e["data"]["external_id"] for e in received} == external_ids
     assert len(received) == len(external_ids), "a request became two tickets"
     assert len({e["ticketnumber"] for e in received}) == len(external_ids)
