@@ -30,6 +30,7 @@ _HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 _DURATION_PART = re.compile(r"(\d+)(wd|d|h|m|s)")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _MAX_IDLE_DAYS = 3660  # ten years without a working day is a misconfiguration, not a wait
+_MAX_DURATION_DAYS = 3660  # a policy duration of more than ten years is a typo
 
 
 class CalendarConfig(BaseModel):
@@ -106,6 +107,9 @@ def parse_duration(text: str) -> Duration:
         raise ValueError(f"duration {text!r}: expected e.g. '30m', '2h', '1h30m', '1d', '15wd'")
     seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in parts if u != "wd")
     working_days = sum(int(n) for n, u in parts if u == "wd")
+    if seconds + working_days * 86400 > _MAX_DURATION_DAYS * 86400:
+        # Loaded, a longer one failed later: every due computed from it overflowed.
+        raise ValueError(f"duration {text!r} is over {_MAX_DURATION_DAYS} days")
     return Duration(seconds=seconds, working_days=working_days)
 
 

@@ -6,6 +6,7 @@ replaces the default list. Errors name the file and the bad key.
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -34,8 +35,14 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    """The shipped defaults, parsed once (merging and validating never change them)."""
+    return tomllib.loads(default_policy_text())
+
+
 def load_policy(path: Path | str | None = None) -> Policy:
-    data = tomllib.loads(default_policy_text())
+    data = _defaults()
     source = "the default policy"
     if path is not None:
         source = str(path)
@@ -43,8 +50,14 @@ def load_policy(path: Path | str | None = None) -> Policy:
             data = merge(data, tomllib.loads(Path(path).read_text("utf-8")))
         except OSError as error:
             raise PolicyError(f"{source}: cannot read: {error.strerror}") from None
+        except UnicodeDecodeError as error:
+            raise PolicyError(f"{source}: not UTF-8 text: byte {error.start} "
+                              f"({error.object[error.start:error.start + 1]!r})") from None
         except tomllib.TOMLDecodeError as error:
             raise PolicyError(f"{source}: not valid TOML: {error}") from None
+        except RecursionError:
+            raise PolicyError(f"{source}: not valid TOML: arrays or tables nested too deeply"
+                              ) from None
     try:
         return Policy.model_validate(data)
     except ValidationError as error:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -39,22 +41,48 @@ class Rejected(ValueError):
 
 def parse(msg: Msg) -> Request:
     """One intake message -> a validated request, or `Rejected` with the reason."""
-    channel = msg.subject.removeprefix("tickets.intake.")
+    return parse_intake(msg.subject, msg.data, lambda: _arrival(msg))
+
+
+def parse_intake(subject: str, data: bytes, arrived_at: Callable[[], datetime]) -> Request:
+    """The edge: a subject and raw bytes -> a validated request, or `Rejected` with the
+    reason. Pure (tests/fuzz drives it with hostile input); `arrived_at` is asked only
+    for a request that validates."""
+    channel = subject.removeprefix("tickets.intake.")
     if channel not in CHANNELS:
         raise Rejected(f"unknown channel {channel!r}; use one of {', '.join(CHANNELS)}")
-    if len(msg.data) > MAX_MESSAGE_BYTES:
-        raise Rejected(f"message is {len(msg.data)} bytes, over {MAX_MESSAGE_BYTES}")
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise Rejected(f"message is {len(data)} bytes, over {MAX_MESSAGE_BYTES}")
     try:
-        document = json.loads(msg.data)
+        document = json.loads(data, object_pairs_hook=_unique_members)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise Rejected(f"bad JSON: {error}") from None
+    except RecursionError:
+        raise Rejected("bad JSON: nested too deeply") from None
     if not isinstance(document, dict):
         raise Rejected("the message must be a JSON object")
     try:
         body = IntakeRequest.model_validate(document)
     except ValidationError as error:
         raise Rejected(reason_of(error)) from None
-    return Request(channel, body, _arrival(msg))
+    return Request(channel, body, arrived_at())
+
+
+def _unique_members(pairs: list[tuple[str, object]]) -> dict:
+    """A member given twice is ambiguous (JSON parsers differ on which one wins)."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        twice = next(key for key, n in Counter(key for key, _ in pairs).items() if n > 1)
+        raise Rejected(f"bad JSON: member {twice!r} is given twice")
+    return document
+
+
+def dead_letter_record(subject: str, data: bytes, reason: str) -> bytes:
+    """The `tickets.dlq.intake` message: `{"reason", "subject", "payload"}` as UTF-8 JSON.
+    The payload is the original text (bytes that are not UTF-8 become U+FFFD)."""
+    record = {"reason": reason, "subject": subject,
+              "payload": data.decode("utf-8", errors="replace")}
+    return json.dumps(record, ensure_ascii=False).encode("utf-8", errors="backslashreplace")
 
 
 def _arrival(msg: Msg) -> datetime:
@@ -121,9 +149,7 @@ class IntakeConsumer:
         log.debug("intake: stored a batch of %d", len(good), extra={"batch": len(good)})
 
     async def _dead_letter(self, msg: Msg, reason: str) -> None:
-        record = {"reason": reason, "subject": msg.subject,
-                  "payload": msg.data.decode("utf-8", errors="replace")}
-        await self.js.publish(DLQ_SUBJECT, json.dumps(record, ensure_ascii=False).encode(),
+        await self.js.publish(DLQ_SUBJECT, dead_letter_record(msg.subject, msg.data, reason),
                               headers={"Nats-Msg-Id": f"dlq:{_stream_seq(msg)}"})
         await msg.ack()
         self.stats.rejected += 1

@@ -5,12 +5,15 @@ A message that fails here is rejected with a reason and changes nothing.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -25,10 +28,64 @@ MAX_CONTENT_BYTES = 64 * 1024
 MAX_MESSAGE_BYTES = 256 * 1024
 
 Short = Annotated[str, StringConstraints(max_length=500)]
+# Times an edge message may carry: later SLA arithmetic and the relay's conversion to UTC
+# must not leave the datetime range (a due in year 10000 is an OverflowError).
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC)
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)",
+                      re.ASCII)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _rfc3339_text(value: Any) -> Any:
+    """A time arrives as RFC 3339 text, not as a number (pydantic would read a Unix time)."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.fullmatch(value)):
+        return value
+    raise ValueError("expected an RFC 3339 time with a time zone, e.g. 2026-11-24T09:30:00+08:00")
+
+
+def _in_range(moment: datetime) -> datetime:
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(f"time {moment.isoformat()} is outside {EARLIEST.year}-{LATEST.year - 1}")
+    return moment
+
+
+def _no_control_chars(text: str) -> str:
+    """Identifiers end up in read-model columns (PostgreSQL refuses NUL in TEXT)."""
+    if any(c < " " or "\x7f" <= c <= "\x9f" for c in text):
+        raise ValueError("contains a control character")
+    return text
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_in_range)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200),
+                 AfterValidator(_no_control_chars)]  # an actor, assignee or collaborator id
+
+
+def lone_surrogate_at(value: Any, where: str = "") -> str | None:
+    """Where a string holds a lone UTF-16 surrogate (`\\ud800` in JSON, or its bytes, which
+    `json.loads` lets through): not Unicode text, and nothing can encode it later."""
+    if isinstance(value, str):
+        return where or "message" if _SURROGATE.search(value) else None
+    items = (value.items() if isinstance(value, dict)
+             else enumerate(value) if isinstance(value, list) else ())
+    for key, inner in items:
+        here = f"{where}.{key}" if where else str(key)
+        if isinstance(key, str) and _SURROGATE.search(key):
+            return where or "message"
+        if found := lone_surrogate_at(inner, here):
+            return found
+    return None
 
 
 class _Edge(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unicode_text(cls, data: Any) -> Any:
+        if where := lone_surrogate_at(data):
+            raise ValueError(f"{where} holds a lone surrogate, not Unicode text")
+        return data
 
 
 class Customer(_Edge):
@@ -47,14 +104,14 @@ class Attachment(_Edge):
 class Alert(_Edge):
     source: Short | None = None
     kind: Short | None = None
-    affected_ratio: float | None = Field(default=None, ge=0, le=1)
+    affected_ratio: float | None = Field(default=None, ge=0, le=1, strict=True)
 
 
 class IntakeRequest(_Edge):
     """A customer request as a channel adapter publishes it on `tickets.intake.<channel>`."""
 
     external_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    received_at: AwareDatetime | None = None
+    received_at: Moment | None = None
     customer: Customer = Customer()
     subject: Annotated[str, StringConstraints(max_length=1000)] | None = None
     content: str
@@ -84,7 +141,7 @@ def reason_of(error: ValidationError) -> str:
 
 
 class Actor(_Edge):
-    id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    id: Name
     role: Literal["agent", "supervisor", "manager", "auditor", "analytics", "channel", "system"]
 
 
@@ -92,7 +149,7 @@ class _Command(_Edge):
     ticket_id: str | None = None
     number: str | None = None
     actor: Actor
-    expected_version: int | None = Field(default=None, ge=1)
+    expected_version: int | None = Field(default=None, ge=1, strict=True)
 
     @model_validator(mode="after")
     def _names_a_ticket(self) -> _Command:
@@ -112,8 +169,8 @@ class Classify(_Command):
 
 
 class Assign(_Command):
-    assignee: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    collaborators: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = []
+    assignee: Name
+    collaborators: list[Name] = []
 
 
 class Acknowledge(_Command):
@@ -124,8 +181,8 @@ class Update(_Command):
     note: Text
     visibility: Literal["internal", "customer"] = "internal"
     next_step: Annotated[str, StringConstraints(max_length=10_000)] | None = None
-    expected_done_at: AwareDatetime | None = None
-    waiting_on_customer: bool = False
+    expected_done_at: Moment | None = None
+    waiting_on_customer: bool = Field(default=False, strict=True)
 
 
 class Escalate(_Command):
@@ -138,7 +195,7 @@ class Close(_Command):
 
 
 class Rate(_Command):
-    score: int = Field(ge=1, le=5)
+    score: int = Field(ge=1, le=5, strict=True)
     comment: Annotated[str, StringConstraints(max_length=10_000)] | None = None
 
 

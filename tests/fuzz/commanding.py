@@ -1,0 +1,187 @@
+"""Command requests for the fuzz suite, and what the contract says each one must get.
+
+`expected_codes` is the contract's table of who may do what, and of which status allows
+which command, written out again here (not imported from the code under test): the
+error codes a request must be refused with, or none when it must be accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from domain.errors import TicketError
+from domain.ticket import Ticket
+from services.commands import CommandService
+from services.messages import COMMANDS, reason_of
+from tests.fuzz.strategies import clean_text, mutated, odd_text, rfc3339
+
+ROLES = ("agent", "supervisor", "manager", "auditor", "analytics", "channel", "system")
+CODES = {"invalid", "not_found", "illegal_state", "conflict", "forbidden"}
+MAY_SEND = {  # CONTRACT.md "Commands" (follow_up: docs/contract.md "Extensions")
+    "classify": {"agent", "supervisor", "manager"},
+    "update": {"agent", "supervisor", "manager"},
+    "close": {"agent", "supervisor", "manager"},
+    "assign": {"supervisor", "manager", "system", "agent"},  # an agent: only to themself
+    "acknowledge": {"agent"},  # the assignee
+    "escalate": {"agent", "supervisor", "manager", "system"},
+    "rate": {"channel", "agent", "supervisor"},
+    "reopen": {"agent", "supervisor", "manager", "channel"},
+    "follow_up": {"agent", "supervisor", "manager"},
+}
+EVENTS = {"classify": ["Classified"], "assign": ["Assigned"], "acknowledge": ["Acknowledged"],
+          "update": ["ProgressUpdated"], "escalate": ["Escalated"], "close": ["Closed"],
+          "rate": ["Rated"], "reopen": ["Reopened"], "follow_up": ["FollowedUp"]}
+PEOPLE = ("A007", "A008", "S001", "M001")
+CATEGORIES = ("billing/refund", "technical", "account/login", "general", "billing/nope",
+              "nope", "technical/")
+
+
+@dataclass(frozen=True)
+class Seeded:
+    ticket_id: str
+    number: str
+
+
+def _fields(name: str, actor_id: str) -> st.SearchStrategy[dict]:
+    text = clean_text
+    fields: dict[str, Any] = {
+        "classify": {"type": st.sampled_from(["consultation", "complaint", "suggestion",
+                                              "technical", "other"]),
+                     "category": st.sampled_from(CATEGORIES), "reason": text},
+        "assign": {"assignee": st.sampled_from([*PEOPLE, actor_id])},
+        "acknowledge": {},
+        "update": {"note": text},
+        "escalate": {"level": st.sampled_from(["supervisor", "manager"]), "reason": text},
+        "close": {"resolution": text},
+        "rate": {"score": st.integers(1, 5)},
+        "reopen": {"reason": text},
+        "follow_up": {"note": text},
+    }[name]
+    optional: dict[str, Any] = {
+        "classify": {"priority": st.sampled_from(["urgent", "high", "normal", "low"])},
+        "assign": {"collaborators": st.lists(st.sampled_from(PEOPLE), max_size=2)},
+        "update": {"visibility": st.sampled_from(["internal", "customer"]),
+                   "next_step": text, "expected_done_at": rfc3339(),
+                   "waiting_on_customer": st.booleans()},
+        "rate": {"comment": text},
+    }.get(name, {})
+    return st.fixed_dictionaries(fields, optional=optional)
+
+
+@st.composite
+def command_requests(draw: st.DrawFn, tickets: list[Seeded]) -> dict:
+    """A well-formed request (it may still be refused: role, state, version, ticket)."""
+    name = draw(st.sampled_from(sorted(COMMANDS)))
+    # Mostly a role that may send it, so that most requests reach the ticket's rules.
+    roles = sorted(MAY_SEND[name]) if draw(st.integers(0, 3)) else ROLES
+    actor = {"id": draw(st.sampled_from(PEOPLE)), "role": draw(st.sampled_from(roles))}
+    ticket = draw(st.sampled_from(tickets))
+    target = draw(st.sampled_from(["number", "ticket_id"] * 4 + ["unknown_number",
+                                                                 "unknown_id"]))
+    body: dict[str, Any] = {
+        "number": {"number": ticket.number},
+        "ticket_id": {"ticket_id": ticket.ticket_id},
+        "unknown_number": {"number": "CS209901010001"},
+        "unknown_id": {"ticket_id": str(uuid.UUID(int=draw(st.integers(1, 2**64))))},
+    }[target]
+    body |= {"actor": actor, **draw(_fields(name, actor["id"]))}
+    if draw(st.integers(0, 7)) == 0:
+        body["expected_version"] = draw(st.integers(1, 12))
+    return {"name": name, "body": body}
+
+
+@st.composite
+def hostile_commands(draw: st.DrawFn, tickets: list[Seeded]) -> tuple[str, bytes]:
+    """A command name and the bytes sent: well-formed, mutated, or not even JSON."""
+    request = draw(command_requests(tickets))
+    data = draw(st.one_of(
+        mutated(st.just(request["body"])),
+        mutated(st.just(request["body"])),
+        st.binary(max_size=80),
+        odd_text.map(lambda t: json.dumps(t).encode())))
+    return request["name"], data
+
+
+def reply_to(service: CommandService, name: str, data: bytes) -> dict:
+    """What the handlers answer (services/handlers.py), in-process: parse, validate,
+    execute, or the error reply. Any other exception escapes: a crash."""
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError) as error:
+        return _error("invalid", f"bad JSON: {type(error).__name__}")
+    try:
+        command = COMMANDS[name].model_validate(document)
+    except ValidationError as error:
+        return _error("invalid", reason_of(error))
+    try:
+        return service.execute(name, command)
+    except TicketError as error:
+        return _error(error.code, error.message)
+
+
+def _error(code: str, message: str) -> dict:
+    return {"ok": False, "error": {"code": code, "message": message}}
+
+
+def expected_codes(name: str, command: Any, ticket: Ticket | None, taxonomy: dict) -> set[str]:
+    """The codes the contract allows for this validated command; empty: it must succeed.
+    `ticket` is the one it names (None: the id or number names no ticket)."""
+    role, actor_id = command.actor.role, command.actor.id
+    codes = set() if role in MAY_SEND[name] else {"forbidden"}
+    if command.ticket_id and not _is_uuid(command.ticket_id):
+        return codes | {"invalid"}
+    if ticket is None:
+        return codes | {"not_found"}
+    if command.expected_version is not None and command.expected_version != ticket.version:
+        codes.add("conflict")
+    closed = ticket.status == "closed"
+    if name in ("classify", "assign", "acknowledge", "update", "escalate", "close") and closed:
+        codes.add("illegal_state")
+    if name in ("reopen", "follow_up", "rate") and not closed:
+        codes.add("illegal_state")
+    if name == "rate" and ticket.rated:
+        codes.add("illegal_state")
+    if name == "classify":
+        top, _, sub = command.category.partition("/")
+        if top not in taxonomy or (sub and sub not in taxonomy[top]):
+            codes.add("invalid")
+    if name == "assign" and role == "agent" and command.assignee != actor_id:
+        codes.add("forbidden")
+    if name == "acknowledge":
+        if ticket.assignee is None or ticket.acknowledged:
+            codes.add("illegal_state")
+        if ticket.assignee is not None and ticket.assignee != actor_id:
+            codes.add("forbidden")
+    return codes
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def expected_status(name: str, command: Any, before: Ticket, reopens: bool) -> str:
+    """The status after an accepted command (CONTRACT.md "Vocabulary")."""
+    unassigned_or = "assigned" if before.assignee else "open"
+    if name == "close":
+        return "closed"
+    if name == "reopen" or (name == "rate" and reopens):
+        return unassigned_or
+    if name == "assign":
+        return "waiting_on_customer" if before.status == "waiting_on_customer" else "assigned"
+    if name == "acknowledge" and before.status == "assigned":
+        return "in_progress"
+    if name == "update":
+        if command.waiting_on_customer:
+            return "waiting_on_customer"
+        return "in_progress" if before.assignee else "open"
+    return before.status
