@@ -1,7 +1,7 @@
 """Hypothesis profiles for the fuzz suite (docs/reliability.md).
 
 `ci` (the default) is deterministic: derandomized, no example database, no deadline, so
-the same examples run on every machine. `long` draws fresh random examples, three times as
+the same examples run on every machine. `long` draws fresh random examples, four times as
 many as CI (tests/fuzz/budget.py): `HYPOTHESIS_PROFILE=long .venv/bin/pytest tests/fuzz`.
 """
 

@@ -4,7 +4,7 @@ describes, or `ok: false` with a contract error code and a message, and then not
 the store changed. No other exception may escape (the handler would answer `internal`).
 
 Examples: 2,000 well-formed requests (refused only for role, status, version or ticket)
-+ 1,500 hostile ones (mutated, random bytes, random JSON) = 3,500 (CI profile); 10,500
++ 1,500 hostile ones (mutated, random bytes, random JSON) = 3,500 (CI profile); 14,000
 with HYPOTHESIS_PROFILE=long.
 """
 

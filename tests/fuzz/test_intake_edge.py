@@ -3,9 +3,9 @@ intake consumer runs on every message. Each input is either accepted, and the ti
 registered from it holds exactly what was sent, or rejected with a reason that makes a
 valid dead-letter record. Nothing else may come out of it.
 
-Examples: 2,200 mutated requests + 1,000 random JSON documents + 1,000 random byte
-strings + 300 requests on hostile subjects + 500 valid requests = 5,000 (CI profile);
-15,000 with HYPOTHESIS_PROFILE=long.
+Examples: 1,700 mutated requests + 1,000 random JSON documents + 1,000 random byte
+strings + 300 requests on hostile subjects + 500 valid requests = 4,500 (CI profile);
+18,000 with HYPOTHESIS_PROFILE=long.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def edge(subject: str, data: bytes, registrar: Recording) -> str | None:
     assert ticket.alert == (None if alert is None else
                             {k: alert.get(k) for k in ("source", "kind", "affected_ratio")})
     expected_received = (datetime.fromisoformat(sent["received_at"])
-                         if "received_at" in sent else ARRIVAL)
+                         if sent.get("received_at") is not None else ARRIVAL)
     assert ticket.received_at == expected_received
     assert ticket.type is not None, "registered but never classified"
     return None
@@ -115,11 +115,11 @@ def test_every_request_within_the_documented_limits_is_accepted(subject, doc, re
     assert edge(subject, json.dumps(doc, ensure_ascii=False).encode(), registrar) is None
 
 
-@settings(max_examples=examples(2_000))
+@settings(max_examples=examples(1_500))
 @given(subject=subjects_valid, data=mutated(intake_requests()))
 def test_a_mutated_request_is_accepted_as_sent_or_rejected_with_a_reason(subject, data,
                                                                           registrar):
-    """2,000 examples: fields dropped, retyped, odd Unicode, unknown members, numbers as
+    """1,500 examples: fields dropped, retyped, odd Unicode, unknown members, numbers as
     strings, members twice, deep nesting, cut or non-UTF-8 text."""
     edge(subject, data, registrar)
 
