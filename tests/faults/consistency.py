@@ -14,12 +14,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import nats
+
 from infra.policy_file import load_policy
 from infra.projector import Projector
 from infra.readdb import ReadDB
 from infra.relay import TICKET_TOPICS
 from infra.store import store_env
-from infra.streams import EVENTS, INTAKE
+from infra.streams import EVENTS, INTAKE, INTAKE_DURABLE
 from services.desk import TicketDesk
 from services.read_side import projections_for
 from tests.integration.helpers import read_stream
@@ -54,22 +56,39 @@ async def wait_until_settled(js: Any, store_url: str, data_dir: Path,
     """Until every request was taken in, the stream holds as many ticket events as the
     store and every projection reached the stream's end, twice in a row a second apart
     (reactions to what was projected, such as group impact, store events of their own)."""
-    previous = None
-    async with asyncio.timeout(timeout):
-        while True:
-            pending = (await js.stream_info(INTAKE)).state.messages
-            stored = await asyncio.to_thread(stored_ticket_events, store_url, data_dir)
-            info = (await js.stream_info(EVENTS)).state
-            positions = await asyncio.to_thread(projection_positions, store_url)
-            if (not pending and info.messages == len(stored) and positions
-                    and min(positions.values()) >= info.last_seq):
-                if previous == len(stored):
-                    return stored
-                previous = len(stored)
-                await asyncio.sleep(1.0)
-                continue
-            previous = None
-            await asyncio.sleep(0.5)
+    previous, seen = None, {}
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                pending = await intake_pending(js)
+                stored = await asyncio.to_thread(stored_ticket_events, store_url, data_dir)
+                info = (await js.stream_info(EVENTS)).state
+                positions = await asyncio.to_thread(projection_positions, store_url)
+                seen = {"intake pending": pending, "stored events": len(stored),
+                        "stream messages": info.messages, "stream last": info.last_seq,
+                        "projections": positions}
+                if (not pending and info.messages == len(stored) and positions
+                        and min(positions.values()) >= info.last_seq):
+                    if previous == len(stored):
+                        return stored
+                    previous = len(stored)
+                    await asyncio.sleep(1.0)
+                    continue
+                previous = None
+                await asyncio.sleep(0.5)
+    except TimeoutError:
+        raise AssertionError(f"not settled within {timeout}s: {seen}") from None
+
+
+async def intake_pending(js: Any) -> int:
+    """Requests the intake consumer has not taken in yet (a work-queue stream may keep
+    a message whose acknowledgement a server restart interrupted; the consumer's own
+    counts are the truth)."""
+    try:
+        info = await js.consumer_info(INTAKE, INTAKE_DURABLE)
+    except nats.js.errors.NotFoundError:
+        return (await js.stream_info(INTAKE)).state.messages
+    return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
 
 def projection_positions(store_url: str) -> dict[str, int]:

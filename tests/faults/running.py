@@ -68,10 +68,12 @@ class Adapter:
     accepted: set[str] = field(default_factory=set)
     retries: int = 0
 
-    async def send(self, count: int, window: int = 100) -> None:
+    async def send(self, count: int, window: int = 100, pause: float = 0.0) -> None:
+        """`count` requests, `window` at a time, `pause` seconds between windows."""
         for first in range(0, count, window):
             await asyncio.gather(*(self._one(i) for i in range(first, min(first + window,
                                                                           count))))
+            await asyncio.sleep(pause)
 
     async def _one(self, i: int) -> None:
         external_id = f"{self.prefix}-{i}"
