@@ -10,10 +10,12 @@ from a second relay), instead of storing a gap.
 
 Gaps in the store's ids (PostgreSQL) are skipped, never waited for.
 
-If the stream loses its tail (messages deleted, the stream purged), the relay notices
-when it next checks the stream (every `verify_interval` seconds while idle, and on any
-publish it did not expect to be a duplicate): the stream's last event is then behind
-the store, and the relay re-publishes from there. JetStream's dedupe remembers the
+If the stream loses its tail, the relay notices before its next publish: a server that
+lost unsynced writes has a lower last sequence, which `Nats-Expected-Last-Sequence`
+refuses; messages deleted or a purge leave the last sequence as it was, so before each
+batch (and every `verify_interval` seconds while idle) the relay checks that the last
+message it published is still there — one lookup by sequence. Then it re-publishes from
+the stream's last event on, so the stream stays in store order. JetStream's dedupe remembers the
 lost messages' ids for its window and would swallow the copies, so an event the
 stream provably lacks is re-sent under a resync id (`<ticket>:<version>:r<stream seq>`).
 """
@@ -129,6 +131,8 @@ class Relay:
         while True:
             outgoing, last_id = await asyncio.to_thread(self._read)
             if last_id is not None:
+                if outgoing and await self._stream_lost_tail():
+                    continue
                 await self._publish(outgoing)
                 self.position = last_id  # also past records that are not ticket events
                 continue
@@ -145,6 +149,12 @@ class Relay:
     async def _stream_lost_tail(self) -> bool:
         """True (and the position moved back) if the stream no longer holds every event
         the relay published: its tail was deleted or the stream purged."""
+        if self.stream_seq:
+            try:
+                await self.js.get_msg(EVENTS, seq=self.stream_seq)
+                return False  # the last message published is still there
+            except NotFoundError:
+                pass
         on_stream, last = await stream_position(self.js)
         self.stream_seq = last
         if on_stream >= self.on_stream:
