@@ -5,8 +5,11 @@ queries.
 PostgreSQL: a session advisory lock, held by a dedicated connection; the server frees
 it when that session dies, so a crashed leader's successor takes over within
 `poll` seconds. SQLite (one host): an exclusive `flock` on a file beside the store.
-A leader that loses its lock (the database connection broke) stops with an error, so
-its supervisor restarts it as a follower instead of two leaders running at once.
+When the lock's session dies (PostgreSQL restarted, the connection broke) the leader
+tries to take the lock again on a new session for `regain` seconds: it goes on leading
+if it gets it (a restart of the database alone does not stop the service); if another
+instance took it, or the database stays away, it stops with an error, so its
+supervisor restarts it as a follower instead of two leaders running on.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ class LeaseLost(RuntimeError):
 
 
 class Lease:
-    def __init__(self, store_url: str, poll: float = 1.0) -> None:
-        self.store_url, self.poll = store_url, poll
+    def __init__(self, store_url: str, poll: float = 1.0, regain: float = 60.0) -> None:
+        self.store_url, self.poll, self.regain = store_url, poll, regain
         parsed = urlparse(store_url)
         self.postgres = parsed.scheme in ("postgresql", "postgres")
         schema = parse_qs(parsed.query).get("schema", ["public"])[0]
@@ -55,7 +58,8 @@ class Lease:
             import psycopg
 
             if self._conn is None:
-                self._conn = psycopg.connect(self.store_url.split("?", 1)[0], autocommit=True)
+                self._conn = psycopg.connect(self.store_url.split("?", 1)[0], autocommit=True,
+                                             connect_timeout=5)
             row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
             return bool(row and row[0])
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -75,7 +79,29 @@ class Lease:
                 try:
                     await asyncio.to_thread(self._conn.execute, "SELECT 1")
                 except Exception as error:
-                    raise LeaseLost(f"lost the leader lock: {error}") from None
+                    await self._take_again(error)
+
+    async def _take_again(self, error: Exception) -> None:
+        log.warning("the leader lock's session died (%s); taking it again", error)
+        with contextlib.suppress(Exception):
+            self._conn.close()
+        self._conn = None
+        deadline = asyncio.get_running_loop().time() + self.regain
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                if await asyncio.to_thread(self._try):
+                    log.info("the leader lock is held again")
+                    return
+                raise LeaseLost("lost the leader lock: another instance holds it now")
+            except LeaseLost:
+                raise
+            except Exception:  # the database is not back yet
+                with contextlib.suppress(Exception):
+                    if self._conn is not None:
+                        self._conn.close()
+                self._conn = None
+                await asyncio.sleep(self.poll)
+        raise LeaseLost(f"lost the leader lock: no database for {self.regain}s ({error})")
 
     def release(self) -> None:
         if self._conn is not None:

@@ -11,7 +11,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlparse
 
 POSITIONS = """CREATE TABLE IF NOT EXISTS projection_positions (
@@ -64,14 +64,9 @@ class ReadDB:
     def __init__(self, store_url: str) -> None:
         parsed = urlparse(store_url)
         self.postgres = parsed.scheme in ("postgresql", "postgres")
+        self._store_url, self._conn = store_url, cast(Any, None)
         if self.postgres:
-            import psycopg
-
-            schema = parse_qs(parsed.query).get("schema", [None])[0]
-            dsn = store_url.split("?", 1)[0]
-            self._conn: Any = psycopg.connect(dsn, autocommit=True)
-            if schema:
-                self._conn.execute(f'SET search_path TO "{schema}"')
+            self._connect_postgres()
         else:
             path = unquote(parsed.path)
             self._conn = sqlite3.connect(":memory:" if path == "/:memory:" else path,
@@ -84,6 +79,15 @@ class ReadDB:
             if "store_seq" not in tx.columns("projection_positions"):
                 tx.execute(ADD_STORE_SEQ)
 
+    def _connect_postgres(self) -> None:
+        import psycopg
+
+        schema = parse_qs(urlparse(self._store_url).query).get("schema", [None])[0]
+        self._conn = psycopg.connect(self._store_url.split("?", 1)[0], autocommit=True,
+                                     connect_timeout=10)
+        if schema:
+            self._conn.execute(f'SET search_path TO "{schema}"')
+
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[Tx]:
         """A transaction; `write=False` for reads (on SQLite it takes no write lock)."""
@@ -92,6 +96,8 @@ class ReadDB:
 
     def _transaction(self, write: bool) -> Iterator[Tx]:
         if self.postgres:
+            if self._conn.broken or self._conn.closed:  # the server restarted: a new session
+                self._connect_postgres()
             with self._conn.transaction(), self._conn.cursor() as cursor:
                 yield Tx(cursor, postgres=True)
             return
@@ -111,4 +117,5 @@ class ReadDB:
             return list(cursor.fetchall()) if cursor.description else []
 
     def close(self) -> None:
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()

@@ -59,7 +59,10 @@ def store_env(url: str, data_dir: Path) -> dict[str, str]:
                    POSTGRES_PORT=str(parsed.port or 5432),
                    POSTGRES_USER=unquote(parsed.username or "postgres"),
                    POSTGRES_PASSWORD=unquote(parsed.password or ""),
-                   POSTGRES_POOL_SIZE="10", POSTGRES_CONNECT_TIMEOUT="10")
+                   POSTGRES_POOL_SIZE="10", POSTGRES_CONNECT_TIMEOUT="10",
+                   # a pooled connection is checked before use: after a server restart
+                   # the broken ones are replaced instead of failing every save once
+                   POSTGRES_PRE_PING="y")
         schema = parse_qs(parsed.query).get("schema")
         if schema:
             env["POSTGRES_SCHEMA"] = schema[0]

@@ -131,17 +131,33 @@ class IntakeConsumer:
         self.stats.batches += 1
 
     async def _store(self, good: list[tuple[Msg, Request]]) -> None:
+        """One transaction for the batch. If it fails: while the store is unavailable
+        every request waits in the stream (negatively acknowledged, redelivered, never
+        dead-lettered for it); otherwise the requests are stored one by one, so only one
+        that fails by itself is retried and, after MAX_DELIVER deliveries, dead-lettered."""
         try:
             await asyncio.to_thread(self.registrar.register, [r for _, r in good])
         except Exception as error:
-            log.error("intake: storing %d requests failed: %s: %s", len(good),
+            if store_unavailable(error):
+                log.error("intake: the store is unavailable (%s: %s); %d requests wait",
+                          type(error).__name__, error, len(good))
+                for msg, _ in good:
+                    await msg.nak(delay=2.0)
+                return
+            if len(good) > 1:
+                log.warning("intake: a batch of %d failed (%s: %s); storing one by one",
+                            len(good), type(error).__name__, error)
+                for pair in good:
+                    await self._store([pair])
+                return
+            msg = good[0][0]
+            log.error("intake: storing %s failed: %s: %s", msg.subject,
                       type(error).__name__, error)
-            for msg, _ in good:
-                if _deliveries(msg) >= MAX_DELIVER:
-                    await self._dead_letter(msg, f"not stored after {MAX_DELIVER} deliveries: "
-                                                 f"{type(error).__name__}: {error}")
-                else:
-                    await msg.nak(delay=1.0)
+            if _deliveries(msg) >= MAX_DELIVER:
+                await self._dead_letter(msg, f"not stored after {MAX_DELIVER} deliveries: "
+                                             f"{type(error).__name__}: {error}")
+            else:
+                await msg.nak(delay=1.0)
             return
         for msg, _ in good:
             await msg.ack()
@@ -156,6 +172,24 @@ class IntakeConsumer:
         log.info("intake: rejected %s: %s", msg.subject, reason,
                  extra={"subject": msg.subject, "reason": reason,
                         "stream_seq": _stream_seq(msg)})
+
+
+def store_unavailable(error: BaseException) -> bool:
+    """The database is away or busy (a restart, a lost connection, a lock timeout): the
+    request is not at fault."""
+    import sqlite3
+
+    from eventsourcing.persistence import InterfaceError, OperationalError
+
+    kinds: tuple[type[BaseException], ...] = (OperationalError, InterfaceError,
+                                              sqlite3.OperationalError, ConnectionError)
+    try:
+        import psycopg
+
+        kinds += (psycopg.OperationalError, psycopg.InterfaceError)
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        pass
+    return isinstance(error, kinds)
 
 
 def _deliveries(msg: Msg) -> int:

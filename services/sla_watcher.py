@@ -87,6 +87,22 @@ class SlaWatcher:
         self._reload_at = now + HORIZON / 2
 
     async def run(self) -> None:
+        """Watch until stopped; a failure (the database restarting) costs a pause and a
+        full reload of the horizon, never the watcher."""
+        backoff = 0.5
+        while not self._stopping:
+            try:
+                await self._watch()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("SLA watcher: %s: %s; reloading in %.1fs", type(error).__name__,
+                            error, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _watch(self) -> None:
         await self._load_horizon()
         while not self._stopping:
             if self.desk.clock() >= self._reload_at:
