@@ -64,9 +64,11 @@ def forget(
     policy: PolicyPath = None,
     as_json: AsJson = False,
 ) -> None:
-    """Erase a customer's personal data: contact fields, verbatim text and attachments
-    become unreadable in every ticket of theirs; the tickets, their history, numbers and
-    statistics stay, and each ticket records PersonalDataErased.
+    """Erase a customer's personal data; their tickets, history and statistics stay.
+
+    Contact fields, verbatim text and attachments become unreadable in every ticket of
+    theirs (the customer's key is destroyed); numbers and statistics stay, and each
+    ticket records PersonalDataErased.
 
     Exit status 0; 1 when there is no such customer or ticket; 2 for bad input.
     """
@@ -108,8 +110,10 @@ def purge(
     policy: PolicyPath = None,
     as_json: AsJson = False,
 ) -> None:
-    """Erase expired personal data now (the service does it on its own every
-    `retention.purge_every`, default quarterly): customers whose tickets are all closed
+    """Erase expired personal data now; the service also does it every quarter.
+
+    The service purges on its own every `retention.purge_every` (default quarterly):
+    customers whose tickets are all closed
     longer than `retention.personal_data` (90d), complainants not before
     `retention.complaint_records_min` (3y) after their complaint. Nothing is deleted:
     tickets, history, numbers and statistics stay.

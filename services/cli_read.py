@@ -109,8 +109,10 @@ def stats(
         formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"])] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw reply.")] = False,
 ) -> None:
-    """Volume, response and resolution times, SLA compliance, first-contact resolution,
-    satisfaction, reopen rate and escalations (SPEC §8), overall and by a dimension."""
+    """Statistics of SPEC §8, overall or by a dimension.
+
+    Volume, response and resolution times, SLA compliance, first-contact resolution,
+    satisfaction, reopen rate and escalations."""
     if group_by and group_by not in GROUPS:
         raise _fail(f"--group-by must be one of {', '.join(GROUPS)}", 2)
     body: dict[str, Any] = {"group_by": group_by} if group_by else {}

@@ -25,8 +25,10 @@ def status(
                                   help="Seconds to wait for the connection and the reply."),
     as_json: bool = typer.Option(False, "--json", help="Print the raw reply (JSON)."),
 ) -> None:
-    """Is the service ready? One line per check: store, streams, intake, relay,
-    projections, leader, SLA watcher, dead letters, with the lags.
+    """Is the service ready? One line per check, with the lags.
+
+    The checks: store, streams, intake, relay, projections, leader, SLA watcher, dead
+    letters.
 
     Asks `tickets.query.health` on the NATS server found like the other client commands
     (--nats-url, else DATA_DIR/nats.url written by `ticketflow up`). Status `ready`:
