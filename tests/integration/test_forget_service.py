@@ -3,7 +3,6 @@ manager only), and the `forget` and `purge` commands of the CLI on the store."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from domain.personal_data import erased_customer
 from infra.store import store_env
 from services.cli import app
 from services.desk import TicketDesk
-from services.runtime import Service, Settings, build_service
+from services.runtime import Service
 from tests.conftest import FixedClock
 from tests.integration.helpers import ask, envelope, publish_request, read_stream
 from tests.integration.test_personal_data import close, register, request, ticket
@@ -24,16 +23,6 @@ from tests.integration.test_personal_data import close, register, request, ticke
 MANAGER = {"id": "M001", "role": "manager"}
 REQUEST = {"external_id": "mail-1", "subject": "退款", "content": "要求退款,电话13812345678",
            "customer": {"name": "张女士", "phone": "13812345678", "customer_id": "C1001"}}
-
-
-@pytest.fixture
-async def service(fresh_streams: str, tmp_path: Path, policy,
-                  store_url: str) -> AsyncIterator[Service]:
-    svc = build_service(Settings(data_dir=tmp_path, nats_url=fresh_streams, policy=policy,
-                                 store=store_url))
-    await svc.start()
-    yield svc
-    await svc.stop()
 
 
 @pytest.mark.nats

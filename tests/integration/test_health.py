@@ -39,13 +39,6 @@ async def service(fresh_streams: str, tmp_path: Path, policy) -> AsyncIterator[S
     await svc.stop()
 
 
-@pytest.fixture
-async def client(service: Service) -> AsyncIterator[nats.NATS]:
-    nc = await nats.connect(service.url)
-    yield nc
-    await nc.close()
-
-
 async def health_when(nc: nats.NATS, done, timeout: float = 20.0) -> dict:
     """Ask `tickets.query.health` until `done(reply)`; the last reply otherwise."""
     deadline = asyncio.get_running_loop().time() + timeout

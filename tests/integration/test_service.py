@@ -5,16 +5,13 @@ once with an SQLite store and once with a PostgreSQL one."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import jsonschema
-import nats
 import pytest
 
 from infra.cloudevents import parse_envelope
-from services.runtime import Service, Settings, build_service
 from tests.integration.helpers import ask, envelope, publish_request, read_stream
 
 pytestmark = pytest.mark.nats
@@ -32,23 +29,6 @@ REQUEST = {
     "attachments": [{"name": "photo.jpg", "url": "https://files.example/1"}],
     "alert": None,
 }
-
-
-@pytest.fixture
-async def service(fresh_streams: str, tmp_path: Path, policy,
-                  store_url: str) -> AsyncIterator[Service]:
-    svc = build_service(Settings(data_dir=tmp_path, nats_url=fresh_streams, policy=policy,
-                                 store=store_url))
-    await svc.start()
-    yield svc
-    await svc.stop()
-
-
-@pytest.fixture
-async def client(service: Service) -> AsyncIterator[nats.NATS]:
-    nc = await nats.connect(service.url)
-    yield nc
-    await nc.close()
 
 
 async def test_a_published_request_appears_as_received_then_classified(client) -> None:
