@@ -17,8 +17,8 @@ import nats
 import pytest
 from eventsourcing.cryptography import AESCipher
 
+from tests.faults.running import Adapter, count_events, wait_for_events
 from tests.integration.helpers import assert_every_request_once, read_stream
-from tests.integration.test_crash import count_events, publish_burst, wait_for_events
 
 pytestmark = [pytest.mark.nats, pytest.mark.postgres, pytest.mark.slow]
 BURST = 2000
@@ -56,7 +56,7 @@ async def test_the_follower_takes_over_when_the_leader_dies(fresh_streams, postg
     nc = await nats.connect(fresh_streams)
     js = nc.jetstream()
     try:
-        publisher = asyncio.create_task(publish_burst(js, BURST))
+        publisher = asyncio.create_task(Adapter(js, "crash").send(BURST))
         await wait_for_events(js, 300, timeout=60)
         assert not leads(tmp_path / "b")  # one leader at a time
         os.kill(a.pid, signal.SIGKILL)
