@@ -49,7 +49,7 @@ import sysconfig
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -999,21 +999,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def run_cleanly(work: Coroutine[Any, Any, dict]) -> dict:
+    """`asyncio.run(work)`; SIGTERM and Ctrl-C unwind through every `finally` (service,
+    nats-server, temp dirs) and exit 130."""
+
+    def interrupted(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
+    try:
+        return asyncio.run(work)
+    except KeyboardInterrupt:
+        print("interrupted; service, nats-server and temp dirs cleaned up", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     global _quiet
     args = parse_args(argv)
     _quiet = args.json_only
 
-    def interrupted(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt  # unwinds through every `finally`: service, server, temp dirs
-
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGINT, interrupted)
-    try:
-        out = asyncio.run(run(args))
-    except KeyboardInterrupt:
-        print("interrupted; service, nats-server and temp dirs cleaned up", file=sys.stderr)
-        raise SystemExit(130) from None
+    out = run_cleanly(run(args))
     if not args.json_only:
         print(
             f"\nticketflow intake bench: N={args.tickets}, repeat={args.repeat} (medians), "

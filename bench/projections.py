@@ -57,7 +57,6 @@ import platform
 import pstats
 import random
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -75,12 +74,14 @@ from nats.js.errors import NotFoundError
 from bench.intake import (
     StoreKind,
     cpu_seconds,
+    fmt,
     load_texts,
     make_requests,
     median,
     paced,
     pct,
     reset_streams,
+    run_cleanly,
 )
 from domain.roles import check_may_send
 from domain.sla import SlaRule
@@ -1039,12 +1040,6 @@ async def run(args: argparse.Namespace) -> dict:
 # ---- output -----------------------------------------------------------------------------
 
 
-def fmt(v: float | None, unit: str = "", digits: int = 0) -> str:
-    if v is None:
-        return "—"
-    return f"{v:,.{digits}f}{unit}"
-
-
 def ratio(a: float | None, b: float | None) -> str:
     return "" if a is None or not b else f"{a / b:.2f}"
 
@@ -1254,16 +1249,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     _quiet = args.json_only
 
-    def interrupted(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt  # unwinds through every `finally`: service, server, temp dirs
-
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGINT, interrupted)
-    try:
-        out = asyncio.run(run(args))
-    except KeyboardInterrupt:
-        print("interrupted; service, nats-server and temp dirs cleaned up", file=sys.stderr)
-        raise SystemExit(130) from None
+    out = run_cleanly(run(args))
     if not args.json_only:
         print(
             f"\nticketflow projections bench: {out['stream_events']:,} events "
