@@ -251,6 +251,14 @@ async def stored(nc: nats.aio.client.Client, ticket_id: str, timeout: float = 15
         await asyncio.sleep(0.1)
 
 
+async def history_of(url: str, ticket_id: str) -> dict:
+    nc = await nats.connect(url)
+    try:
+        return await ask(nc, "tickets.query.history", {"ticket_id": ticket_id})
+    finally:
+        await nc.close()
+
+
 def story_where(check) -> Story:
     return next(s for s in STORIES if check(s))
 
@@ -357,11 +365,7 @@ class TestReplay:
     async def test_as_of_a_version_shows_the_ticket_as_it_was(self, service) -> None:
         url = service[0]
         story = story_where(lambda s: s.outcome == "closed")
-        nc = await nats.connect(url)
-        try:
-            history = await ask(nc, "tickets.query.history", {"ticket_id": story.ticket_id})
-        finally:
-            await nc.close()
+        history = await history_of(url, story.ticket_id)
         assigned = next(e["version"] for e in history["events"] if e["type"] == "Assigned")
         result = cli("replay", story.ticket_id, "--as-of", str(assigned), "--nats-url", url)
         assert result.returncode == 0, result.stderr
@@ -374,11 +378,7 @@ class TestReplay:
     async def test_as_of_a_moment_shows_the_events_until_then(self, service) -> None:
         url = service[0]
         story = story_where(lambda s: s.outcome == "closed")
-        nc = await nats.connect(url)
-        try:
-            history = await ask(nc, "tickets.query.history", {"ticket_id": story.ticket_id})
-        finally:
-            await nc.close()
+        history = await history_of(url, story.ticket_id)
         second = history["events"][1]  # the automatic classification
         result = cli("replay", story.ticket_id, "--as-of", second["time"], "--nats-url", url)
         assert result.returncode == 0, result.stderr
