@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from eventsourcing.persistence import InterfaceError, OperationalError
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -177,19 +179,11 @@ class IntakeConsumer:
 def store_unavailable(error: BaseException) -> bool:
     """The database is away or busy (a restart, a lost connection, a lock timeout): the
     request is not at fault."""
-    import sqlite3
+    import psycopg  # a dependency; imported here only on this error path
 
-    from eventsourcing.persistence import InterfaceError, OperationalError
-
-    kinds: tuple[type[BaseException], ...] = (OperationalError, InterfaceError,
-                                              sqlite3.OperationalError, ConnectionError)
-    try:
-        import psycopg
-
-        kinds += (psycopg.OperationalError, psycopg.InterfaceError)
-    except ImportError:  # pragma: no cover - psycopg is a dependency
-        pass
-    return isinstance(error, kinds)
+    return isinstance(error, (OperationalError, InterfaceError, sqlite3.OperationalError,
+                              ConnectionError, psycopg.OperationalError,
+                              psycopg.InterfaceError))
 
 
 def _deliveries(msg: Msg) -> int:
