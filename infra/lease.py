@@ -83,31 +83,30 @@ class Lease:
 
     async def _take_again(self, error: Exception) -> None:
         log.warning("the leader lock's session died (%s); taking it again", error)
-        with contextlib.suppress(Exception):
-            self._conn.close()
-        self._conn = None
-        deadline = asyncio.get_running_loop().time() + self.regain
-        while asyncio.get_running_loop().time() < deadline:
+        self._drop_connection()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.regain
+        while loop.time() < deadline:
             try:
-                if await asyncio.to_thread(self._try):
-                    log.info("the leader lock is held again")
-                    return
-                raise LeaseLost("lost the leader lock: another instance holds it now")
-            except LeaseLost:
-                raise
+                held = await asyncio.to_thread(self._try)
             except Exception:  # the database is not back yet
-                with contextlib.suppress(Exception):
-                    if self._conn is not None:
-                        self._conn.close()
-                self._conn = None
+                self._drop_connection()
                 await asyncio.sleep(self.poll)
+                continue
+            if not held:
+                raise LeaseLost("lost the leader lock: another instance holds it now")
+            log.info("the leader lock is held again")
+            return
         raise LeaseLost(f"lost the leader lock: no database for {self.regain}s ({error})")
 
-    def release(self) -> None:
+    def _drop_connection(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.close()
             self._conn = None
+
+    def release(self) -> None:
+        self._drop_connection()
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor drops the flock
             self._fd = None
