@@ -15,9 +15,9 @@ lost unsynced writes has a lower last sequence, which `Nats-Expected-Last-Sequen
 refuses; messages deleted or a purge leave the last sequence as it was, so before each
 batch (and every `verify_interval` seconds while idle) the relay checks that the last
 message it published is still there — one lookup by sequence. Then it re-publishes from
-the stream's last event on, so the stream stays in store order. JetStream's dedupe remembers the
-lost messages' ids for its window and would swallow the copies, so an event the
-stream provably lacks is re-sent under a resync id (`<ticket>:<version>:r<stream seq>`).
+the stream's last event on, so the stream stays in store order. JetStream's dedupe
+remembers the lost messages' ids for its window and would swallow the copies, so an
+event the stream provably lacks is re-sent under a resync id (`<ticket>:<version>:r<stream seq>`).
 """
 
 from __future__ import annotations
