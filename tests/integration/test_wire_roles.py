@@ -3,6 +3,7 @@ subjects (CONTRACT.md roles, SPEC §10). Real nats-server, real service."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -89,6 +90,13 @@ class Login:
         return any(f"permissions violation for {what}".lower() in e.lower()
                    for e in self.errors)
 
+    async def refused_within(self, what: str, seconds: float = 5.0) -> bool:
+        """`refused`, waiting for the server's complaint (it comes asynchronously)."""
+        async with asyncio.timeout(seconds):
+            while not self.refused(what):
+                await asyncio.sleep(0.02)
+        return True
+
 
 @pytest.fixture
 async def login() -> AsyncIterator[Login]:
@@ -157,8 +165,8 @@ class TestAChannelAdapter:
         web = await login(service.url, "web")
         await web.subscribe("_INBOX.>")
         await web.flush()
+        assert await login.refused_within('subscription to "_INBOX.>"')
         await web.close()
-        assert login.refused('subscription to "_INBOX.>"')
 
 
 class TestAnalytics:
