@@ -13,6 +13,7 @@ from pathlib import Path
 import nats
 import pytest
 
+from domain.ticket import ticket_id_for
 from tests.integration.helpers import ask, publish_request
 from tests.integration.test_cli import TICKETFLOW, up
 
@@ -48,8 +49,7 @@ async def seed(url: str) -> None:
         if reply.get("ok") and reply["stats"]["tickets"] == len(texts):
             break
         await asyncio.sleep(0.1)
-    first = await ask(nc, "tickets.query.ticket", {"number": "CS202611240001"})
-    ticket_id = first["ticket"]["ticket_id"]
+    ticket_id = str(ticket_id_for("web", "s-0"))  # the complaint, as intake names it
     agent = {"id": "A007", "role": "agent"}
     for name, body in (("assign", {"assignee": "A007"}), ("close", {"resolution": "done"}),
                        ("rate", {"score": 5})):

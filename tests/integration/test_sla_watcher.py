@@ -12,6 +12,7 @@ import nats
 import pytest
 
 from domain.sla import SlaRule
+from domain.ticket import ticket_id_for
 from services.runtime import Service, Settings, build_service
 from tests.integration.helpers import ask, publish_request
 
@@ -55,11 +56,9 @@ async def test_an_unanswered_ticket_is_escalated_once_about_on_time(
         await publish_request(js, "web", {"external_id": "quiet", "content": "hello?"})
         await publish_request(js, "web", {"external_id": "answered", "content": "hello!"})
         await asyncio.sleep(0.5)
-        quiet = (await ask(nc, "tickets.query.ticket", {"number": "CS202611240001"}))
-        answered = (await ask(nc, "tickets.query.ticket", {"number": "CS202611240002"}))
-        quiet_id = quiet["ticket"]["ticket_id"] if quiet["ok"] else None
-        assert quiet_id, quiet
-        answered_id = answered["ticket"]["ticket_id"]
+        quiet_id, answered_id = (str(ticket_id_for("web", x)) for x in ("quiet", "answered"))
+        quiet = await ask(nc, "tickets.query.ticket", {"ticket_id": quiet_id})
+        assert quiet["ok"], quiet
         reply = await ask(nc, "tickets.cmd.update", {
             "ticket_id": answered_id, "actor": {"id": "A1", "role": "agent"},
             "note": "on it", "visibility": "customer"})
@@ -89,12 +88,12 @@ async def test_deadlines_survive_a_restart(fresh_streams, tmp_path, short_policy
     nc = await nats.connect(fresh_streams)
     await publish_request(nc.jetstream(), "web", {"external_id": "r1", "content": "hi"})
     await asyncio.sleep(0.5)
-    ticket = await ask(nc, "tickets.query.ticket", {"number": "CS202611240001"})
+    ticket_id = str(ticket_id_for("web", "r1"))
+    assert (await ask(nc, "tickets.query.ticket", {"ticket_id": ticket_id}))["ok"]
     await service.stop()  # down before the target is due
     await asyncio.sleep(FIRST_RESPONSE)
     service = await started(fresh_streams, tmp_path, short_policy)
     try:
-        ticket_id = ticket["ticket"]["ticket_id"]
 
         async def escalated() -> bool:
             return bool(await escalations(nc, ticket_id))
