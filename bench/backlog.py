@@ -35,9 +35,9 @@ from nats.js.api import DeliverPolicy
 from infra.nats_server import EmbeddedNats, die_with_parent
 from infra.policy_file import load_policy
 from infra.store import store_env
-from services.desk import TicketDesk
-from services.messages import IntakeRequest
-from services.registration import Registrar, Request
+from services.application.desk import TicketDesk
+from services.application.messages import IntakeRequest
+from services.application.registration import Registrar, Request
 
 
 def seed(data_dir: Path, tickets: int) -> float:
@@ -47,10 +47,18 @@ def seed(data_dir: Path, tickets: int) -> float:
     registrar, now, start = Registrar(desk), datetime.now(UTC), time.perf_counter()
     agent = {"id": "A001", "role": "agent"}
     for first in range(0, tickets, 500):
-        requests = [Request("web", IntakeRequest(
-            external_id=f"old-{i}", content=f"order {i}: where is my refund?",
-            customer={"customer_id": f"C{i % 5000}"}), now)
-            for i in range(first, min(first + 500, tickets))]
+        requests = [
+            Request(
+                "web",
+                IntakeRequest(
+                    external_id=f"old-{i}",
+                    content=f"order {i}: where is my refund?",
+                    customer={"customer_id": f"C{i % 5000}"},
+                ),
+                now,
+            )
+            for i in range(first, min(first + 500, tickets))
+        ]
         aggregates = registrar._build([(None, r) for r in requests])  # type: ignore[list-item]
         for ticket in aggregates[::2]:  # (ticket, number) pairs
             ticket.close(resolution="refunded", actor=agent, at=now)
@@ -91,13 +99,22 @@ async def intake_rate(js, count: int, tag: str) -> float:
         if seen >= count:
             done.set()
 
-    sub = await js.subscribe("tickets.events.Classified.>", cb=on_msg,
-                             ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
+    sub = await js.subscribe(
+        "tickets.events.Classified.>",
+        cb=on_msg,
+        ordered_consumer=True,
+        deliver_policy=DeliverPolicy.NEW,
+    )
     start, futures = time.perf_counter(), []
     for i in range(count):
         body = {"external_id": f"new-{tag}-{i}", "content": "the app shows a blank page"}
-        futures.append(await js.publish_async("tickets.intake.app", json.dumps(body).encode(),
-                                              headers={"Nats-Msg-Id": f"app:new-{tag}-{i}"}))
+        futures.append(
+            await js.publish_async(
+                "tickets.intake.app",
+                json.dumps(body).encode(),
+                headers={"Nats-Msg-Id": f"app:new-{tag}-{i}"},
+            )
+        )
     await asyncio.wait_for(asyncio.gather(*futures), 120)
     await asyncio.wait_for(done.wait(), 300)
     await sub.unsubscribe()
@@ -109,14 +126,26 @@ async def close_open_tickets(nc, db: Path) -> int:
     otherwise breach their targets, and the SLA watcher would be escalating them while
     the next run is measured. Closes them through the service (`tickets.cmd.close`)."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        open_ids = [r[0] for r in conn.execute(
-            "SELECT ticket_id FROM sla_tickets WHERE status <> 'closed'").fetchall()]
+        open_ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT ticket_id FROM sla_tickets WHERE status <> 'closed'"
+            ).fetchall()
+        ]
     actor = {"id": "S001", "role": "supervisor"}
     for first in range(0, len(open_ids), 100):
-        replies = await asyncio.gather(*(nc.request(
-            "tickets.cmd.close", json.dumps({"ticket_id": t, "actor": actor,
-                                             "resolution": "bench run over"}).encode(),
-            timeout=30) for t in open_ids[first:first + 100]))
+        replies = await asyncio.gather(
+            *(
+                nc.request(
+                    "tickets.cmd.close",
+                    json.dumps(
+                        {"ticket_id": t, "actor": actor, "resolution": "bench run over"}
+                    ).encode(),
+                    timeout=30,
+                )
+                for t in open_ids[first : first + 100]
+            )
+        )
         for reply in replies:
             answer = json.loads(reply.data)
             if not answer["ok"] and answer["error"]["code"] != "illegal_state":
@@ -129,7 +158,8 @@ async def all_closed_in_view(db: Path, timeout: float) -> None:
     while time.perf_counter() - start < timeout:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
             [[still_open]] = conn.execute(
-                "SELECT COUNT(*) FROM sla_tickets WHERE status <> 'closed'").fetchall()
+                "SELECT COUNT(*) FROM sla_tickets WHERE status <> 'closed'"
+            ).fetchall()
         if not still_open:
             return
         await asyncio.sleep(0.5)
@@ -150,9 +180,21 @@ async def one(stored: int, tickets: int, keep: Path | None = None) -> dict:
         server = EmbeddedNats(root / "nats")
         url = server.start()
         service = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "up", "--nats-url", url, "--data-dir",
-             str(data)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            preexec_fn=die_with_parent)
+            [
+                sys.executable,
+                "-m",
+                "services.cli",
+                "up",
+                "--nats-url",
+                url,
+                "--data-dir",
+                str(data),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            preexec_fn=die_with_parent,
+        )
         try:
             assert service.stdout and service.stdout.readline().startswith("nats: ")
             nc = await nats.connect(url)
@@ -170,18 +212,27 @@ async def one(stored: int, tickets: int, keep: Path | None = None) -> dict:
             service.terminate()
             service.wait(120)
             server.stop()
-    return {"stored_tickets": stored, "seed_tickets_s": seeding, "reused": reused,
-            "catch_up_events_s": (3 * stored / catch_up) if stored and catch_up and not reused
-            else None,
-            "intake_tickets_s": rate, "peak_rss_mb": rss,
-            "peak_rss_before_intake_mb": rss_before}
+    return {
+        "stored_tickets": stored,
+        "seed_tickets_s": seeding,
+        "reused": reused,
+        "catch_up_events_s": (3 * stored / catch_up)
+        if stored and catch_up and not reused
+        else None,
+        "intake_tickets_s": rate,
+        "peak_rss_mb": rss,
+        "peak_rss_before_intake_mb": rss_before,
+    }
 
 
 async def run(stored: int, tickets: int, keep: Path | None) -> dict:
     empty = await one(0, tickets)
     full = await one(stored, tickets, keep)
-    return {"empty": empty, "backlog": full,
-            "ratio": full["intake_tickets_s"] / empty["intake_tickets_s"]}
+    return {
+        "empty": empty,
+        "backlog": full,
+        "ratio": full["intake_tickets_s"] / empty["intake_tickets_s"],
+    }
 
 
 def main() -> None:
@@ -192,13 +243,17 @@ def main() -> None:
     args = parser.parse_args()
     r = asyncio.run(run(args.stored, args.tickets, args.keep))
     e, b = r["empty"], r["backlog"]
-    print(f"\nintake with {args.stored:,} closed tickets ({3 * args.stored:,} events) stored"
-          f" vs an empty store; {args.tickets:,} new requests; SQLite, sync always\n")
+    print(
+        f"\nintake with {args.stored:,} closed tickets ({3 * args.stored:,} events) stored"
+        f" vs an empty store; {args.tickets:,} new requests; SQLite, sync always\n"
+    )
     print("| store | intake tickets/s | peak RSS MB | relay + projections catch-up events/s |")
     print("|---|---|---|---|")
     print(f"| empty | {e['intake_tickets_s']:,.0f} | {e['peak_rss_mb']:,.0f} | - |")
-    print(f"| {args.stored:,} tickets | {b['intake_tickets_s']:,.0f} | {b['peak_rss_mb']:,.0f} "
-          f"| {b['catch_up_events_s'] or 0:,.0f} |")
+    print(
+        f"| {args.stored:,} tickets | {b['intake_tickets_s']:,.0f} | {b['peak_rss_mb']:,.0f} "
+        f"| {b['catch_up_events_s'] or 0:,.0f} |"
+    )
     print(f"\nratio backlog / empty: {r['ratio']:.2f} (issue-4 target >= 0.9)")
     print(json.dumps(r))
 

@@ -65,8 +65,12 @@ async def service(url: str, db: Path, rate: float, count: int) -> tuple[list, li
         if event["subject"] in sent and event["subject"] not in on_stream:
             on_stream[event["subject"]] = time.perf_counter()
 
-    await js.subscribe("tickets.events.Received.>", cb=on_msg, ordered_consumer=True,
-                       deliver_policy=DeliverPolicy.NEW)
+    await js.subscribe(
+        "tickets.events.Received.>",
+        cb=on_msg,
+        ordered_consumer=True,
+        deliver_policy=DeliverPolicy.NEW,
+    )
     in_view: dict[str, float] = {}
     reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True, check_same_thread=False)
 
@@ -75,8 +79,10 @@ async def service(url: str, db: Path, rate: float, count: int) -> tuple[list, li
             waiting = [t for t in sent if t not in in_view]
             if waiting:
                 marks = ",".join("?" * len(waiting))
-                rows = reader.execute(f"SELECT DISTINCT ticket_id FROM sla_targets WHERE "
-                                      f"ticket_id IN ({marks})", waiting).fetchall()
+                rows = reader.execute(
+                    f"SELECT DISTINCT ticket_id FROM sla_targets WHERE ticket_id IN ({marks})",
+                    waiting,
+                ).fetchall()
                 now = time.perf_counter()
                 for (ticket,) in rows:
                     in_view.setdefault(ticket, now)
@@ -86,20 +92,26 @@ async def service(url: str, db: Path, rate: float, count: int) -> tuple[list, li
     for i in range(count):
         body = {"external_id": f"lat-{i}", "content": "my refund has not arrived"}
         sent[str(ticket_id_for("web", f"lat-{i}"))] = time.perf_counter()
-        await js.publish("tickets.intake.web", json.dumps(body).encode(),
-                         headers={"Nats-Msg-Id": f"web:lat-{i}"})
+        await js.publish(
+            "tickets.intake.web", json.dumps(body).encode(), headers={"Nats-Msg-Id": f"web:lat-{i}"}
+        )
         await asyncio.sleep(1 / rate)
     await asyncio.wait_for(watcher, 60)
     await nc.close()
-    return ([(on_stream[t] - s) * 1000 for t, s in sent.items() if t in on_stream],
-            [(in_view[t] - s) * 1000 for t, s in sent.items()])
+    return (
+        [(on_stream[t] - s) * 1000 for t, s in sent.items() if t in on_stream],
+        [(in_view[t] - s) * 1000 for t, s in sent.items()],
+    )
 
 
 async def run(rate: float, count: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         process = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "up", "--data-dir", tmp],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         try:
             url = process.stdout.readline().strip().removeprefix("nats: ")  # type: ignore[union-attr]
             nc = await nats.connect(url)
@@ -109,10 +121,16 @@ async def run(rate: float, count: int) -> dict:
         finally:
             process.terminate()
             process.wait(60)
-    return {"rate": rate, "tickets": count,
-            "raw_p50_ms": statistics.median(raw_ms), "raw_p99_ms": pct(raw_ms, 99),
-            "stream_p50_ms": statistics.median(stream_ms), "stream_p99_ms": pct(stream_ms, 99),
-            "sla_view_p50_ms": statistics.median(view_ms), "sla_view_p99_ms": pct(view_ms, 99)}
+    return {
+        "rate": rate,
+        "tickets": count,
+        "raw_p50_ms": statistics.median(raw_ms),
+        "raw_p99_ms": pct(raw_ms, 99),
+        "stream_p50_ms": statistics.median(stream_ms),
+        "stream_p99_ms": pct(stream_ms, 99),
+        "sla_view_p50_ms": statistics.median(view_ms),
+        "sla_view_p99_ms": pct(view_ms, 99),
+    }
 
 
 def main() -> None:
@@ -124,10 +142,14 @@ def main() -> None:
     print(f"\nlatency at {r['rate']:g} requests/s, {r['tickets']} tickets, SQLite, sync always\n")
     print("| from publish to | p50 ms | p99 ms | raw JetStream p50 / p99 ms |\n|---|---|---|---|")
     raw = f"{r['raw_p50_ms']:.1f} / {r['raw_p99_ms']:.1f}"
-    print(f"| Received on TICKETS_EVENTS | {r['stream_p50_ms']:.1f} | {r['stream_p99_ms']:.1f} "
-          f"| {raw} |")
-    print(f"| targets in the SLA view | {r['sla_view_p50_ms']:.1f} | {r['sla_view_p99_ms']:.1f} "
-          f"| {raw} |")
+    print(
+        f"| Received on TICKETS_EVENTS | {r['stream_p50_ms']:.1f} | {r['stream_p99_ms']:.1f} "
+        f"| {raw} |"
+    )
+    print(
+        f"| targets in the SLA view | {r['sla_view_p50_ms']:.1f} | {r['sla_view_p99_ms']:.1f} "
+        f"| {raw} |"
+    )
     print(json.dumps(r))
 
 

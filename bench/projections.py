@@ -15,7 +15,7 @@ Everything runs in ONE process against ONE embedded nats-server (its own temp di
    each message (the projector's pattern), and the same with AckPolicy.ALL and one ack
    per batch; an ordered push consumer with a callback; the same read with `next_msg()`
    + `json.loads` (the pattern `Projector.rebuild` uses).
-3. live: for each projection of `services.read_side.projections_for` (sla, audit, stats,
+3. live: for each projection of `services.readside.projections.projections_for` (sla, audit, stats,
    reports) a `Projector` (`ReadDB` on a fresh store URL) consuming its durable from the
    start; events/s until its position reaches the stream's last sequence. Then all four
    at once on one fresh database (as in the service, where they share the store's);
@@ -93,11 +93,11 @@ from infra.relay import Relay
 from infra.store import store_env
 from infra.streams import DLQ, EVENTS, INTAKE, ensure_streams
 from projections.base import Projection
-from services import messages as m
-from services.commands import CommandService
-from services.desk import TicketDesk
-from services.read_side import projections_for
-from services.registration import Registrar, Request
+from services.application import messages as m
+from services.application.commands import CommandService
+from services.application.desk import TicketDesk
+from services.application.registration import Registrar, Request
+from services.readside.projections import projections_for
 
 NAMES = ("sla", "audit", "stats", "reports")
 EVENTS_PER_TICKET = 9.8  # what the command mix below stores per ticket (measured)
@@ -393,7 +393,7 @@ async def raw_ordered_next(js: JetStreamContext, n: int) -> tuple[float, list]:
 
 
 def new_projections(desk: TicketDesk, names: Sequence[str]) -> list[Projection]:
-    return [p for p in projections_for(desk) if p.name in names]
+    return [p for p in projections_for(desk.policy) if p.name in names]
 
 
 class Cpu:
@@ -469,9 +469,10 @@ async def live(
     t0 = time.perf_counter()
     if profile:
         profile.enable()
-    # A consumer each (the service shares one: services.read_side, infra.projector.Feed).
-    feeds = [Feed([p], js, durable=f"ticketflow-projection-{p.projection.name}")
-             for p in projectors]
+    # A consumer each (the service shares one: services.bootstrap, infra.projector.Feed).
+    feeds = [
+        Feed([p], js, durable=f"ticketflow-projection-{p.projection.name}") for p in projectors
+    ]
     tasks = [asyncio.create_task(f.run()) for f in feeds]
     try:
         await asyncio.wait_for(all_done.wait(), WAIT_TIMEOUT)
@@ -658,7 +659,8 @@ def close_projectors(projectors: Sequence[Projector]) -> None:
 async def sla_lateness(
     url: str, js: JetStreamContext, store: StoreKind, tmp: Path, n: int, spread: float, wait: float
 ) -> dict:
-    from services.runtime import Settings, build_service
+    from services.runtime.service import build_service
+    from services.runtime.settings import Settings
 
     await reset_streams(js, [INTAKE, EVENTS, DLQ])
     base = load_policy()
@@ -715,8 +717,7 @@ async def sla_lateness(
                         )
                     await asyncio.wait_for(asyncio.gather(*futures), 30)
                     t_last = time.perf_counter()
-                    assert service.read is not None
-                    watcher = service.read.watcher
+                    watcher = service.parts.watcher
                     deadline = t_last + due_after + wait
                     while time.perf_counter() < deadline:
                         if len(watcher.escalated) >= n and len(escalated) >= n:

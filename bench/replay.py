@@ -21,11 +21,11 @@ from pathlib import Path
 
 from infra.policy_file import load_policy
 from infra.store import store_env
-from services import messages as m
-from services.commands import CommandService
-from services.desk import TicketDesk
-from services.queries import QueryService
-from services.registration import Registrar, Request
+from services.application import messages as m
+from services.application.commands import CommandService
+from services.application.desk import TicketDesk
+from services.application.queries import QueryService
+from services.application.registration import Registrar, Request
 
 AGENT = {"id": "A007", "role": "agent"}
 
@@ -40,13 +40,27 @@ class Clock:
 
 
 def build(desk: TicketDesk, events: int) -> str:
-    [r] = Registrar(desk).register([Request("web", m.IntakeRequest(
-        external_id="long-1", content="my refund has not arrived"), desk.clock())])
+    [r] = Registrar(desk).register(
+        [
+            Request(
+                "web",
+                m.IntakeRequest(external_id="long-1", content="my refund has not arrived"),
+                desk.clock(),
+            )
+        ]
+    )
     commands, tid = CommandService(desk), str(r.ticket_id)
     commands.execute("assign", m.Assign(ticket_id=tid, actor=AGENT, assignee="A007"))
     for i in range(events - 3):
-        commands.execute("update", m.Update(ticket_id=tid, actor=AGENT, note=f"step {i}",
-                                            visibility="customer" if i % 3 else "internal"))
+        commands.execute(
+            "update",
+            m.Update(
+                ticket_id=tid,
+                actor=AGENT,
+                note=f"step {i}",
+                visibility="customer" if i % 3 else "internal",
+            ),
+        )
     return tid
 
 
@@ -74,27 +88,41 @@ def main() -> None:
         half_time = ticket.received_at + (ticket.modified_on - ticket.received_at) / 2
         queries = QueryService(desk)
         rows = {
-            "raw repository.get (library)": timed(lambda: desk.repository.get(ticket.id),
-                                                  args.runs),
-            "ticket query, latest": timed(lambda: queries.ticket(m.TicketQuery(ticket_id=tid)),
-                                          args.runs),
-            "ticket query, as_of version": timed(lambda: queries.ticket(m.TicketQuery(
-                ticket_id=tid, as_of=args.events // 2)), args.runs),
-            "ticket query, as_of time": timed(lambda: queries.ticket(m.TicketQuery(
-                ticket_id=tid, as_of=half_time)), args.runs),
-            "history (verifies the chain)": timed(lambda: queries.history(m.HistoryQuery(
-                ticket_id=tid)), args.runs),
+            "raw repository.get (library)": timed(
+                lambda: desk.repository.get(ticket.id), args.runs
+            ),
+            "ticket query, latest": timed(
+                lambda: queries.ticket(m.TicketQuery(ticket_id=tid)), args.runs
+            ),
+            "ticket query, as_of version": timed(
+                lambda: queries.ticket(m.TicketQuery(ticket_id=tid, as_of=args.events // 2)),
+                args.runs,
+            ),
+            "ticket query, as_of time": timed(
+                lambda: queries.ticket(m.TicketQuery(ticket_id=tid, as_of=half_time)), args.runs
+            ),
+            "history (verifies the chain)": timed(
+                lambda: queries.history(m.HistoryQuery(ticket_id=tid)), args.runs
+            ),
         }
         desk.close()
     raw = rows["raw repository.get (library)"]["p50_ms"]
-    print(f"\nreplay of a ticket with {ticket.version} events, {args.runs} runs, "
-          f"store={args.store}\n")
+    print(
+        f"\nreplay of a ticket with {ticket.version} events, {args.runs} runs, store={args.store}\n"
+    )
     print("| what | p50 ms | p99 ms | p50 / raw |\n|---|---|---|---|")
     for name, r in rows.items():
         print(f"| {name} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['p50_ms'] / raw:.1f} |")
-    print(json.dumps({"events": ticket.version, "runs": args.runs, "store": args.store,
-                      **{k.split(" (")[0].replace(" ", "_").replace(",", ""): v
-                         for k, v in rows.items()}}))
+    print(
+        json.dumps(
+            {
+                "events": ticket.version,
+                "runs": args.runs,
+                "store": args.store,
+                **{k.split(" (")[0].replace(" ", "_").replace(",", ""): v for k, v in rows.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ def wanted_skills(*, type: str, category: str, channel: str, text: str) -> set[s
 
 def propose(agents: Sequence[Agent], wanted: set[str], load: Mapping[str, int]) -> list[str]:
     free = [a for a in agents if load.get(a.id, 0) < a.capacity]
-    ranked = sorted(free, key=lambda a: (-len(wanted & set(a.skills)),
-                                         load.get(a.id, 0) / a.capacity, a.id))
+    ranked = sorted(
+        free, key=lambda a: (-len(wanted & set(a.skills)), load.get(a.id, 0) / a.capacity, a.id)
+    )
     return [a.id for a in ranked[:PROPOSALS]]

@@ -211,7 +211,8 @@ class Classifier:
         for position, (parts, _, _) in enumerate(self._keywords):
             head = parts[0][:2]
             (self._by_start.setdefault(head, []) if len(head) == 2 else self._always).append(
-                position)
+                position
+            )
 
     def classify(
         self,
@@ -226,8 +227,9 @@ class Classifier:
         hit: dict[int, None] = {}  # rule indexes, in rule order
         words: dict[str, None] = {}
         starts = {hay[i : i + 2] for i in range(len(hay) - 1)}
-        candidates = sorted({p for s in starts for p in self._by_start.get(s, ())}
-                            | set(self._always))  # in policy order, as before
+        candidates = sorted(
+            {p for s in starts for p in self._by_start.get(s, ())} | set(self._always)
+        )  # in policy order, as before
         for position in candidates:
             parts, keyword, index = self._keywords[position]
             if parts[0] in hay and all(_found(hay, part) for part in parts):

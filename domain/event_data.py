@@ -15,8 +15,18 @@ from domain.masking import mask_customer, mask_text
 from domain.personal_data import shown
 
 # Bookkeeping the envelope already carries (id, version, time) or that is internal.
-_HIDDEN = frozenset({"originator_id", "originator_version", "originator_topic", "timestamp",
-                     "prev", "number", "key_id", "sealed"})
+_HIDDEN = frozenset(
+    {
+        "originator_id",
+        "originator_version",
+        "originator_topic",
+        "timestamp",
+        "prev",
+        "number",
+        "key_id",
+        "sealed",
+    }
+)
 
 # (key_id, sealed) -> the sealed fields, or None when the key no longer exists.
 Reveal = Callable[[str, str], dict | None]

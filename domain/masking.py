@@ -10,7 +10,8 @@ import re
 # at most 255): unbounded, every position of a long run of letters rescanned the rest of
 # the run, and 64 KiB of "x" took a minute to mask (tests/fuzz).
 _EMAIL = re.compile(
-    r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{0,63}(@[A-Za-z0-9.-]{1,252}\.[A-Za-z]{2,63})")
+    r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{0,63}(@[A-Za-z0-9.-]{1,252}\.[A-Za-z]{2,63})"
+)
 # Phone-shaped digit groups (`13812345678`, `138-1234-5678`, `+86 138 1234 5678`,
 # `010-12345678`); dates like `2026-11-24` do not match. Over-masking an order
 # number is the safe side of the trade.

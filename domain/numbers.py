@@ -34,5 +34,4 @@ class TicketNumber(Aggregate):
 
     @classmethod
     def register(cls, number: str, ticket_id: UUID) -> TicketNumber:
-        return cls._create(cls.Registered, id=number_id(number), number=number,
-                           ticket_id=ticket_id)
+        return cls._create(cls.Registered, id=number_id(number), number=number, ticket_id=ticket_id)

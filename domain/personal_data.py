@@ -30,18 +30,26 @@ def key_subject(customer_id: str | None, ticket_id: object) -> str:
     return f"customer:{customer_id}" if customer_id else f"ticket:{ticket_id}"
 
 
-def sealed_part(*, customer: dict, subject: str | None, content: str, attachments: list
-                ) -> dict[str, Any]:
+def sealed_part(
+    *, customer: dict, subject: str | None, content: str, attachments: list
+) -> dict[str, Any]:
     """What goes under the customer's key: everything personal, verbatim."""
-    return {"customer": customer, "subject": subject, "content": content,
-            "attachments": attachments}
+    return {
+        "customer": customer,
+        "subject": subject,
+        "content": content,
+        "attachments": attachments,
+    }
 
 
 def kept_part(*, customer: dict, subject: str | None, content: str) -> dict[str, Any]:
     """What the event keeps readable: the complaint record, masked."""
-    return {"customer": {"customer_id": customer.get("customer_id")},
-            "subject": subject and mask_text(subject), "content": mask_text(content),
-            "attachments": []}
+    return {
+        "customer": {"customer_id": customer.get("customer_id")},
+        "subject": subject and mask_text(subject),
+        "content": mask_text(content),
+        "attachments": [],
+    }
 
 
 def erased_customer(customer_id: str | None) -> dict[str, Any]:
@@ -49,8 +57,7 @@ def erased_customer(customer_id: str | None) -> dict[str, Any]:
     return {**dict.fromkeys(CONTACT_FIELDS), "customer_id": customer_id, "erased": True}
 
 
-def shown(fields: dict[str, Any], opened: dict[str, Any] | None, erased: bool
-          ) -> dict[str, Any]:
+def shown(fields: dict[str, Any], opened: dict[str, Any] | None, erased: bool) -> dict[str, Any]:
     """`customer`, `subject`, `content`, `attachments` as a reader sees them, masked.
 
     `fields` are the stored ones (a sealed event keeps only its `kept_part`; an event
@@ -61,12 +68,21 @@ def shown(fields: dict[str, Any], opened: dict[str, Any] | None, erased: bool
     source = opened if opened is not None and not erased else fields
     gone = erased or (fields.get("sealed") is not None and opened is None)
     if gone:
-        return {"customer": erased_customer(customer_id),
-                "subject": fields.get("subject") and mask_text(fields["subject"]),
-                "content": mask_text(fields.get("content") or ""), "attachments": []}
-    customer = {**dict.fromkeys(CONTACT_FIELDS), "customer_id": customer_id,
-                **(source.get("customer") or {}), "erased": False}
-    return {"customer": mask_customer(customer),
-            "subject": source.get("subject") and mask_text(source["subject"]),
-            "content": mask_text(source.get("content") or ""),
-            "attachments": source.get("attachments") or []}
+        return {
+            "customer": erased_customer(customer_id),
+            "subject": fields.get("subject") and mask_text(fields["subject"]),
+            "content": mask_text(fields.get("content") or ""),
+            "attachments": [],
+        }
+    customer = {
+        **dict.fromkeys(CONTACT_FIELDS),
+        "customer_id": customer_id,
+        **(source.get("customer") or {}),
+        "erased": False,
+    }
+    return {
+        "customer": mask_customer(customer),
+        "subject": source.get("subject") and mask_text(source["subject"]),
+        "content": mask_text(source.get("content") or ""),
+        "attachments": source.get("attachments") or [],
+    }

@@ -68,8 +68,10 @@ class RetentionConfig(BaseModel):
     def _complaints_kept_three_years(self) -> RetentionConfig:
         probe = datetime(2024, 2, 29)
         if after(probe, self.complaint_records_min) < after(probe, COMPLAINT_FLOOR):
-            raise ValueError(f"complaint_records_min {self.complaint_records_min!r} is under "
-                             f"{COMPLAINT_FLOOR}: complaint records are kept at least 3 years")
+            raise ValueError(
+                f"complaint_records_min {self.complaint_records_min!r} is under "
+                f"{COMPLAINT_FLOOR}: complaint records are kept at least 3 years"
+            )
         return self
 
 
@@ -79,8 +81,11 @@ def expires_at(config: RetentionConfig, tickets: list[dict]) -> datetime | None:
     if not tickets or any(t["closed_at"] is None for t in tickets):
         return None
     moments = [after(max(t["closed_at"] for t in tickets), config.personal_data)]
-    moments += [after(t["received_at"], config.complaint_records_min)
-                for t in tickets if t["type"] == "complaint"]
+    moments += [
+        after(t["received_at"], config.complaint_records_min)
+        for t in tickets
+        if t["type"] == "complaint"
+    ]
     return max(moments)
 
 

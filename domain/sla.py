@@ -82,8 +82,14 @@ def started(target: dict, start: datetime, calendar: BusinessCalendar) -> dict:
     return {**fresh, "started_at": start, "due": due(target, start, calendar)}
 
 
-def plan(rule: SlaRule | None, *, received_at: datetime, now: datetime,
-         calendar: BusinessCalendar, previous: dict | None = None) -> dict:
+def plan(
+    rule: SlaRule | None,
+    *,
+    received_at: datetime,
+    now: datetime,
+    calendar: BusinessCalendar,
+    previous: dict | None = None,
+) -> dict:
     """The targets of a newly (re)classified ticket.
 
     Receipt targets run from `received_at`; `assignment` from now; `acknowledge`
@@ -104,8 +110,7 @@ def plan(rule: SlaRule | None, *, received_at: datetime, now: datetime,
     return result
 
 
-def restart(sla: dict, names: tuple[str, ...], now: datetime,
-            calendar: BusinessCalendar) -> dict:
+def restart(sla: dict, names: tuple[str, ...], now: datetime, calendar: BusinessCalendar) -> dict:
     """Targets among `names` that the ticket tracks, running again from `now`."""
     return {n: started(sla[n], now, calendar) for n in names if n in sla}
 

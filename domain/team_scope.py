@@ -32,8 +32,9 @@ def covers(agent: Member, *, type: str | None, category: str | None) -> bool:
     return bool(topics & set(agent.skills))
 
 
-def ticket_teams(agents: Sequence[Member], *, assignee: str | None, type: str | None,
-                 category: str | None) -> frozenset[str]:
+def ticket_teams(
+    agents: Sequence[Member], *, assignee: str | None, type: str | None, category: str | None
+) -> frozenset[str]:
     """The teams whose queue holds the ticket; empty: the shared queue."""
     holder = next((a for a in agents if a.id == assignee), None)
     if holder is not None:
@@ -41,9 +42,15 @@ def ticket_teams(agents: Sequence[Member], *, assignee: str | None, type: str | 
     return frozenset(a.team for a in agents if covers(a, type=type, category=category))
 
 
-def check_agent_scope(agents: Sequence[Member], actor: dict, *, assignee: str | None,
-                      collaborators: Sequence[str], type: str | None,
-                      category: str | None) -> None:
+def check_agent_scope(
+    agents: Sequence[Member],
+    actor: dict,
+    *,
+    assignee: str | None,
+    collaborators: Sequence[str],
+    type: str | None,
+    category: str | None,
+) -> None:
     """Raise Forbidden when a listed agent acts on another team's ticket."""
     if actor.get("role") != "agent" or actor.get("id") in (assignee, *collaborators):
         return
@@ -53,6 +60,8 @@ def check_agent_scope(agents: Sequence[Member], actor: dict, *, assignee: str | 
     teams = ticket_teams(agents, assignee=assignee, type=type, category=category)
     if teams and me.team not in teams:
         held = f"assigned to {assignee}, " if assignee else ""
-        raise Forbidden(f"agent {me.id} of team {me.team!r} acts only on tickets of that "
-                        f"team's queue or assigned to them; this ticket is {held}in the "
-                        f"queue of team(s) {sorted(teams)}")
+        raise Forbidden(
+            f"agent {me.id} of team {me.team!r} acts only on tickets of that "
+            f"team's queue or assigned to them; this ticket is {held}in the "
+            f"queue of team(s) {sorted(teams)}"
+        )

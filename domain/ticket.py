@@ -43,7 +43,7 @@ def digest_of(name: str, fields: dict) -> str:
 def event_digest(event: Any) -> str:
     """The digest of an event as this code sees it. An event recorded under an older
     schema and upcast on reading has a different one than it had when recorded, so a
-    verifier accepts either form (see `services.queries.history`)."""
+    verifier accepts either form (see `services.application.queries.history`)."""
     return digest_of(type(event).__name__, vars(event))
 
 
@@ -175,8 +175,10 @@ class Ticket(Aggregate):
         def apply(self, t: Ticket) -> None:
             t.escalation_level = self.level
             if self.target:
-                t.escalated_targets = [*t.escalated_targets,
-                                       breach_key(self.target, self.due, self.level)]
+                t.escalated_targets = [
+                    *t.escalated_targets,
+                    breach_key(self.target, self.due, self.level),
+                ]
 
     class Closed(Event):
         class_version = 2
@@ -290,51 +292,125 @@ class Ticket(Aggregate):
     # ---- commands -----------------------------------------------------------------
 
     @classmethod
-    def receive(cls, *, channel: str, external_id: str, number: str, received_at: datetime,
-                customer: dict, subject: str | None, content: str, attachments: list,
-                alert: dict | None, at: datetime, key_id: str | None = None,
-                sealed: str | None = None) -> Ticket:
+    def receive(
+        cls,
+        *,
+        channel: str,
+        external_id: str,
+        number: str,
+        received_at: datetime,
+        customer: dict,
+        subject: str | None,
+        content: str,
+        attachments: list,
+        alert: dict | None,
+        at: datetime,
+        key_id: str | None = None,
+        sealed: str | None = None,
+    ) -> Ticket:
         """With `sealed`, the personal fields given are the kept part (see
         domain.personal_data); the caller sealed the rest under `key_id`."""
         if not content.strip():
             raise Invalid("content is blank")
         return cls._create(
-            cls.Received, id=ticket_id_for(channel, external_id), timestamp=at, prev="",
-            actor={"id": channel, "role": "channel"}, channel=channel, external_id=external_id,
-            number=number, received_at=received_at, customer=customer, subject=subject,
-            content=content, attachments=attachments, alert=alert, key_id=key_id,
+            cls.Received,
+            id=ticket_id_for(channel, external_id),
+            timestamp=at,
+            prev="",
+            actor={"id": channel, "role": "channel"},
+            channel=channel,
+            external_id=external_id,
+            number=number,
+            received_at=received_at,
+            customer=customer,
+            subject=subject,
+            content=content,
+            attachments=attachments,
+            alert=alert,
+            key_id=key_id,
             sealed=sealed,
         )
 
     def _record(self, event_class: type, *, actor: dict, at: datetime, **fields: Any) -> None:
-        self.trigger_event(event_class, timestamp=at, actor=actor, prev=self.chain_head,
-                           number=self.number, **fields)
+        self.trigger_event(
+            event_class,
+            timestamp=at,
+            actor=actor,
+            prev=self.chain_head,
+            number=self.number,
+            **fields,
+        )
 
     def _require_open(self, action: str) -> None:
         if self.status == "closed":
             raise IllegalState(f"cannot {action} a closed ticket")
 
-    def classify(self, *, type: str, category: str, priority: str, urgency: str, impact: str,
-                 reason: str, sla: dict, actor: dict, at: datetime,
-                 candidates: list[str] | None = None) -> None:
+    def classify(
+        self,
+        *,
+        type: str,
+        category: str,
+        priority: str,
+        urgency: str,
+        impact: str,
+        reason: str,
+        sla: dict,
+        actor: dict,
+        at: datetime,
+        candidates: list[str] | None = None,
+    ) -> None:
         self._require_open("classify")
-        self._record(self.Classified, actor=actor, at=at, type=type, category=category,
-                     priority=priority, urgency=urgency, impact=impact, reason=reason, sla=sla,
-                     candidates=list(candidates or []))
+        self._record(
+            self.Classified,
+            actor=actor,
+            at=at,
+            type=type,
+            category=category,
+            priority=priority,
+            urgency=urgency,
+            impact=impact,
+            reason=reason,
+            sla=sla,
+            candidates=list(candidates or []),
+        )
 
-    def raise_impact(self, *, impact: str, priority: str, linked: list[str], reason: str,
-                     sla: dict, actor: dict, at: datetime) -> None:
+    def raise_impact(
+        self,
+        *,
+        impact: str,
+        priority: str,
+        linked: list[str],
+        reason: str,
+        sla: dict,
+        actor: dict,
+        at: datetime,
+    ) -> None:
         self._require_open("raise the impact of")
-        self._record(self.ImpactRaised, actor=actor, at=at, impact=impact, priority=priority,
-                     linked=sorted(linked), reason=reason, sla=sla)
+        self._record(
+            self.ImpactRaised,
+            actor=actor,
+            at=at,
+            impact=impact,
+            priority=priority,
+            linked=sorted(linked),
+            reason=reason,
+            sla=sla,
+        )
 
-    def assign(self, *, assignee: str, collaborators: list[str], sla: dict, actor: dict,
-               at: datetime) -> None:
+    def assign(
+        self, *, assignee: str, collaborators: list[str], sla: dict, actor: dict, at: datetime
+    ) -> None:
         self._require_open("assign")
         if actor["role"] == "agent" and assignee != actor["id"]:
             raise Forbidden("an agent may only assign a ticket to themself")
-        self._record(self.Assigned, actor=actor, at=at, assignee=assignee,
-                     collaborators=collaborators, sla=sla)
+        self._record(
+            self.Assigned,
+            actor=actor,
+            at=at,
+            assignee=assignee,
+            collaborators=collaborators,
+            sla=sla,
+        )
 
     def acknowledge(self, *, actor: dict, at: datetime) -> None:
         self._require_open("acknowledge")
@@ -346,29 +422,60 @@ class Ticket(Aggregate):
             raise IllegalState("the assignment is already acknowledged")
         self._record(self.Acknowledged, actor=actor, at=at)
 
-    def update(self, *, note: str, visibility: str, next_step: str | None,
-               expected_done_at: datetime | None, waiting_on_customer: bool, sla: dict,
-               actor: dict, at: datetime) -> None:
+    def update(
+        self,
+        *,
+        note: str,
+        visibility: str,
+        next_step: str | None,
+        expected_done_at: datetime | None,
+        waiting_on_customer: bool,
+        sla: dict,
+        actor: dict,
+        at: datetime,
+    ) -> None:
         self._require_open("update")
-        self._record(self.ProgressUpdated, actor=actor, at=at, note=note, visibility=visibility,
-                     next_step=next_step, expected_done_at=expected_done_at,
-                     waiting_on_customer=waiting_on_customer, sla=sla)
+        self._record(
+            self.ProgressUpdated,
+            actor=actor,
+            at=at,
+            note=note,
+            visibility=visibility,
+            next_step=next_step,
+            expected_done_at=expected_done_at,
+            waiting_on_customer=waiting_on_customer,
+            sla=sla,
+        )
 
-    def escalate(self, *, level: str, reason: str, actor: dict, at: datetime,
-                 target: str | None = None, due: datetime | None = None) -> None:
+    def escalate(
+        self,
+        *,
+        level: str,
+        reason: str,
+        actor: dict,
+        at: datetime,
+        target: str | None = None,
+        due: datetime | None = None,
+    ) -> None:
         if target != "follow_up":  # the follow-up visit is due after closing
             self._require_open("escalate")
         if target and breach_key(target, due, level) in self.escalated_targets:
             raise IllegalState(f"the {target} breach is already escalated to {level}")
-        self._record(self.Escalated, actor=actor, at=at, level=level, reason=reason,
-                     target=target, due=due)
+        self._record(
+            self.Escalated, actor=actor, at=at, level=level, reason=reason, target=target, due=due
+        )
 
-    def close(self, *, resolution: str, actor: dict, at: datetime, sla: dict | None = None
-              ) -> None:
+    def close(self, *, resolution: str, actor: dict, at: datetime, sla: dict | None = None) -> None:
         self._require_open("close")
         handling = (at - self.received_at).total_seconds()
-        self._record(self.Closed, actor=actor, at=at, resolution=resolution,
-                     handling_seconds=max(handling, 0.0), sla=sla or {})
+        self._record(
+            self.Closed,
+            actor=actor,
+            at=at,
+            resolution=resolution,
+            handling_seconds=max(handling, 0.0),
+            sla=sla or {},
+        )
 
     def follow_up(self, *, note: str, actor: dict, at: datetime) -> None:
         """The visit after closing (SPEC §7: within 3 days for high-priority tickets)."""
@@ -385,8 +492,7 @@ class Ticket(Aggregate):
             raise Invalid("score must be between 1 and 5")
         self._record(self.Rated, actor=actor, at=at, score=score, comment=comment)
 
-    def erase_personal_data(self, *, basis: str, reason: str, actor: dict, at: datetime
-                            ) -> None:
+    def erase_personal_data(self, *, basis: str, reason: str, actor: dict, at: datetime) -> None:
         if self.personal_erased:
             raise IllegalState("this ticket's personal data is already erased")
         if basis not in ("request", "retention"):

@@ -26,7 +26,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 Role = Literal[  # domain.roles.ROLES
-    "agent", "supervisor", "manager", "auditor", "analytics", "channel", "system"]
+    "agent", "supervisor", "manager", "auditor", "analytics", "channel", "system"
+]
 SERVICE_USER = "ticketflow-service"  # the service's own identity when the file names none
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # it becomes a subject token: `_INBOX.<name>.>`
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -76,8 +77,9 @@ class User(BaseModel):
         if (self.password_env is None) == (self.password_bcrypt is None):
             raise ValueError("give exactly one of password_env and password_bcrypt")
         if self.commands and self.role != "channel":
-            raise ValueError("`commands` is for role channel only; other roles get theirs "
-                             "from the role")
+            raise ValueError(
+                "`commands` is for role channel only; other roles get theirs from the role"
+            )
         return self
 
 
@@ -111,11 +113,13 @@ def load_auth(path: Path | str, environ: Mapping[str, str] = os.environ) -> Auth
         auth = AuthFile.model_validate(data)
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
         raise AuthFileError(f"{source}: {problems}") from None
     for i, user in enumerate(auth.users):
         if user.password_env and not environ.get(user.password_env):
-            raise AuthFileError(f"{source}: users.{i}.password_env: the environment variable "
-                                f"{user.password_env} is not set (or empty)")
+            raise AuthFileError(
+                f"{source}: users.{i}.password_env: the environment variable "
+                f"{user.password_env} is not set (or empty)"
+            )
     return auth
-

@@ -58,8 +58,9 @@ class Lease:
             import psycopg
 
             if self._conn is None:
-                self._conn = psycopg.connect(self.store_url.split("?", 1)[0], autocommit=True,
-                                             connect_timeout=5)
+                self._conn = psycopg.connect(
+                    self.store_url.split("?", 1)[0], autocommit=True, connect_timeout=5
+                )
             row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
             return bool(row and row[0])
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)

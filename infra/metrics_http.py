@@ -18,6 +18,9 @@ READ_TIMEOUT = 5.0
 
 
 class MetricsServer:
+    name = "metrics-http"
+    task = None  # it serves from the event loop's own server, no task of its own
+
     def __init__(self, host: str, port: int, routes: dict[str, Route]) -> None:
         self.host, self.port, self.routes = host, port, routes
         self._server: asyncio.Server | None = None
@@ -26,8 +29,7 @@ class MetricsServer:
         """Listen; returns the port (the one the system chose when asked for 0)."""
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
-        log.info("metrics on http://%s:%d/metrics", self.host, self.port,
-                 extra={"port": self.port})
+        log.info("metrics on http://%s:%d/metrics", self.host, self.port, extra={"port": self.port})
         return self.port
 
     async def stop(self) -> None:
@@ -41,13 +43,19 @@ class MetricsServer:
                 request = await reader.readuntil(b"\r\n\r\n")
             method, path = _request_line(request)
             status, kind, body = await self._answer(method, path)
-            head = (f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
-                    f"Content-Type: {kind}\r\nContent-Length: {len(body)}\r\n"
-                    "Connection: close\r\n\r\n")
+            head = (
+                f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
+                f"Content-Type: {kind}\r\nContent-Length: {len(body)}\r\n"
+                "Connection: close\r\n\r\n"
+            )
             writer.write(head.encode() + (b"" if method == "HEAD" else body))
             await writer.drain()
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                ConnectionError):
+        except (
+            TimeoutError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ConnectionError,
+        ):
             pass  # a client that went away or never finished asking
         finally:
             writer.close()

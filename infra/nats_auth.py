@@ -44,18 +44,34 @@ def inbox_prefix(user: str) -> str:
 def reading(stream: str) -> tuple[str, ...]:
     """What a client publishes to read a stream through a consumer of its own."""
     api = "$JS.API"
-    return (f"{api}.INFO", f"{api}.STREAM.NAMES", f"{api}.STREAM.INFO.{stream}",
-            f"{api}.STREAM.MSG.GET.{stream}", f"{api}.CONSUMER.CREATE.{stream}",
-            f"{api}.CONSUMER.CREATE.{stream}.>", f"{api}.CONSUMER.DURABLE.CREATE.{stream}.*",
-            f"{api}.CONSUMER.INFO.{stream}.*", f"{api}.CONSUMER.DELETE.{stream}.*",
-            f"{api}.CONSUMER.MSG.NEXT.{stream}.*", f"$JS.ACK.{stream}.>", f"$JS.FC.{stream}.>")
+    return (
+        f"{api}.INFO",
+        f"{api}.STREAM.NAMES",
+        f"{api}.STREAM.INFO.{stream}",
+        f"{api}.STREAM.MSG.GET.{stream}",
+        f"{api}.CONSUMER.CREATE.{stream}",
+        f"{api}.CONSUMER.CREATE.{stream}.>",
+        f"{api}.CONSUMER.DURABLE.CREATE.{stream}.*",
+        f"{api}.CONSUMER.INFO.{stream}.*",
+        f"{api}.CONSUMER.DELETE.{stream}.*",
+        f"{api}.CONSUMER.MSG.NEXT.{stream}.*",
+        f"$JS.ACK.{stream}.>",
+        f"$JS.FC.{stream}.>",
+    )
 
 
 def untouchable(stream: str) -> tuple[str, ...]:
     """The service's own consumers on `stream`, in every position a consumer name takes."""
-    return tuple(subject for name in SERVICE_CONSUMERS.get(stream, ()) for subject in (
-        f"$JS.API.CONSUMER.*.{stream}.{name}", f"$JS.API.CONSUMER.*.{stream}.{name}.>",
-        f"$JS.API.CONSUMER.*.*.{stream}.{name}", f"$JS.ACK.{stream}.{name}.>"))
+    return tuple(
+        subject
+        for name in SERVICE_CONSUMERS.get(stream, ())
+        for subject in (
+            f"$JS.API.CONSUMER.*.{stream}.{name}",
+            f"$JS.API.CONSUMER.*.{stream}.{name}.>",
+            f"$JS.API.CONSUMER.*.*.{stream}.{name}",
+            f"$JS.ACK.{stream}.{name}.>",
+        )
+    )
 
 
 def permissions(role: str, user: str, commands: Sequence[str] = ()) -> Permissions | None:
@@ -70,13 +86,18 @@ def permissions(role: str, user: str, commands: Sequence[str] = ()) -> Permissio
     if role == "manager":
         return Permissions(("tickets.cmd.>", "tickets.query.>", REBUILD), inbox)
     if role == "analytics":
-        return Permissions(("tickets.query.stats", *reading(EVENTS)),
-                           (*inbox, "tickets.events.>"), untouchable(EVENTS))
+        return Permissions(
+            ("tickets.query.stats", *reading(EVENTS)),
+            (*inbox, "tickets.events.>"),
+            untouchable(EVENTS),
+        )
     if role == "auditor":
         reads = dict.fromkeys((*reading(EVENTS), *reading(DLQ)))
-        return Permissions(("tickets.query.>", REBUILD, *reads),
-                           (*inbox, "tickets.events.>", "tickets.dlq.>"),
-                           untouchable(EVENTS) + untouchable(DLQ))
+        return Permissions(
+            ("tickets.query.>", REBUILD, *reads),
+            (*inbox, "tickets.events.>", "tickets.dlq.>"),
+            untouchable(EVENTS) + untouchable(DLQ),
+        )
     raise ValueError(f"unknown role {role!r}")
 
 
@@ -95,9 +116,11 @@ def render_user(name: str, password: str, perms: Permissions | None) -> str:
     if perms is None:
         return head + "}"
     deny = f", deny: {_list(perms.deny_publish)}" if perms.deny_publish else ""
-    return (f"{head}, permissions: {{\n"
-            f"      publish: {{allow: {_list(perms.publish)}{deny}}}\n"
-            f"      subscribe: {{allow: {_list(perms.subscribe)}}}\n    }}}}")
+    return (
+        f"{head}, permissions: {{\n"
+        f"      publish: {{allow: {_list(perms.publish)}{deny}}}\n"
+        f"      subscribe: {{allow: {_list(perms.subscribe)}}}\n    }}}}"
+    )
 
 
 def render_authorization(entries: Iterable[str]) -> str:
@@ -120,8 +143,9 @@ def user_entry(user: User, environ: dict[str, str] | None = None) -> str:
     return render_user(user.name, password, permissions(user.role, user.name, user.commands))
 
 
-def embedded_authorization(auth: AuthFile, environ: dict[str, str],
-                           service: tuple[str, str] | None) -> str:
+def embedded_authorization(
+    auth: AuthFile, environ: dict[str, str], service: tuple[str, str] | None
+) -> str:
     """The `authorization` block of the embedded server: the file's users and, when the
     service has no `system` user of the file, its own (`service`: name, password)."""
     entries = [user_entry(u, environ) for u in auth.users]
@@ -130,9 +154,15 @@ def embedded_authorization(auth: AuthFile, environ: dict[str, str],
     return render_authorization(entries)
 
 
-COMPOSE_USERS = {"system": "ticketflow", "channel": "channel", "analytics": "analytics",
-                 "agent": "agent", "supervisor": "supervisor", "manager": "manager",
-                 "auditor": "auditor"}
+COMPOSE_USERS = {
+    "system": "ticketflow",
+    "channel": "channel",
+    "analytics": "analytics",
+    "agent": "agent",
+    "supervisor": "supervisor",
+    "manager": "manager",
+    "auditor": "auditor",
+}
 
 
 def password_variable(role: str) -> str:
@@ -142,11 +172,14 @@ def password_variable(role: str) -> str:
 def compose_authorization() -> str:
     """deploy/nats-auth.conf: one user per role, each password from an environment variable
     of the NATS container (nats-server reads `$NAME` from its environment)."""
-    header = ("# Generated by `python -m infra.nats_auth` (tests/contract check it is current):\n"
-              "# one NATS user per role of CONTRACT.md, passwords from the environment.\n")
+    header = (
+        "# Generated by `python -m infra.nats_auth` (tests/contract check it is current):\n"
+        "# one NATS user per role of CONTRACT.md, passwords from the environment.\n"
+    )
     return header + render_authorization(
         render_user(name, f"${password_variable(role)}", permissions(role, name))
-        for role, name in COMPOSE_USERS.items())
+        for role, name in COMPOSE_USERS.items()
+    )
 
 
 if __name__ == "__main__":

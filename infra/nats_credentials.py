@@ -28,8 +28,11 @@ class NatsCredentials:
 
     def connect_options(self) -> dict[str, Any]:
         """Keyword arguments for `nats.connect`."""
-        return {"user": self.user, "password": self.password,
-                "inbox_prefix": inbox_prefix(self.user)}
+        return {
+            "user": self.user,
+            "password": self.password,
+            "inbox_prefix": inbox_prefix(self.user),
+        }
 
     def env(self) -> dict[str, str]:
         """The variables that hand these credentials to a child process."""
@@ -50,8 +53,9 @@ def connect_options(url: str, environ: Mapping[str, str] = os.environ) -> dict[s
     return {"inbox_prefix": inbox_prefix(unquote(user))} if user else {}
 
 
-def service_credentials(auth: AuthFile,
-                        environ: Mapping[str, str] = os.environ) -> tuple[NatsCredentials, bool]:
+def service_credentials(
+    auth: AuthFile, environ: Mapping[str, str] = os.environ
+) -> tuple[NatsCredentials, bool]:
     """The service's identity on its embedded server: the file's first `system` user with
     a `password_env`, else one made up now (True: add it to the server's users)."""
     for user in auth.users:

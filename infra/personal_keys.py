@@ -62,8 +62,9 @@ class DataKey:
     def seal(self, fields: dict[str, Any]) -> str:
         nonce = os.urandom(NONCE)
         plain = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
-        return b64encode(nonce + AESGCM(self.key).encrypt(nonce, plain,
-                                                          self.key_id.encode())).decode()
+        return b64encode(
+            nonce + AESGCM(self.key).encrypt(nonce, plain, self.key_id.encode())
+        ).decode()
 
     def open(self, sealed: str) -> dict[str, Any]:
         raw = b64decode(sealed)
@@ -102,19 +103,28 @@ class KeyVault:
                     "last_used_at = CASE WHEN excluded.last_used_at > "
                     "personal_keys.last_used_at THEN excluded.last_used_at "
                     "ELSE personal_keys.last_used_at END",
-                    (subject, key_id, self._wrapped(key_id, AESGCM.generate_key(256)), at, at))
-            keys = {row[0]: DataKey(row[1], self._unwrapped(row[1], row[2]))
-                    for row in self._select_in(tx, "SELECT subject, key_id, wrapped FROM "
-                                               "personal_keys WHERE subject IN", subjects)}
-            tx.executemany("INSERT INTO personal_tickets (ticket_id, subject, key_id) "
-                           "VALUES (?, ?, ?) ON CONFLICT (ticket_id) DO NOTHING",
-                           [(t, s, keys[s].key_id) for s, t in pairs])
+                    (subject, key_id, self._wrapped(key_id, AESGCM.generate_key(256)), at, at),
+                )
+            keys = {
+                row[0]: DataKey(row[1], self._unwrapped(row[1], row[2]))
+                for row in self._select_in(
+                    tx,
+                    "SELECT subject, key_id, wrapped FROM personal_keys WHERE subject IN",
+                    subjects,
+                )
+            }
+            tx.executemany(
+                "INSERT INTO personal_tickets (ticket_id, subject, key_id) "
+                "VALUES (?, ?, ?) ON CONFLICT (ticket_id) DO NOTHING",
+                [(t, s, keys[s].key_id) for s, t in pairs],
+            )
         return keys
 
     def key(self, key_id: str) -> DataKey | None:
         with self.db.transaction(write=False) as tx:
-            row = tx.execute("SELECT wrapped FROM personal_keys WHERE key_id=?",
-                             (key_id,)).fetchone()
+            row = tx.execute(
+                "SELECT wrapped FROM personal_keys WHERE key_id=?", (key_id,)
+            ).fetchone()
         return DataKey(key_id, self._unwrapped(key_id, row[0])) if row else None
 
     def reveal(self, key_id: str, sealed: str) -> dict[str, Any] | None:
@@ -127,33 +137,42 @@ class KeyVault:
     def tickets_of(self, subject: str) -> list[str]:
         """Every ticket any key of the subject sealed (also keys destroyed since)."""
         with self.db.transaction(write=False) as tx:
-            rows = tx.execute("SELECT ticket_id FROM personal_tickets WHERE subject=? "
-                              "ORDER BY ticket_id", (subject,)).fetchall()
+            rows = tx.execute(
+                "SELECT ticket_id FROM personal_tickets WHERE subject=? ORDER BY ticket_id",
+                (subject,),
+            ).fetchall()
         return [row[0] for row in rows]
 
     def subject_of(self, ticket_id: str) -> str | None:
         with self.db.transaction(write=False) as tx:
-            row = tx.execute("SELECT subject FROM personal_tickets WHERE ticket_id=?",
-                             (ticket_id,)).fetchone()
+            row = tx.execute(
+                "SELECT subject FROM personal_tickets WHERE ticket_id=?", (ticket_id,)
+            ).fetchone()
         return row[0] if row else None
 
     def unused_since(self, cutoff: datetime) -> list[str]:
         """Subjects with a live key that sealed nothing new since `cutoff`."""
         with self.db.transaction(write=False) as tx:
-            rows = tx.execute("SELECT subject FROM personal_keys WHERE last_used_at <= ? "
-                              "ORDER BY last_used_at", (cutoff.isoformat(),)).fetchall()
+            rows = tx.execute(
+                "SELECT subject FROM personal_keys WHERE last_used_at <= ? ORDER BY last_used_at",
+                (cutoff.isoformat(),),
+            ).fetchall()
         return [row[0] for row in rows]
 
     def has_key(self, subject: str) -> bool:
         with self.db.transaction(write=False) as tx:
-            return tx.execute("SELECT 1 FROM personal_keys WHERE subject=?",
-                              (subject,)).fetchone() is not None
+            return (
+                tx.execute("SELECT 1 FROM personal_keys WHERE subject=?", (subject,)).fetchone()
+                is not None
+            )
 
     def destroy(self, subject: str) -> bool:
         """Delete the subject's key and overwrite its bytes; False when it had none."""
         with self.db.transaction() as tx:
-            gone = tx.execute("SELECT 1 FROM personal_keys WHERE subject=?",
-                              (subject,)).fetchone() is not None
+            gone = (
+                tx.execute("SELECT 1 FROM personal_keys WHERE subject=?", (subject,)).fetchone()
+                is not None
+            )
             tx.execute("DELETE FROM personal_keys WHERE subject=?", (subject,))
         if gone:
             self._scrub()
@@ -167,8 +186,11 @@ class KeyVault:
 
     def record_purge(self, at: datetime, erased: int) -> None:
         with self.db.transaction() as tx:
-            tx.execute("INSERT INTO personal_purges (ran_at, erased) VALUES (?, ?) "
-                       "ON CONFLICT (ran_at) DO NOTHING", (at.isoformat(), erased))
+            tx.execute(
+                "INSERT INTO personal_purges (ran_at, erased) VALUES (?, ?) "
+                "ON CONFLICT (ran_at) DO NOTHING",
+                (at.isoformat(), erased),
+            )
 
     def _scrub(self) -> None:
         if self.db.postgres:
@@ -193,7 +215,7 @@ class KeyVault:
     def _select_in(tx: Any, sql: str, values: list[str]) -> list[Any]:
         rows: list[Any] = []
         for start in range(0, len(values), 500):
-            chunk = values[start:start + 500]
+            chunk = values[start : start + 500]
             rows += tx.execute(f"{sql} ({', '.join('?' * len(chunk))})", chunk).fetchall()
         return rows
 
@@ -205,8 +227,10 @@ def vault_for(env: Mapping[str, str]) -> KeyVault:
         user = quote(env.get("POSTGRES_USER", "postgres"), safe="")
         password = env.get("POSTGRES_PASSWORD")
         auth = f"{user}:{quote(password, safe='')}" if password else user
-        url = (f"postgresql://{auth}@{env['POSTGRES_HOST']}:{env.get('POSTGRES_PORT', '5432')}"
-               f"/{env['POSTGRES_DBNAME']}")
+        url = (
+            f"postgresql://{auth}@{env['POSTGRES_HOST']}:{env.get('POSTGRES_PORT', '5432')}"
+            f"/{env['POSTGRES_DBNAME']}"
+        )
         if env.get("POSTGRES_SCHEMA"):
             url += f"?schema={quote(env['POSTGRES_SCHEMA'], safe='')}"
     elif module.endswith("sqlite") and env.get("SQLITE_DBNAME", ":memory:") != ":memory:":

@@ -51,16 +51,20 @@ def load_policy(path: Path | str | None = None) -> Policy:
         except OSError as error:
             raise PolicyError(f"{source}: cannot read: {error.strerror}") from None
         except UnicodeDecodeError as error:
-            raise PolicyError(f"{source}: not UTF-8 text: byte {error.start} "
-                              f"({error.object[error.start:error.start + 1]!r})") from None
+            raise PolicyError(
+                f"{source}: not UTF-8 text: byte {error.start} "
+                f"({error.object[error.start : error.start + 1]!r})"
+            ) from None
         except tomllib.TOMLDecodeError as error:
             raise PolicyError(f"{source}: not valid TOML: {error}") from None
         except RecursionError:
-            raise PolicyError(f"{source}: not valid TOML: arrays or tables nested too deeply"
-                              ) from None
+            raise PolicyError(
+                f"{source}: not valid TOML: arrays or tables nested too deeply"
+            ) from None
     try:
         return Policy.model_validate(data)
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
         raise PolicyError(f"{source}: {problems}") from None

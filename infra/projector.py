@@ -33,8 +33,13 @@ Applied = Callable[[str, Sequence[dict]], None]
 
 
 class Projector:
-    def __init__(self, projection: Projection, db: ReadDB, js: JetStreamContext,
-                 on_applied: Applied | None = None) -> None:
+    def __init__(
+        self,
+        projection: Projection,
+        db: ReadDB,
+        js: JetStreamContext,
+        on_applied: Applied | None = None,
+    ) -> None:
         self.projection, self.db, self.js = projection, db, js
         self.on_applied = on_applied
         self.position = 0
@@ -68,8 +73,9 @@ class Projector:
             total = (await self.js.stream_info(EVENTS)).state.last_seq
             await asyncio.to_thread(self._reset)
             done = 0
-            sub = await self.js.subscribe("tickets.events.>", ordered_consumer=True,
-                                          deliver_policy=DeliverPolicy.ALL)
+            sub = await self.js.subscribe(
+                "tickets.events.>", ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+            )
             try:
                 while done < total:
                     chunk = await _next_chunk(sub, 2000, last=total)
@@ -122,17 +128,30 @@ class Feed:
     on the stream, or that fails to apply, makes the feed subscribe again from its
     position: it never skips an event."""
 
-    def __init__(self, projectors: list[Projector], js: JetStreamContext,
-                 batch_size: int = 500, durable: str = "ticketflow-read-side") -> None:
+    def __init__(
+        self,
+        projectors: list[Projector],
+        js: JetStreamContext,
+        batch_size: int = 500,
+        durable: str = "ticketflow-read-side",
+    ) -> None:
         self.projectors, self.js = projectors, js
         self.batch_size, self.durable = batch_size, durable
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
-        await pull_forever(self.js, subject="tickets.events.>", durable=self.durable,
-                           stream=EVENTS, config=ConsumerConfig(), batch=self.batch_size,
-                           stopping=self._stopping, handle=self._handle, log=log,
-                           prepare=self._recreate_consumer)
+        await pull_forever(
+            self.js,
+            subject="tickets.events.>",
+            durable=self.durable,
+            stream=EVENTS,
+            config=ConsumerConfig(),
+            batch=self.batch_size,
+            stopping=self._stopping,
+            handle=self._handle,
+            log=log,
+            prepare=self._recreate_consumer,
+        )
 
     def position(self) -> int:
         return min(projector.position for projector in self.projectors)
@@ -142,10 +161,14 @@ class Feed:
         with contextlib.suppress(NotFoundError):
             await self.js.delete_consumer(EVENTS, self.durable)
         log.info("%s: reading from stream sequence %d", self.durable, start)
-        return ConsumerConfig(durable_name=self.durable, ack_policy=AckPolicy.ALL,
-                              ack_wait=30, max_ack_pending=20_000,
-                              deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                              opt_start_seq=start)
+        return ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=AckPolicy.ALL,
+            ack_wait=30,
+            max_ack_pending=20_000,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=start,
+        )
 
     async def _skips_an_event(self, first: int) -> bool:
         """Whether the stream still holds an event between our position and `first`
@@ -174,8 +197,9 @@ class Feed:
         try:
             applied = await asyncio.to_thread(self._apply, batch)
         except Exception as error:
-            log.error("projections failed on a batch: %s: %s", type(error).__name__, error,
-                      exc_info=error)
+            log.error(
+                "projections failed on a batch: %s: %s", type(error).__name__, error, exc_info=error
+            )
             raise  # subscribe again from the position after a pause: never skip an event
         finally:
             for projector in self.projectors:

@@ -14,11 +14,19 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
 
 
-async def pull_forever(js: JetStreamContext, *, subject: str, durable: str, stream: str,
-                       config: ConsumerConfig, batch: int, stopping: asyncio.Event,
-                       handle: Callable[[list[Any]], Awaitable[None]],
-                       log: logging.Logger,
-                       prepare: Callable[[], Awaitable[ConsumerConfig]] | None = None) -> None:
+async def pull_forever(
+    js: JetStreamContext,
+    *,
+    subject: str,
+    durable: str,
+    stream: str,
+    config: ConsumerConfig,
+    batch: int,
+    stopping: asyncio.Event,
+    handle: Callable[[list[Any]], Awaitable[None]],
+    log: logging.Logger,
+    prepare: Callable[[], Awaitable[ConsumerConfig]] | None = None,
+) -> None:
     """`prepare`, if given, runs before every (re)subscription and returns the consumer's
     config (e.g. a new start sequence after the durable was deleted on purpose)."""
     sub: Any = None
@@ -29,8 +37,9 @@ async def pull_forever(js: JetStreamContext, *, subject: str, durable: str, stre
                 if sub is None:
                     if prepare is not None:
                         config = await prepare()
-                    sub = await js.pull_subscribe(subject, durable=durable, stream=stream,
-                                                  config=config)
+                    sub = await js.pull_subscribe(
+                        subject, durable=durable, stream=stream, config=config
+                    )
                 try:
                     msgs = await sub.fetch(batch, timeout=0.5)
                 except TimeoutError:
@@ -40,8 +49,13 @@ async def pull_forever(js: JetStreamContext, *, subject: str, durable: str, stre
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                log.warning("%s: %s: %s; subscribing again in %.1fs", durable,
-                            type(error).__name__, error, backoff)
+                log.warning(
+                    "%s: %s: %s; subscribing again in %.1fs",
+                    durable,
+                    type(error).__name__,
+                    error,
+                    backoff,
+                )
                 if sub is not None:
                     with contextlib.suppress(Exception):
                         await sub.unsubscribe()

@@ -47,15 +47,18 @@ class Tx:
 
     def positions(self, name: str) -> tuple[int, int]:
         """(stream sequence, store sequence) of the last event the projection applied."""
-        row = self.execute("SELECT stream_seq, store_seq FROM projection_positions "
-                           "WHERE name=?", (name,)).fetchone()
+        row = self.execute(
+            "SELECT stream_seq, store_seq FROM projection_positions WHERE name=?", (name,)
+        ).fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
     def set_position(self, name: str, stream_seq: int, store_seq: int = 0) -> None:
-        self.execute("INSERT INTO projection_positions (name, stream_seq, store_seq) "
-                     "VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
-                     "stream_seq = excluded.stream_seq, store_seq = excluded.store_seq",
-                     (name, stream_seq, store_seq))
+        self.execute(
+            "INSERT INTO projection_positions (name, stream_seq, store_seq) "
+            "VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+            "stream_seq = excluded.stream_seq, store_seq = excluded.store_seq",
+            (name, stream_seq, store_seq),
+        )
 
 
 class ReadDB:
@@ -69,9 +72,12 @@ class ReadDB:
             self._connect_postgres()
         else:
             path = unquote(parsed.path)
-            self._conn = sqlite3.connect(":memory:" if path == "/:memory:" else path,
-                                         timeout=30, isolation_level=None,
-                                         check_same_thread=False)
+            self._conn = sqlite3.connect(
+                ":memory:" if path == "/:memory:" else path,
+                timeout=30,
+                isolation_level=None,
+                check_same_thread=False,
+            )
             self._conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
         self._lock = threading.Lock()
         with self.transaction() as tx:
@@ -83,8 +89,9 @@ class ReadDB:
         import psycopg
 
         schema = parse_qs(urlparse(self._store_url).query).get("schema", [None])[0]
-        self._conn = psycopg.connect(self._store_url.split("?", 1)[0], autocommit=True,
-                                     connect_timeout=10)
+        self._conn = psycopg.connect(
+            self._store_url.split("?", 1)[0], autocommit=True, connect_timeout=10
+        )
         if schema:
             self._conn.execute(f'SET search_path TO "{schema}"')
 

@@ -44,7 +44,8 @@ from infra.streams import EVENTS
 
 log = logging.getLogger("ticketflow.relay")
 TICKET_TOPICS = frozenset(
-    get_topic(cls) for cls in vars(Ticket).values()
+    get_topic(cls)
+    for cls in vars(Ticket).values()
     if isinstance(cls, type) and issubclass(cls, Ticket.Event) and cls is not Ticket.Event
 )
 ACK_TIMEOUT = 10.0  # publish_async futures never time out by themselves
@@ -60,7 +61,7 @@ class Outgoing:
 
 
 def _reveal(app: Application) -> Reveal:
-    """The store's key lookup for sealed personal data (services.desk.TicketDesk)."""
+    """The store's key lookup for sealed personal data (services.application.desk.TicketDesk)."""
     return getattr(app, "reveal", no_keys)
 
 
@@ -68,12 +69,21 @@ def to_outgoing(app: Application, notification: Notification) -> Outgoing:
     event: Any = app.mapper.to_domain_event(notification)
     name, ticket_id = event_name(event), str(event.originator_id)
     payload = build_envelope(
-        event_name=name, ticket_id=ticket_id, version=event.originator_version,
-        time=event.timestamp, number=event.number, sequence=notification.id,
+        event_name=name,
+        ticket_id=ticket_id,
+        version=event.originator_version,
+        time=event.timestamp,
+        number=event.number,
+        sequence=notification.id,
         data=event_data(event, _reveal(app)),
-        schema_version=getattr(type(event), "class_version", 1))
-    return Outgoing(notification.id, f"{ticket_id}:{event.originator_version}",
-                    event_subject(name, ticket_id), payload)
+        schema_version=getattr(type(event), "class_version", 1),
+    )
+    return Outgoing(
+        notification.id,
+        f"{ticket_id}:{event.originator_version}",
+        event_subject(name, ticket_id),
+        payload,
+    )
 
 
 async def stream_position(js: JetStreamContext) -> tuple[int, int]:
@@ -90,8 +100,14 @@ async def stream_position(js: JetStreamContext) -> tuple[int, int]:
 
 
 class Relay:
-    def __init__(self, app: Application, js: JetStreamContext, batch_size: int = 500,
-                 poll_interval: float = 1.0, verify_interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        app: Application,
+        js: JetStreamContext,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+        verify_interval: float = 5.0,
+    ) -> None:
         self.app, self.js = app, js
         self.batch_size, self.poll_interval = batch_size, poll_interval
         self.verify_interval = verify_interval  # idle check that the stream still holds its tail
@@ -159,24 +175,27 @@ class Relay:
         self.stream_seq = last
         if on_stream >= self.on_stream:
             return False
-        log.warning("relay: the stream lost its tail (its last event is store sequence "
-                    "%d, published up to %d); re-publishing from the store",
-                    on_stream, self.on_stream)
+        log.warning(
+            "relay: the stream lost its tail (its last event is store sequence "
+            "%d, published up to %d); re-publishing from the store",
+            on_stream,
+            self.on_stream,
+        )
         self.position = self.on_stream = on_stream
         return True
 
     def _read(self) -> tuple[list[Outgoing], int | None]:
         """The next ticket events after `position`, and the last store id looked at."""
         notifications = self.app.recorder.select_notifications(
-            start=self.position, limit=self.batch_size, inclusive_of_start=False)
-        outgoing = [to_outgoing(self.app, n) for n in notifications
-                    if n.topic in TICKET_TOPICS]
+            start=self.position, limit=self.batch_size, inclusive_of_start=False
+        )
+        outgoing = [to_outgoing(self.app, n) for n in notifications if n.topic in TICKET_TOPICS]
         return outgoing, (notifications[-1].id if notifications else None)
 
     async def _publish(self, batch: Sequence[Outgoing]) -> None:
         if self.atomic:
             for start in range(0, len(batch), ATOMIC_MAX):
-                part = batch[start:start + ATOMIC_MAX]
+                part = batch[start : start + ATOMIC_MAX]
                 if part and not await self._publish_atomic(part):
                     await self._publish_serially(part)
             return
@@ -189,20 +208,24 @@ class Relay:
         batch_id = uuid.uuid4().hex
         nc = self.js._nc
         for i, out in enumerate(batch, start=1):
-            headers = {"Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(i),
-                       "Nats-Msg-Id": out.msg_id}
+            headers = {
+                "Nats-Batch-Id": batch_id,
+                "Nats-Batch-Sequence": str(i),
+                "Nats-Msg-Id": out.msg_id,
+            }
             if i == 1:
                 headers["Nats-Expected-Last-Sequence"] = str(self.stream_seq)
             if i < len(batch):
                 await nc.publish(out.subject, out.payload, headers=headers)
                 continue
             headers["Nats-Batch-Commit"] = "1"
-            reply = await nc.request(out.subject, out.payload, timeout=ACK_TIMEOUT,
-                                     headers=headers)
+            reply = await nc.request(out.subject, out.payload, timeout=ACK_TIMEOUT, headers=headers)
         ack = json.loads(reply.data)
         if "error" in ack:
-            log.warning("relay: atomic batch refused (%s); publishing one by one",
-                        ack["error"].get("description"))
+            log.warning(
+                "relay: atomic batch refused (%s); publishing one by one",
+                ack["error"].get("description"),
+            )
             return False
         self.position, self.stream_seq = batch[-1].sequence, int(ack["seq"])
         self.on_stream = self.position
@@ -220,10 +243,10 @@ class Relay:
         futures = []
         for i, out in enumerate(batch):
             headers = self._headers(out, self.stream_seq) if i == 0 else {"Nats-Msg-Id": out.msg_id}
-            futures.append(await self.js.publish_async(out.subject, out.payload,
-                                                       headers=headers))
+            futures.append(await self.js.publish_async(out.subject, out.payload, headers=headers))
         results = await asyncio.wait_for(
-            asyncio.gather(*futures, return_exceptions=True), ACK_TIMEOUT)
+            asyncio.gather(*futures, return_exceptions=True), ACK_TIMEOUT
+        )
         done = 0
         for out, result in zip(batch, results, strict=True):
             if isinstance(result, BaseException) or result.duplicate:
@@ -234,8 +257,12 @@ class Relay:
 
     async def _publish_serially(self, batch: Sequence[Outgoing]) -> None:
         for out in batch:
-            ack = await self.js.publish(out.subject, out.payload, timeout=ACK_TIMEOUT,
-                                        headers=self._headers(out, self.stream_seq))
+            ack = await self.js.publish(
+                out.subject,
+                out.payload,
+                timeout=ACK_TIMEOUT,
+                headers=self._headers(out, self.stream_seq),
+            )
             if not ack.duplicate:
                 self._landed(out, ack.seq)
                 continue
@@ -246,16 +273,22 @@ class Relay:
                 continue
             # The stream lost it, but dedupe still remembers its id: resend under a new one.
             ack = await self.js.publish(
-                out.subject, out.payload, timeout=ACK_TIMEOUT,
-                headers=self._headers(out, self.stream_seq,
-                                      msg_id=f"{out.msg_id}:r{self.stream_seq}"))
+                out.subject,
+                out.payload,
+                timeout=ACK_TIMEOUT,
+                headers=self._headers(
+                    out, self.stream_seq, msg_id=f"{out.msg_id}:r{self.stream_seq}"
+                ),
+            )
             self._landed(out, ack.seq)
             self.republished += 1
 
     @staticmethod
     def _headers(out: Outgoing, expected_last: int, msg_id: str | None = None) -> dict[str, str]:
-        return {"Nats-Msg-Id": msg_id or out.msg_id,
-                "Nats-Expected-Last-Sequence": str(expected_last)}
+        return {
+            "Nats-Msg-Id": msg_id or out.msg_id,
+            "Nats-Expected-Last-Sequence": str(expected_last),
+        }
 
     def _landed(self, out: Outgoing, stream_seq: int) -> None:
         self.position, self.stream_seq = out.sequence, stream_seq

@@ -38,8 +38,10 @@ def cipher_key(data_dir: Path) -> str:
 
 def store_env(url: str, data_dir: Path) -> dict[str, str]:
     """The eventsourcing environment for a store URL."""
-    env = {"CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
-           "CIPHER_KEY": cipher_key(data_dir)}
+    env = {
+        "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
+        "CIPHER_KEY": cipher_key(data_dir),
+    }
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = unquote(parsed.path)
@@ -47,25 +49,32 @@ def store_env(url: str, data_dir: Path) -> dict[str, str]:
             raise StoreUrlError(f"store URL {url!r} names no file: use sqlite:///PATH")
         if path != "/:memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        env.update(PERSISTENCE_MODULE="eventsourcing.sqlite",
-                   SQLITE_DBNAME=":memory:" if path == "/:memory:" else path,
-                   SQLITE_LOCK_TIMEOUT="30")
+        env.update(
+            PERSISTENCE_MODULE="eventsourcing.sqlite",
+            SQLITE_DBNAME=":memory:" if path == "/:memory:" else path,
+            SQLITE_LOCK_TIMEOUT="30",
+        )
         return env
     if parsed.scheme in ("postgresql", "postgres"):
         if not parsed.hostname or not parsed.path.strip("/"):
             raise StoreUrlError(f"store URL {url!r} needs a host and a database")
-        env.update(PERSISTENCE_MODULE="eventsourcing.postgres",
-                   POSTGRES_DBNAME=parsed.path.strip("/"), POSTGRES_HOST=parsed.hostname,
-                   POSTGRES_PORT=str(parsed.port or 5432),
-                   POSTGRES_USER=unquote(parsed.username or "postgres"),
-                   POSTGRES_PASSWORD=unquote(parsed.password or ""),
-                   POSTGRES_POOL_SIZE="10", POSTGRES_CONNECT_TIMEOUT="10",
-                   # a pooled connection is checked before use: after a server restart
-                   # the broken ones are replaced instead of failing every save once
-                   POSTGRES_PRE_PING="y")
+        env.update(
+            PERSISTENCE_MODULE="eventsourcing.postgres",
+            POSTGRES_DBNAME=parsed.path.strip("/"),
+            POSTGRES_HOST=parsed.hostname,
+            POSTGRES_PORT=str(parsed.port or 5432),
+            POSTGRES_USER=unquote(parsed.username or "postgres"),
+            POSTGRES_PASSWORD=unquote(parsed.password or ""),
+            POSTGRES_POOL_SIZE="10",
+            POSTGRES_CONNECT_TIMEOUT="10",
+            # a pooled connection is checked before use: after a server restart
+            # the broken ones are replaced instead of failing every save once
+            POSTGRES_PRE_PING="y",
+        )
         schema = parse_qs(parsed.query).get("schema")
         if schema:
             env["POSTGRES_SCHEMA"] = schema[0]
         return env
-    raise StoreUrlError(f"unknown store URL {url!r}: use sqlite:///PATH or "
-                        "postgresql://USER@HOST:PORT/DB")
+    raise StoreUrlError(
+        f"unknown store URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST:PORT/DB"
+    )

@@ -16,19 +16,37 @@ DUPLICATE_WINDOW = 120.0  # seconds; Nats-Msg-Id dedupe, the second line of defe
 
 
 def stream_configs(replicas: int = 1) -> list[StreamConfig]:
-    common: dict[str, Any] = {"storage": StorageType.FILE, "num_replicas": replicas,
-              "duplicate_window": DUPLICATE_WINDOW}
+    common: dict[str, Any] = {
+        "storage": StorageType.FILE,
+        "num_replicas": replicas,
+        "duplicate_window": DUPLICATE_WINDOW,
+    }
     return [
         # Work queue: a request stays until intake stored its ticket and acknowledged it.
-        StreamConfig(name=INTAKE, subjects=["tickets.intake.>"],
-                     retention=RetentionPolicy.WORK_QUEUE, max_msg_size=1024 * 1024,
-                     discard=DiscardPolicy.NEW, **common),
+        StreamConfig(
+            name=INTAKE,
+            subjects=["tickets.intake.>"],
+            retention=RetentionPolicy.WORK_QUEUE,
+            max_msg_size=1024 * 1024,
+            discard=DiscardPolicy.NEW,
+            **common,
+        ),
         # Atomic batches let the relay store a batch of events with one disk sync
         # (nats-server 2.12+; an older server ignores the flag and the relay falls back).
-        StreamConfig(name=EVENTS, subjects=["tickets.events.>"],
-                     retention=RetentionPolicy.LIMITS, allow_atomic=True, **common),
-        StreamConfig(name=DLQ, subjects=["tickets.dlq.>"],
-                     retention=RetentionPolicy.LIMITS, max_age=90 * 24 * 3600.0, **common),
+        StreamConfig(
+            name=EVENTS,
+            subjects=["tickets.events.>"],
+            retention=RetentionPolicy.LIMITS,
+            allow_atomic=True,
+            **common,
+        ),
+        StreamConfig(
+            name=DLQ,
+            subjects=["tickets.dlq.>"],
+            retention=RetentionPolicy.LIMITS,
+            max_age=90 * 24 * 3600.0,
+            **common,
+        ),
     ]
 
 

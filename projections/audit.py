@@ -49,15 +49,19 @@ class AuditTrail(Projection):
 
     def apply(self, tx: Tx, event: dict) -> None:
         kind, ticket, data = event_kind(event), event["subject"], event["data"]
-        row = tx.execute("SELECT status, assignee FROM audit_status WHERE ticket_id=?",
-                         (ticket,)).fetchone()
+        row = tx.execute(
+            "SELECT status, assignee FROM audit_status WHERE ticket_id=?", (ticket,)
+        ).fetchone()
         status, assignee = (row[0], row[1]) if row else ("open", None)
         if kind == "Assigned":
             assignee = data["assignee"]
         status = status_after(status, assignee, kind, data)
-        tx.execute("INSERT INTO audit_status (ticket_id, status, assignee) VALUES (?, ?, ?) "
-                   "ON CONFLICT (ticket_id) DO UPDATE SET status=excluded.status, "
-                   "assignee=excluded.assignee", (ticket, status, assignee))
+        tx.execute(
+            "INSERT INTO audit_status (ticket_id, status, assignee) VALUES (?, ?, ?) "
+            "ON CONFLICT (ticket_id) DO UPDATE SET status=excluded.status, "
+            "assignee=excluded.assignee",
+            (ticket, status, assignee),
+        )
         if kind == "PersonalDataErased":
             _erase_received(tx, ticket)
         actor = data.get("actor") or {}
@@ -66,19 +70,35 @@ class AuditTrail(Projection):
             "INSERT INTO audit_events (sequence, ticket_id, number, version, event_type, "
             "actor_id, actor_role, time, status_after, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
             "?, ?) ON CONFLICT (sequence) DO NOTHING",
-            (event["sequence"], ticket, event.get("ticketnumber"), version, kind,
-             actor.get("id"), actor.get("role"), event["time"], status,
-             json.dumps({k: v for k, v in data.items() if k != "actor"}, ensure_ascii=False)))
+            (
+                event["sequence"],
+                ticket,
+                event.get("ticketnumber"),
+                version,
+                kind,
+                actor.get("id"),
+                actor.get("role"),
+                event["time"],
+                status,
+                json.dumps({k: v for k, v in data.items() if k != "actor"}, ensure_ascii=False),
+            ),
+        )
 
 
 def _erase_received(tx: Tx, ticket: str) -> None:
     """The trail keeps the Received event's facts; its personal data reads as erased, as
     in the `history` query."""
-    rows = tx.execute("SELECT sequence, data FROM audit_events WHERE ticket_id=? AND "
-                      "event_type='Received'", (ticket,)).fetchall()
+    rows = tx.execute(
+        "SELECT sequence, data FROM audit_events WHERE ticket_id=? AND event_type='Received'",
+        (ticket,),
+    ).fetchall()
     for sequence, text in rows:
         data = json.loads(text)
-        data.update(customer=erased_customer((data.get("customer") or {}).get("customer_id")),
-                    attachments=[])
-        tx.execute("UPDATE audit_events SET data=? WHERE sequence=?",
-                   (json.dumps(data, ensure_ascii=False), sequence))
+        data.update(
+            customer=erased_customer((data.get("customer") or {}).get("customer_id")),
+            attachments=[],
+        )
+        tx.execute(
+            "UPDATE audit_events SET data=? WHERE sequence=?",
+            (json.dumps(data, ensure_ascii=False), sequence),
+        )

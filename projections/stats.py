@@ -4,7 +4,7 @@ A ticket's row holds what a report slices and counts: channel, type, category,
 priority, the last assignee and their team, when it was received, first answered
 (first customer-visible update, or the first close if earlier) and closed (first and
 last), its status, how often it was reopened and escalated, and its last rating.
-`services.stats_query` aggregates the rows on read, because SLA compliance depends on
+`services.readside.stats` aggregates the rows on read, because SLA compliance depends on
 the moment asked.
 
 SLA targets follow the events as `projections.sla` does, with one addition for

@@ -20,10 +20,11 @@ from domain.policy import Policy
 from infra.nats_server import EmbeddedNats
 from infra.policy_file import load_policy
 from infra.store import store_env
-from services.desk import TicketDesk
+from services.application.desk import TicketDesk
 
-POSTGRES_URL = os.environ.get("TICKETFLOW_TEST_POSTGRES",
-                              "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "TICKETFLOW_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 
 class FixedClock:

@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from services.asyncapi import asyncapi_document
+from services.edge.nats.asyncapi import asyncapi_document
 
 SNAPSHOT = Path(__file__).parent / "asyncapi.snapshot.json"
 
@@ -24,10 +24,26 @@ def test_the_asyncapi_document_matches_its_snapshot() -> None:
 
 def test_the_document_names_every_contract_subject() -> None:
     addresses = {c["address"] for c in asyncapi_document()["channels"].values()}
-    expected = {f"tickets.cmd.{n}" for n in ("classify", "assign", "acknowledge", "update",
-                                             "escalate", "close", "rate", "reopen")}
-    expected |= {"tickets.query.ticket", "tickets.query.history", "tickets.dlq.intake",
-                 "tickets.intake.{channel}", "tickets.events.{event_type}.{ticket_id}"}
+    expected = {
+        f"tickets.cmd.{n}"
+        for n in (
+            "classify",
+            "assign",
+            "acknowledge",
+            "update",
+            "escalate",
+            "close",
+            "rate",
+            "reopen",
+        )
+    }
+    expected |= {
+        "tickets.query.ticket",
+        "tickets.query.history",
+        "tickets.dlq.intake",
+        "tickets.intake.{channel}",
+        "tickets.events.{event_type}.{ticket_id}",
+    }
     assert expected <= addresses
 
 

@@ -18,10 +18,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import services.runtime
+import services.runtime.service
 from infra import logs
 from infra.store import store_env
-from services.cli import app
+from services.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text("utf-8"))
@@ -135,12 +135,12 @@ class TestTicketflowCommand:
     def test_the_cli_runs_the_command_compose_gives_it(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        started: list[services.runtime.Settings] = []
+        started: list[services.runtime.service.Settings] = []
 
-        async def serve(settings: services.runtime.Settings, announce: Any) -> None:
+        async def serve(settings: services.runtime.service.Settings, announce: Any) -> None:
             started.append(settings)  # instead of running the service
 
-        monkeypatch.setattr(services.runtime, "serve", serve)
+        monkeypatch.setattr(services.runtime.service, "serve", serve)
         monkeypatch.setattr(logs, "configure", lambda level: None)
         result = CliRunner().invoke(app, command_of("ticketflow"))
         assert result.exit_code == 0, result.output
@@ -239,8 +239,7 @@ class TestTheClusterProfile:
     def test_two_instances_share_the_cluster_and_one_postgresql(self) -> None:
         for name in ("ticketflow-a", "ticketflow-b"):
             args = command_of(name)
-            assert option(args, "--nats-url") == ",".join(
-                f"nats://{n}:4222" for n in self.NODES)
+            assert option(args, "--nats-url") == ",".join(f"nats://{n}:4222" for n in self.NODES)
             assert option(args, "--nats-replicas") == "3"
             assert option(args, "--store").startswith("postgresql://")
             assert set(COMPOSE["services"][name]["depends_on"]) == {*self.NODES, "postgres"}

@@ -41,9 +41,21 @@ class PrivatePostgres:
     def _pg_ctl(self, *args: str) -> None:
         pg_ctl = _binary("pg_ctl")
         assert pg_ctl
-        subprocess.run([*_as_postgres(), pg_ctl, "-D", str(self.directory / "data"),
-                        "-l", str(self.directory / "server.log"), "-w", *args],
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [
+                *_as_postgres(),
+                pg_ctl,
+                "-D",
+                str(self.directory / "data"),
+                "-l",
+                str(self.directory / "server.log"),
+                "-w",
+                *args,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
     def init(self) -> None:
         initdb = _binary("initdb")
@@ -52,13 +64,27 @@ class PrivatePostgres:
         if os.geteuid() == 0:
             os.chmod(self.directory.parent, 0o755)  # the postgres user must get through
             shutil.chown(self.directory, "postgres", "postgres")
-        subprocess.run([*_as_postgres(), initdb, "-D", str(self.directory / "data"),
-                        "-A", "trust", "-U", "postgres", "--no-sync"],
-                       check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                *_as_postgres(),
+                initdb,
+                "-D",
+                str(self.directory / "data"),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
 
     def start(self) -> None:
-        self._pg_ctl("-o", f"-p {self.port} -k {self.directory} "
-                           "-c listen_addresses=127.0.0.1", "start")
+        self._pg_ctl(
+            "-o", f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1", "start"
+        )
 
     def stop(self, mode: str = "fast") -> None:
         self._pg_ctl("-m", mode, "stop")

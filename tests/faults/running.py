@@ -20,9 +20,21 @@ from infra.streams import EVENTS
 def start_service(nats_url: str, data_dir: Path, *extra: str) -> subprocess.Popen:
     log = open(data_dir / "service.log", "ab")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up", "--nats-url", nats_url,
-         "--data-dir", str(data_dir), *extra],
-        stdout=subprocess.PIPE, stderr=log, text=True)
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "up",
+            "--nats-url",
+            nats_url,
+            "--data-dir",
+            str(data_dir),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+    )
     assert process.stdout is not None
     line = process.stdout.readline()
     assert line.startswith("nats: "), f"service did not start: {line!r}; see {log.name}"
@@ -71,8 +83,7 @@ class Adapter:
     async def send(self, count: int, window: int = 100, pause: float = 0.0) -> None:
         """`count` requests, `window` at a time, `pause` seconds between windows."""
         for first in range(0, count, window):
-            await asyncio.gather(*(self._one(i) for i in range(first, min(first + window,
-                                                                          count))))
+            await asyncio.gather(*(self._one(i) for i in range(first, min(first + window, count))))
             await asyncio.sleep(pause)
 
     async def _one(self, i: int) -> None:
@@ -80,8 +91,12 @@ class Adapter:
         body = {"external_id": external_id, "content": f"order {i} never arrived, refund?"}
         while True:
             try:
-                await self.js.publish("tickets.intake.web", json.dumps(body).encode(),
-                                      timeout=2, headers={"Nats-Msg-Id": f"web:{external_id}"})
+                await self.js.publish(
+                    "tickets.intake.web",
+                    json.dumps(body).encode(),
+                    timeout=2,
+                    headers={"Nats-Msg-Id": f"web:{external_id}"},
+                )
                 self.accepted.add(external_id)
                 return
             except (nats.errors.Error, TimeoutError, OSError):

@@ -25,7 +25,8 @@ BURST = 1500
 
 @pytest.mark.parametrize("how", ["restart", "kill -9"])
 async def test_the_nats_server_going_down_mid_burst_loses_and_doubles_nothing(
-        tmp_path, how) -> None:
+    tmp_path, how
+) -> None:
     server = EmbeddedNats(tmp_path / "nats", port=free_port())
     url = server.start()
     data = tmp_path / "data"
@@ -50,8 +51,9 @@ async def test_the_nats_server_going_down_mid_burst_loses_and_doubles_nothing(
             await asyncio.sleep(1.0)  # down for a moment: publishes fail and are retried
             server.start()
         await asyncio.wait_for(sending, 120)
-        counts = await assert_consistent(js, f"sqlite:///{data / 'tickets.db'}", data,
-                                         adapter.accepted)
+        counts = await assert_consistent(
+            js, f"sqlite:///{data / 'tickets.db'}", data, adapter.accepted
+        )
     finally:
         exit_code = stop_service(service)
         await nc.close()

@@ -21,8 +21,9 @@ BURST = 1200
 
 
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
-async def test_the_store_restarted_mid_burst_loses_and_doubles_nothing(fresh_streams,
-                                                                       tmp_path, mode) -> None:
+async def test_the_store_restarted_mid_burst_loses_and_doubles_nothing(
+    fresh_streams, tmp_path, mode
+) -> None:
     # a short path: the server's socket lives in it (Unix sockets have a length limit)
     with tempfile.TemporaryDirectory(prefix="pg") as short:
         postgres = private_postgres_or_skip(Path(short) / "pg", free_port())

@@ -20,7 +20,8 @@ BURST, KILLS = 2500, 4
 
 @pytest.mark.parametrize("seed", [20261124])
 async def test_kill_minus_nine_at_random_points_loses_and_doubles_nothing(
-        fresh_streams, tmp_path, seed) -> None:
+    fresh_streams, tmp_path, seed
+) -> None:
     rng = random.Random(seed)
     # kill points: numbers of events on the stream, random within the burst's span
     points = sorted(rng.sample(range(50, 2 * BURST), KILLS))

@@ -52,8 +52,7 @@ async def test_a_purged_stream_is_published_again_from_the_store(running) -> Non
     assert counts["events"] == len(stored)  # all of them again, once each
 
 
-async def test_the_read_sides_consumer_deleted_is_created_again_and_catches_up(
-        running) -> None:
+async def test_the_read_sides_consumer_deleted_is_created_again_and_catches_up(running) -> None:
     js, store_url, data = running
     adapter = Adapter(js, "consumer")
     sending = asyncio.create_task(adapter.send(800, window=50, pause=0.05))

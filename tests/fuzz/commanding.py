@@ -17,8 +17,8 @@ from pydantic import ValidationError
 
 from domain.errors import TicketError
 from domain.ticket import Ticket
-from services.commands import CommandService
-from services.messages import COMMANDS, reason_of
+from services.application.commands import CommandService
+from services.application.messages import COMMANDS, reason_of
 from tests.fuzz.strategies import clean_text, mutated, odd_text, rfc3339
 
 ROLES = ("agent", "supervisor", "manager", "auditor", "analytics", "channel", "system")
@@ -34,12 +34,27 @@ MAY_SEND = {  # CONTRACT.md "Commands" (follow_up: docs/contract.md "Extensions"
     "reopen": {"agent", "supervisor", "manager", "channel"},
     "follow_up": {"agent", "supervisor", "manager"},
 }
-EVENTS = {"classify": ["Classified"], "assign": ["Assigned"], "acknowledge": ["Acknowledged"],
-          "update": ["ProgressUpdated"], "escalate": ["Escalated"], "close": ["Closed"],
-          "rate": ["Rated"], "reopen": ["Reopened"], "follow_up": ["FollowedUp"]}
+EVENTS = {
+    "classify": ["Classified"],
+    "assign": ["Assigned"],
+    "acknowledge": ["Acknowledged"],
+    "update": ["ProgressUpdated"],
+    "escalate": ["Escalated"],
+    "close": ["Closed"],
+    "rate": ["Rated"],
+    "reopen": ["Reopened"],
+    "follow_up": ["FollowedUp"],
+}
 PEOPLE = ("A007", "A008", "S001", "M001")
-CATEGORIES = ("billing/refund", "technical", "account/login", "general", "billing/nope",
-              "nope", "technical/")
+CATEGORIES = (
+    "billing/refund",
+    "technical",
+    "account/login",
+    "general",
+    "billing/nope",
+    "nope",
+    "technical/",
+)
 
 
 @dataclass(frozen=True)
@@ -51,9 +66,13 @@ class Seeded:
 def _fields(name: str, actor_id: str) -> st.SearchStrategy[dict]:
     text = clean_text
     fields: dict[str, Any] = {
-        "classify": {"type": st.sampled_from(["consultation", "complaint", "suggestion",
-                                              "technical", "other"]),
-                     "category": st.sampled_from(CATEGORIES), "reason": text},
+        "classify": {
+            "type": st.sampled_from(
+                ["consultation", "complaint", "suggestion", "technical", "other"]
+            ),
+            "category": st.sampled_from(CATEGORIES),
+            "reason": text,
+        },
         "assign": {"assignee": st.sampled_from([*PEOPLE, actor_id])},
         "acknowledge": {},
         "update": {"note": text},
@@ -66,9 +85,12 @@ def _fields(name: str, actor_id: str) -> st.SearchStrategy[dict]:
     optional: dict[str, Any] = {
         "classify": {"priority": st.sampled_from(["urgent", "high", "normal", "low"])},
         "assign": {"collaborators": st.lists(st.sampled_from(PEOPLE), max_size=2)},
-        "update": {"visibility": st.sampled_from(["internal", "customer"]),
-                   "next_step": text, "expected_done_at": rfc3339(),
-                   "waiting_on_customer": st.booleans()},
+        "update": {
+            "visibility": st.sampled_from(["internal", "customer"]),
+            "next_step": text,
+            "expected_done_at": rfc3339(),
+            "waiting_on_customer": st.booleans(),
+        },
         "rate": {"comment": text},
     }.get(name, {})
     return st.fixed_dictionaries(fields, optional=optional)
@@ -82,8 +104,7 @@ def command_requests(draw: st.DrawFn, tickets: list[Seeded]) -> dict:
     roles = sorted(MAY_SEND[name]) if draw(st.integers(0, 3)) else ROLES
     actor = {"id": draw(st.sampled_from(PEOPLE)), "role": draw(st.sampled_from(roles))}
     ticket = draw(st.sampled_from(tickets))
-    target = draw(st.sampled_from(["number", "ticket_id"] * 4 + ["unknown_number",
-                                                                 "unknown_id"]))
+    target = draw(st.sampled_from(["number", "ticket_id"] * 4 + ["unknown_number", "unknown_id"]))
     body: dict[str, Any] = {
         "number": {"number": ticket.number},
         "ticket_id": {"ticket_id": ticket.ticket_id},
@@ -100,11 +121,14 @@ def command_requests(draw: st.DrawFn, tickets: list[Seeded]) -> dict:
 def hostile_commands(draw: st.DrawFn, tickets: list[Seeded]) -> tuple[str, bytes]:
     """A command name and the bytes sent: well-formed, mutated, or not even JSON."""
     request = draw(command_requests(tickets))
-    data = draw(st.one_of(
-        mutated(st.just(request["body"])),
-        mutated(st.just(request["body"])),
-        st.binary(max_size=80),
-        odd_text.map(lambda t: json.dumps(t).encode())))
+    data = draw(
+        st.one_of(
+            mutated(st.just(request["body"])),
+            mutated(st.just(request["body"])),
+            st.binary(max_size=80),
+            odd_text.map(lambda t: json.dumps(t).encode()),
+        )
+    )
     return request["name"], data
 
 

@@ -12,21 +12,52 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from services.messages import CHANNELS, MAX_CONTENT_BYTES
+from services.application.messages import CHANNELS, MAX_CONTENT_BYTES
 
 # Characters that break naive code: NUL and other controls, right-to-left overrides, a
 # byte-order mark, combining marks, lone surrogates, astral-plane emoji, non-characters.
-ODD = ["\x00", "\x07", "\x1b", "\x7f", "\x85", "\u200b", "\u202e", "\u2066", "\ufeff",
-       "\u0301", "\ud800", "\udfff", "\U0001f600", "\ufffe", "\uffff", "\u3000", "\r", "\n", "\\",
-       '"', "'", "*", ">", ".", " "]
+ODD = [
+    "\x00",
+    "\x07",
+    "\x1b",
+    "\x7f",
+    "\x85",
+    "\u200b",
+    "\u202e",
+    "\u2066",
+    "\ufeff",
+    "\u0301",
+    "\ud800",
+    "\udfff",
+    "\U0001f600",
+    "\ufffe",
+    "\uffff",
+    "\u3000",
+    "\r",
+    "\n",
+    "\\",
+    '"',
+    "'",
+    "*",
+    ">",
+    ".",
+    " ",
+]
 
 odd_text = st.text(st.one_of(st.characters(), st.sampled_from(ODD)), max_size=40)
-json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(),
-                         st.integers(min_value=2**63, max_value=2**70), odd_text)
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.integers(min_value=2**63, max_value=2**70),
+    odd_text,
+)
 json_values = st.recursive(
     json_scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(odd_text, inner, max_size=4),
-    max_leaves=12)
+    max_leaves=12,
+)
 
 # Text a valid message may hold: anything printable, Chinese and emoji included.
 clean_text = st.text(st.characters(exclude_categories=["Cs", "Cc"]), min_size=1, max_size=30)
@@ -35,10 +66,12 @@ content_text = clean_text.filter(lambda t: t.strip())
 
 @st.composite
 def rfc3339(draw: st.DrawFn) -> str:
-    return (f"{draw(st.integers(1971, 2998)):04d}-{draw(st.integers(1, 12)):02d}-"
-            f"{draw(st.integers(1, 28)):02d}T{draw(st.integers(0, 23)):02d}:"
-            f"{draw(st.integers(0, 59)):02d}:{draw(st.integers(0, 59)):02d}"
-            + draw(st.sampled_from(["Z", "+08:00", "-05:30", ".123456Z", "+00:00"])))
+    return (
+        f"{draw(st.integers(1971, 2998)):04d}-{draw(st.integers(1, 12)):02d}-"
+        f"{draw(st.integers(1, 28)):02d}T{draw(st.integers(0, 23)):02d}:"
+        f"{draw(st.integers(0, 59)):02d}:{draw(st.integers(0, 59)):02d}"
+        + draw(st.sampled_from(["Z", "+08:00", "-05:30", ".123456Z", "+00:00"]))
+    )
 
 
 @st.composite
@@ -47,15 +80,26 @@ def intake_requests(draw: st.DrawFn) -> dict[str, Any]:
     doc: dict[str, Any] = {"external_id": draw(clean_text), "content": draw(content_text)}
     optional = {
         "received_at": rfc3339(),
-        "customer": st.fixed_dictionaries({}, optional={
-            k: st.none() | clean_text for k in ("name", "company", "phone", "email",
-                                                 "customer_id")}),
+        "customer": st.fixed_dictionaries(
+            {},
+            optional={
+                k: st.none() | clean_text
+                for k in ("name", "company", "phone", "email", "customer_id")
+            },
+        ),
         "subject": st.none() | clean_text,
-        "attachments": st.lists(st.fixed_dictionaries({"name": clean_text, "url": clean_text}),
-                                max_size=3),
-        "alert": st.none() | st.fixed_dictionaries({}, optional={
-            "source": st.none() | clean_text, "kind": st.none() | clean_text,
-            "affected_ratio": st.none() | st.floats(0, 1) | st.sampled_from([0, 1])}),
+        "attachments": st.lists(
+            st.fixed_dictionaries({"name": clean_text, "url": clean_text}), max_size=3
+        ),
+        "alert": st.none()
+        | st.fixed_dictionaries(
+            {},
+            optional={
+                "source": st.none() | clean_text,
+                "kind": st.none() | clean_text,
+                "affected_ratio": st.none() | st.floats(0, 1) | st.sampled_from([0, 1]),
+            },
+        ),
     }
     for key, strategy in optional.items():
         if draw(st.booleans()):
@@ -102,8 +146,9 @@ BIG_MUTATIONS = ("huge", "near_limit")  # slow to store: fewer examples
 
 
 @st.composite
-def mutated(draw: st.DrawFn, valid: st.SearchStrategy[dict],
-            kinds: tuple[str, ...] = SMALL_MUTATIONS) -> bytes:
+def mutated(
+    draw: st.DrawFn, valid: st.SearchStrategy[dict], kinds: tuple[str, ...] = SMALL_MUTATIONS
+) -> bytes:
     """A valid document with 0-3 things broken, as the bytes a client would send."""
     doc = json.loads(json.dumps(draw(valid)))
     for _ in range(draw(st.integers(0 if kinds == SMALL_MUTATIONS else 1, 3))):
@@ -122,8 +167,12 @@ def mutated(draw: st.DrawFn, valid: st.SearchStrategy[dict],
         elif kind == "stringify":  # a number, bool or null sent as a string
             _set(doc, path, _as_text(_get(doc, path)))
         elif kind == "huge":
-            _set(doc, path, draw(st.sampled_from(["x", "退", "\U0001f600"])) * draw(
-                st.sampled_from([201, 501, 1001, 10_001, 70_000])))
+            _set(
+                doc,
+                path,
+                draw(st.sampled_from(["x", "退", "\U0001f600"]))
+                * draw(st.sampled_from([201, 501, 1001, 10_001, 70_000])),
+            )
         elif kind == "near_limit":  # content right at the 64 KiB limit, in 1-4 byte characters
             char = draw(st.sampled_from(["x", "é", "退", "\U0001f600"]))
             size = MAX_CONTENT_BYTES // len(char.encode()) + draw(st.integers(-1, 1))
@@ -139,25 +188,44 @@ def _raw_mutation(draw: st.DrawFn, doc: dict) -> bytes:
     kind = draw(st.sampled_from(["duplicate", "deep", "cut", "bad_utf8", "literal"]))
     if kind == "duplicate" and doc:
         key = draw(st.sampled_from(sorted(doc)))
-        return ("{" + json.dumps(key) + ": " + json.dumps(draw(json_values)) + ", "
-                + text[1:]).encode()
+        return (
+            "{" + json.dumps(key) + ": " + json.dumps(draw(json_values)) + ", " + text[1:]
+        ).encode()
     if kind == "deep":
         depth = draw(st.sampled_from([50, 900, 5_000, 100_000]))
-        return ('{"external_id": "deep", "content": "x", "alert": ' + "[" * depth
-                + "]" * depth + "}").encode()
+        return (
+            '{"external_id": "deep", "content": "x", "alert": ' + "[" * depth + "]" * depth + "}"
+        ).encode()
     if kind == "cut":
         return text[: draw(st.integers(0, max(len(text) - 1, 0)))].encode()
     if kind == "bad_utf8":
         at = draw(st.integers(0, len(text)))
-        return text[:at].encode() + draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80"])) + (
-            text[at:].encode())
-    return text.replace(draw(st.sampled_from([":", ",", "}"])), draw(st.sampled_from(
-        [" NaN ", " Infinity ", " -Infinity ", " 1e99999 ", " tru "])), 1).encode()
+        return (
+            text[:at].encode()
+            + draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80"]))
+            + (text[at:].encode())
+        )
+    return text.replace(
+        draw(st.sampled_from([":", ",", "}"])),
+        draw(st.sampled_from([" NaN ", " Infinity ", " -Infinity ", " 1e99999 ", " tru "])),
+        1,
+    ).encode()
 
 
 subjects_valid = st.sampled_from([f"tickets.intake.{c}" for c in CHANNELS])
 subjects_hostile = st.one_of(
-    st.sampled_from(["tickets.intake.", "tickets.intake.EMAIL", "tickets.intake.email.extra",
-                     "tickets.intake.e-mail", "tickets.intake.*", "tickets.intake.>",
-                     "tickets.cmd.close", "tickets.intake.email ", "tickets.intake.fax"]),
-    odd_text.map(lambda t: "tickets.intake." + t))
+    st.sampled_from(
+        [
+            "tickets.intake.",
+            "tickets.intake.EMAIL",
+            "tickets.intake.email.extra",
+            "tickets.intake.e-mail",
+            "tickets.intake.*",
+            "tickets.intake.>",
+            "tickets.cmd.close",
+            "tickets.intake.email ",
+            "tickets.intake.fax",
+        ]
+    ),
+    odd_text.map(lambda t: "tickets.intake." + t),
+)

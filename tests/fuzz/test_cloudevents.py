@@ -67,7 +67,8 @@ def _parsed_or_reason(parse, data: bytes):
 
 
 mutated_events = st.sampled_from(EVENTS).flatmap(
-    lambda event: mutated(st.just(event if isinstance(event, dict) else {"event": event})))
+    lambda event: mutated(st.just(event if isinstance(event, dict) else {"event": event}))
+)
 
 
 @settings(max_examples=examples(2_000))

@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 
 from domain.ticket import Ticket
 from infra.store import store_env
-from services.commands import CommandService
-from services.desk import TicketDesk
-from services.messages import COMMANDS, IntakeRequest
-from services.registration import Registrar, Request
+from services.application.commands import CommandService
+from services.application.desk import TicketDesk
+from services.application.messages import COMMANDS, IntakeRequest
+from services.application.registration import Registrar, Request
 from tests.conftest import FixedClock
 from tests.fuzz.budget import examples
 from tests.fuzz.commanding import (
@@ -68,27 +68,47 @@ class Desk:
 
 def _seed(desk: TicketDesk) -> list[Seeded]:
     """Tickets open, assigned, in progress, waiting on the customer, closed, rated."""
-    requests = [Request("web", IntakeRequest(external_id=f"fuzz-{i}", content=text),
-                        desk.clock())
-                for i, text in enumerate(["我要退款", "app crashes", "how do I log in",
-                                          "物流太慢", "invoice please", "terrible service"])]
+    requests = [
+        Request("web", IntakeRequest(external_id=f"fuzz-{i}", content=text), desk.clock())
+        for i, text in enumerate(
+            [
+                "我要退款",
+                "app crashes",
+                "how do I log in",
+                "物流太慢",
+                "invoice please",
+                "terrible service",
+            ]
+        )
+    ]
     registered = Registrar(desk).register(requests)
     service = CommandService(desk)
-    steps = [[], ["assign"], ["assign", "ack"], ["assign", "ack", "wait"],
-             ["assign", "close"], ["assign", "close", "rate"]]
+    steps = [
+        [],
+        ["assign"],
+        ["assign", "ack"],
+        ["assign", "ack", "wait"],
+        ["assign", "close"],
+        ["assign", "close", "rate"],
+    ]
     for r, todo in zip(registered, steps, strict=True):
         tid = str(r.ticket_id)
-        bodies = {"assign": {"assignee": "A007", "actor": SUPERVISOR},
-                  "ack": {"actor": AGENT},
-                  "wait": {"note": "please send a photo", "waiting_on_customer": True,
-                           "visibility": "customer", "actor": AGENT},
-                  "close": {"resolution": "done", "actor": AGENT},
-                  "rate": {"score": 5, "actor": {"id": "web", "role": "channel"}}}
+        bodies = {
+            "assign": {"assignee": "A007", "actor": SUPERVISOR},
+            "ack": {"actor": AGENT},
+            "wait": {
+                "note": "please send a photo",
+                "waiting_on_customer": True,
+                "visibility": "customer",
+                "actor": AGENT,
+            },
+            "close": {"resolution": "done", "actor": AGENT},
+            "rate": {"score": 5, "actor": {"id": "web", "role": "channel"}},
+        }
         names = {"ack": "acknowledge", "wait": "update"}
         for step in todo:
             name = names.get(step, step)
-            service.execute(name, COMMANDS[name].model_validate({"ticket_id": tid,
-                                                                  **bodies[step]}))
+            service.execute(name, COMMANDS[name].model_validate({"ticket_id": tid, **bodies[step]}))
     return [Seeded(str(r.ticket_id), desk.load(r.ticket_id).number) for r in registered]
 
 
@@ -128,8 +148,12 @@ def check(store: Desk, name: str, data: bytes) -> dict:
     new_events = [*EVENTS[name], *(["Reopened"] if reopens else [])]
     assert after.version == ticket.version + len(new_events)
     assert store.stored_events() == before + len(new_events)
-    assert reply == {"ok": True, "ticket_id": str(ticket.id), "number": ticket.number,
-                     "version": after.version}
+    assert reply == {
+        "ok": True,
+        "ticket_id": str(ticket.id),
+        "number": ticket.number,
+        "version": after.version,
+    }
     stored = store.desk.recorder.select_events(ticket.id, gt=ticket.version)
     assert [e.topic.rpartition(".")[2] for e in stored] == new_events
     assert after.status == expected_status(name, command, ticket, reopens)
@@ -154,32 +178,66 @@ def test_a_well_formed_command_gets_the_contracts_answer(store, data):
 
 @settings(max_examples=examples(1_500))
 @given(data=st.data())
-def test_a_hostile_command_is_refused_with_a_code_or_accepted_as_the_contract_says(store,
-                                                                                    data):
+def test_a_hostile_command_is_refused_with_a_code_or_accepted_as_the_contract_says(store, data):
     """1,500 examples."""
     name, raw = data.draw(hostile_commands(store.seeded))
     check(store, name, raw)
 
 
 # ---- regressions: what the fuzzing found ------------------------------------------------
-@pytest.mark.parametrize(("name", "data", "named"), [
-    ("acknowledge", b'{"number": "\xed\xa0\x80CS1", "actor": {"id": "A007", "role": "agent"}}',
-     "number holds a lone surrogate"),
-    ("close", b'{"number": "CS1", "actor": {"id": "A\\u0000", "role": "agent"}, '
-              b'"resolution": "x"}', "actor.id: .*control character"),
-    ("assign", b'{"number": "CS1", "actor": {"id": "S001", "role": "supervisor"}, '
-               b'"assignee": "A\\n7"}', "assignee: .*control character"),
-    ("update", b'{"number": "CS1", "actor": {"id": "A007", "role": "agent"}, "note": "n", '
-               b'"expected_done_at": "9999-12-31T23:59:59-14:00"}',
-     "expected_done_at: .*outside 1970-2999"),
-    ("update", b'{"number": "CS1", "actor": {"id": "A007", "role": "agent"}, "note": "n", '
-               b'"waiting_on_customer": "yes"}', "waiting_on_customer: "),
-    ("rate", b'{"number": "CS1", "actor": {"id": "web", "role": "channel"}, "score": "5"}',
-     "score: "),
-    ("close", b'{"number": "CS1", "actor": {"id": "A007", "role": "agent"}, "resolution": "x",'
-              b' "expected_version": "3"}', "expected_version: "),
-], ids=["surrogateBytes", "nulInActorId", "newlineInAssignee", "dueBeyondYear9999",
-        "boolAsString", "scoreAsString", "versionAsString"])
+@pytest.mark.parametrize(
+    ("name", "data", "named"),
+    [
+        (
+            "acknowledge",
+            b'{"number": "\xed\xa0\x80CS1", "actor": {"id": "A007", "role": "agent"}}',
+            "number holds a lone surrogate",
+        ),
+        (
+            "close",
+            b'{"number": "CS1", "actor": {"id": "A\\u0000", "role": "agent"}, "resolution": "x"}',
+            "actor.id: .*control character",
+        ),
+        (
+            "assign",
+            b'{"number": "CS1", "actor": {"id": "S001", "role": "supervisor"}, '
+            b'"assignee": "A\\n7"}',
+            "assignee: .*control character",
+        ),
+        (
+            "update",
+            b'{"number": "CS1", "actor": {"id": "A007", "role": "agent"}, "note": "n", '
+            b'"expected_done_at": "9999-12-31T23:59:59-14:00"}',
+            "expected_done_at: .*outside 1970-2999",
+        ),
+        (
+            "update",
+            b'{"number": "CS1", "actor": {"id": "A007", "role": "agent"}, "note": "n", '
+            b'"waiting_on_customer": "yes"}',
+            "waiting_on_customer: ",
+        ),
+        (
+            "rate",
+            b'{"number": "CS1", "actor": {"id": "web", "role": "channel"}, "score": "5"}',
+            "score: ",
+        ),
+        (
+            "close",
+            b'{"number": "CS1", "actor": {"id": "A007", "role": "agent"}, "resolution": "x",'
+            b' "expected_version": "3"}',
+            "expected_version: ",
+        ),
+    ],
+    ids=[
+        "surrogateBytes",
+        "nulInActorId",
+        "newlineInAssignee",
+        "dueBeyondYear9999",
+        "boolAsString",
+        "scoreAsString",
+        "versionAsString",
+    ],
+)
 def test_a_request_that_crashed_or_slipped_through_is_invalid(store, name, data, named):
     """A lone surrogate reached uuid5 (`internal`: UnicodeEncodeError); a NUL in an id
     would stop the PostgreSQL read models; a due in year 10000 would stop the relay

@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 from domain.masking import mask_text
 from domain.ticket import Ticket
 from infra.store import store_env
-from services.desk import TicketDesk
-from services.intake import Rejected, dead_letter_record, parse_intake
-from services.messages import MAX_CONTENT_BYTES, MAX_MESSAGE_BYTES
-from services.registration import Registrar
+from services.application.desk import TicketDesk
+from services.application.messages import MAX_CONTENT_BYTES, MAX_MESSAGE_BYTES
+from services.application.registration import Registrar
+from services.edge.nats.intake import Rejected, dead_letter_record, parse_intake
 from tests.conftest import FixedClock
 from tests.fuzz.budget import examples
 from tests.fuzz.strategies import (
@@ -67,8 +67,12 @@ def stored_personal_data(desk: TicketDesk, ticket: Ticket) -> dict:
     sealed = getattr(ticket, "sealed", None)
     if sealed is not None:
         return desk.reveal(ticket.key_id, sealed)  # type: ignore[attr-defined]
-    return {"customer": ticket.customer, "subject": ticket.subject, "content": ticket.content,
-            "attachments": ticket.attachments}
+    return {
+        "customer": ticket.customer,
+        "subject": ticket.subject,
+        "content": ticket.content,
+        "attachments": ticket.attachments,
+    }
 
 
 def edge(subject: str, data: bytes, registrar: Recording) -> str | None:
@@ -82,8 +86,11 @@ def edge(subject: str, data: bytes, registrar: Recording) -> str | None:
         reason = str(rejected)
         assert reason.strip(), "a rejection without a reason"
         record = json.loads(dead_letter_record(subject, data, reason).decode("utf-8"))
-        assert record == {"reason": reason, "subject": subject,
-                          "payload": data.decode("utf-8", errors="replace")}
+        assert record == {
+            "reason": reason,
+            "subject": subject,
+            "payload": data.decode("utf-8", errors="replace"),
+        }
         return reason
     [registered] = registrar.register([request])
     if registered.new:
@@ -99,10 +106,14 @@ def edge(subject: str, data: bytes, registrar: Recording) -> str | None:
     assert {k: personal["customer"].get(k) for k in CUSTOMER_FIELDS} == customer
     assert personal["attachments"] == sent.get("attachments", [])
     alert = sent.get("alert")
-    assert ticket.alert == (None if alert is None else
-                            {k: alert.get(k) for k in ("source", "kind", "affected_ratio")})
-    expected_received = (datetime.fromisoformat(sent["received_at"])
-                         if sent.get("received_at") is not None else ARRIVAL)
+    assert ticket.alert == (
+        None if alert is None else {k: alert.get(k) for k in ("source", "kind", "affected_ratio")}
+    )
+    expected_received = (
+        datetime.fromisoformat(sent["received_at"])
+        if sent.get("received_at") is not None
+        else ARRIVAL
+    )
     assert ticket.received_at == expected_received
     assert ticket.type is not None, "registered but never classified"
     return None
@@ -117,8 +128,7 @@ def test_every_request_within_the_documented_limits_is_accepted(subject, doc, re
 
 @settings(max_examples=examples(1_500))
 @given(subject=subjects_valid, data=mutated(intake_requests()))
-def test_a_mutated_request_is_accepted_as_sent_or_rejected_with_a_reason(subject, data,
-                                                                          registrar):
+def test_a_mutated_request_is_accepted_as_sent_or_rejected_with_a_reason(subject, data, registrar):
     """1,500 examples: fields dropped, retyped, odd Unicode, unknown members, numbers as
     strings, members twice, deep nesting, cut or non-UTF-8 text."""
     edge(subject, data, registrar)
@@ -127,7 +137,8 @@ def test_a_mutated_request_is_accepted_as_sent_or_rejected_with_a_reason(subject
 @settings(max_examples=examples(200))
 @given(subject=subjects_valid, data=mutated(intake_requests(), kinds=(*BIG_MUTATIONS, "odd")))
 def test_a_request_with_huge_values_is_accepted_as_sent_or_rejected_with_a_reason(
-        subject, data, registrar):
+    subject, data, registrar
+):
     """200 examples: values over their limits, content at 64 KiB ± one character."""
     edge(subject, data, registrar)
 
@@ -155,10 +166,14 @@ def test_a_request_on_an_unknown_channel_is_rejected_naming_it(subject, doc, reg
 
 
 # ---- regressions: what the fuzzing found ------------------------------------------------
-@pytest.mark.parametrize("data", [
-    b"[" * 100_000,
-    b'{"external_id": "x", "content": "y", "alert": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
-], ids=["unclosed", "closed"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"[" * 100_000,
+        b'{"external_id": "x", "content": "y", "alert": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ],
+    ids=["unclosed", "closed"],
+)
 def test_json_nested_too_deeply_is_rejected_not_raised(data):
     """json.loads raised RecursionError: the consumer resubscribed and the message came
     back forever."""
@@ -167,9 +182,16 @@ def test_json_nested_too_deeply_is_rejected_not_raised(data):
         parse_intake("tickets.intake.web", data, lambda: ARRIVAL)
 
 
-@pytest.mark.parametrize("received_at", [
-    "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "9999-12-31T23:59:59Z",
-    "1969-12-31T23:59:59Z", "3000-01-01T00:00:00Z"])
+@pytest.mark.parametrize(
+    "received_at",
+    [
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59-14:00",
+        "9999-12-31T23:59:59Z",
+        "1969-12-31T23:59:59Z",
+        "3000-01-01T00:00:00Z",
+    ],
+)
 def test_received_at_outside_the_supported_years_is_rejected(received_at):
     """Year 1 with +14:00 stored an OverflowError: the batch failed to store five times
     and went to the dead letters with every good request in it."""
@@ -178,8 +200,9 @@ def test_received_at_outside_the_supported_years_is_rejected(received_at):
         parse_intake("tickets.intake.web", data.encode(), lambda: ARRIVAL)
 
 
-@pytest.mark.parametrize("received_at", [1_700_000_000, "1700000000", "2026-11-24",
-                                         "2026-11-24T09:30:00"])
+@pytest.mark.parametrize(
+    "received_at", [1_700_000_000, "1700000000", "2026-11-24", "2026-11-24T09:30:00"]
+)
 def test_received_at_must_be_an_rfc3339_time_with_a_zone(received_at):
     """A Unix time (number or string) was read as one; the contract says RFC 3339."""
     data = json.dumps({"external_id": "x", "content": "y", "received_at": received_at})
@@ -205,7 +228,10 @@ def test_a_member_given_twice_is_rejected_naming_it():
 def test_a_dead_letter_record_is_valid_utf8_json_whatever_the_reason_holds():
     record = dead_letter_record("tickets.intake.web", b"\xff{", "odd \ud800 reason")
     assert json.loads(record.decode("utf-8")) == {
-        "reason": "odd \ud800 reason", "subject": "tickets.intake.web", "payload": "\ufffd{"}
+        "reason": "odd \ud800 reason",
+        "subject": "tickets.intake.web",
+        "payload": "\ufffd{",
+    }
 
 
 def test_masking_64_kib_of_letters_takes_well_under_a_second_not_a_minute():

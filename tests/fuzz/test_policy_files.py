@@ -31,22 +31,74 @@ from tests.fuzz.budget import examples
 from tests.fuzz.strategies import _delete, _paths, _set
 
 DEFAULT = tomllib.loads(default_policy_text())
-SHORT = {**DEFAULT, "classification": {**DEFAULT["classification"], "rules": [
-    {**rule, "keywords": rule["keywords"][:4]} for rule in DEFAULT["classification"]["rules"][:3]]}}
+SHORT = {
+    **DEFAULT,
+    "classification": {
+        **DEFAULT["classification"],
+        "rules": [
+            {**rule, "keywords": rule["keywords"][:4]}
+            for rule in DEFAULT["classification"]["rules"][:3]
+        ],
+    },
+}
 START = dt.datetime(2026, 11, 24, 1, 30, tzinfo=dt.UTC)
 
 toml_scalars = st.one_of(
-    st.text(st.characters(exclude_categories=["Cs"]), max_size=12), st.booleans(),
-    st.integers(-(2**63), 2**63 - 1), st.floats(), st.dates(),
-    st.sampled_from([-1, 0, 1, 5, 101, 10**9, -0.5, 1.5, math.inf, math.nan, "", " "]))
+    st.text(st.characters(exclude_categories=["Cs"]), max_size=12),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(),
+    st.dates(),
+    st.sampled_from([-1, 0, 1, 5, 101, 10**9, -0.5, 1.5, math.inf, math.nan, "", " "]),
+)
 toml_values = st.recursive(
-    toml_scalars, lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=6)
-garbled = st.sampled_from([
-    "30", "m30", "1h1h", "-5m", "1.5h", "", "5 m", "99999999999999d", "3661d", "0s", "5wd",
-    "1y", "25:00", "09:60", "9:00", "18:00", "Mon", "mon", "Funday", "CN", "XX", "",
-    "Asia/Nowhere", "../../etc/passwd", "UTC", "Etc/GMT+14", "2026-02-30", "2026-13-01",
-    "urgent", "URGENT", "wall", "business", "lunar", "auto", "manual", "A007", "a/b/c"])
+    toml_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+garbled = st.sampled_from(
+    [
+        "30",
+        "m30",
+        "1h1h",
+        "-5m",
+        "1.5h",
+        "",
+        "5 m",
+        "99999999999999d",
+        "3661d",
+        "0s",
+        "5wd",
+        "1y",
+        "25:00",
+        "09:60",
+        "9:00",
+        "18:00",
+        "Mon",
+        "mon",
+        "Funday",
+        "CN",
+        "XX",
+        "",
+        "Asia/Nowhere",
+        "../../etc/passwd",
+        "UTC",
+        "Etc/GMT+14",
+        "2026-02-30",
+        "2026-13-01",
+        "urgent",
+        "URGENT",
+        "wall",
+        "business",
+        "lunar",
+        "auto",
+        "manual",
+        "A007",
+        "a/b/c",
+    ]
+)
 
 
 def toml_value(value: Any) -> str:
@@ -102,9 +154,13 @@ def broken_toml(draw: st.DrawFn) -> bytes:
     if kind == "cut":
         return text[:at].encode()
     if kind == "insert":
-        return (text[:at] + draw(st.sampled_from(["[", "]", "=", '"', "\n[calendar]\n",
-                                                  "\x00", "\x7f", "{", "'''"])) + text[at:]
-                ).encode()
+        return (
+            text[:at]
+            + draw(
+                st.sampled_from(["[", "]", "=", '"', "\n[calendar]\n", "\x00", "\x7f", "{", "'''"])
+            )
+            + text[at:]
+        ).encode()
     if kind == "duplicate":
         line = draw(st.sampled_from(text.splitlines()))
         return (text + line + "\n").encode()
@@ -134,8 +190,11 @@ def assert_usable(policy: Policy) -> None:
     for rule in policy.sla:
         planned = plan(rule, received_at=START, now=START, calendar=calendar)
         assert set(planned) == set(rule.targets())
-    for text in (policy.escalation.manager_after, policy.follow_up.within,
-                 policy.group_impact.within):
+    for text in (
+        policy.escalation.manager_after,
+        policy.follow_up.within,
+        policy.group_impact.within,
+    ):
         for clock in ("wall", "business"):
             assert calendar.due(START, parse_duration(text), clock) >= START
 
@@ -181,11 +240,14 @@ def test_the_documents_written_back_load_as_the_default_policy(tmp):
 
 
 # ---- regressions: what the fuzzing found ------------------------------------------------
-@pytest.mark.parametrize(("text", "named"), [
-    ('[escalation]\nmanager_after = "99999999999d"\n', "escalation.manager_after"),
-    ('[[sla]]\nwhen = {}\nresolution = "999999999999h"\n', "sla.0.resolution"),
-    ('[follow_up]\nwithin = "3661d"\n', "follow_up.within"),
-])
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('[escalation]\nmanager_after = "99999999999d"\n', "escalation.manager_after"),
+        ('[[sla]]\nwhen = {}\nresolution = "999999999999h"\n', "sla.0.resolution"),
+        ('[follow_up]\nwithin = "3661d"\n', "follow_up.within"),
+    ],
+)
 def test_a_duration_over_ten_years_is_refused_at_load_naming_the_key(tmp, text, named):
     """It loaded, then every intake request failed: OverflowError planning the SLA."""
     with pytest.raises(PolicyError, match=rf"{named}: .*over 3660 days"):

@@ -23,16 +23,31 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from domain.ticket import ticket_id_for
-from services.intake import Rejected, parse_intake
-from services.runtime import Service, Settings, build_service
+from services.edge.nats.intake import Rejected, parse_intake
+from services.runtime.service import Service, build_service
+from services.runtime.settings import Settings
 from tests.fuzz.budget import examples
 from tests.fuzz.commanding import CODES, Seeded, hostile_commands
 from tests.fuzz.strategies import intake_requests, mutated
 from tests.integration.helpers import ask, read_stream
 
 pytestmark = pytest.mark.nats
-TOKENS = st.sampled_from(["phone", "chat", "email", "app", "web", "monitoring", "internal",
-                          "fax", "EMAIL", "e-mail", "电话", "web.extra"])
+TOKENS = st.sampled_from(
+    [
+        "phone",
+        "chat",
+        "email",
+        "app",
+        "web",
+        "monitoring",
+        "internal",
+        "fax",
+        "EMAIL",
+        "e-mail",
+        "电话",
+        "web.extra",
+    ]
+)
 
 
 def sample(strategy: st.SearchStrategy, count: int) -> list[Any]:
@@ -50,8 +65,14 @@ def sample(strategy: st.SearchStrategy, count: int) -> list[Any]:
 
 @pytest.fixture
 async def service(fresh_streams: str, tmp_path: Path, policy) -> AsyncIterator[Service]:
-    svc = build_service(Settings(data_dir=tmp_path, nats_url=fresh_streams, policy=policy,
-                                 store=f"sqlite:///{tmp_path / 'tickets.db'}"))
+    svc = build_service(
+        Settings(
+            data_dir=tmp_path,
+            nats_url=fresh_streams,
+            policy=policy,
+            store=f"sqlite:///{tmp_path / 'tickets.db'}",
+        )
+    )
     await svc.start()
     yield svc
     await svc.stop()
@@ -69,10 +90,15 @@ async def until(condition, timeout: float = 60.0) -> None:
 
 async def test_hostile_intake_is_dead_lettered_or_becomes_one_ticket(service):
     """300 messages on tickets.intake.<token>: mutated requests, valid ones, odd tokens."""
-    messages = sample(st.tuples(TOKENS, st.one_of(mutated(intake_requests()),
-                                                  intake_requests().map(
-                                                      lambda d: json.dumps(d).encode()))),
-                      examples(300))
+    messages = sample(
+        st.tuples(
+            TOKENS,
+            st.one_of(
+                mutated(intake_requests()), intake_requests().map(lambda d: json.dumps(d).encode())
+            ),
+        ),
+        examples(300),
+    )
     now = datetime.now(UTC)
     good, bad = set(), []
     for token, data in messages:
@@ -88,8 +114,9 @@ async def test_hostile_intake_is_dead_lettered_or_becomes_one_ticket(service):
     for token, data in messages:
         await js.publish(f"tickets.intake.{token}", data)
     dead = await read_stream(js, "tickets.dlq.intake", len(bad), timeout=30)
-    await until(lambda: {n.originator_id for n in stored(service)
-                         if n.topic.endswith(".Received")} >= good)
+    await until(
+        lambda: {n.originator_id for n in stored(service) if n.topic.endswith(".Received")} >= good
+    )
     async with asyncio.timeout(30):  # a work queue: empty once every message is handled
         while (await js.stream_info("TICKETS_INTAKE")).state.messages:
             await asyncio.sleep(0.1)
@@ -97,13 +124,14 @@ async def test_hostile_intake_is_dead_lettered_or_becomes_one_ticket(service):
     records = [json.loads(m.data) for m in dead]
     assert (await js.stream_info("TICKETS_DLQ")).state.messages == len(bad) == len(records)
     assert Counter((r["subject"], r["payload"]) for r in records) == Counter(
-        (s, d.decode("utf-8", errors="replace")) for s, d in bad)
+        (s, d.decode("utf-8", errors="replace")) for s, d in bad
+    )
     assert all(r["reason"].strip() for r in records)
     events = stored(service)
-    assert {n.originator_id for n in events if n.topic.startswith("domain.ticket:Ticket.")
-            } == good
-    kinds = Counter(n.topic.rpartition(".")[2] for n in events
-                    if n.topic.startswith("domain.ticket:Ticket."))
+    assert {n.originator_id for n in events if n.topic.startswith("domain.ticket:Ticket.")} == good
+    kinds = Counter(
+        n.topic.rpartition(".")[2] for n in events if n.topic.startswith("domain.ticket:Ticket.")
+    )
     assert kinds["Received"] == kinds["Classified"] == len(good)
     # The service's own follow-ups: a request received long ago is overdue at once.
     assert set(kinds) <= {"Received", "Classified", "ImpactRaised", "Escalated"}
@@ -117,8 +145,11 @@ async def test_hostile_commands_get_contract_replies_and_refusals_change_nothing
     nc = await nats.connect(service.url)
     js = nc.jetstream()
     for i, text in enumerate(["我要退款", "app crashes", "how do I log in"]):
-        body = {"external_id": f"wire-{i}", "content": text,
-                "customer": {"customer_id": "C1"}}  # one customer: no group impact
+        body = {
+            "external_id": f"wire-{i}",
+            "content": text,
+            "customer": {"customer_id": "C1"},
+        }  # one customer: no group impact
         await js.publish("tickets.intake.web", json.dumps(body).encode())
     ids = [ticket_id_for("web", f"wire-{i}") for i in range(3)]
     await until(lambda: len(stored(service)) >= 3 * 3)  # number, Received, Classified

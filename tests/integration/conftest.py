@@ -10,14 +10,17 @@ from pathlib import Path
 import nats
 import pytest
 
-from services.runtime import Service, Settings, build_service
+from services.runtime.service import Service, build_service
+from services.runtime.settings import Settings
 
 
 @pytest.fixture
-async def service(fresh_streams: str, tmp_path: Path, policy,
-                  store_url: str) -> AsyncIterator[Service]:
-    svc = build_service(Settings(data_dir=tmp_path, nats_url=fresh_streams, policy=policy,
-                                 store=store_url))
+async def service(
+    fresh_streams: str, tmp_path: Path, policy, store_url: str
+) -> AsyncIterator[Service]:
+    svc = build_service(
+        Settings(data_dir=tmp_path, nats_url=fresh_streams, policy=policy, store=store_url)
+    )
     await svc.start()
     yield svc
     await svc.stop()

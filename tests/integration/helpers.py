@@ -11,16 +11,18 @@ from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 
 
-async def publish_request(js: JetStreamContext, channel: str, body: dict | bytes,
-                          msg_id: str | None = None) -> None:
+async def publish_request(
+    js: JetStreamContext, channel: str, body: dict | bytes, msg_id: str | None = None
+) -> None:
     payload = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
     ext = msg_id or (f"{channel}:{body['external_id']}" if isinstance(body, dict) else None)
     headers = {"Nats-Msg-Id": ext} if ext else None
     await js.publish(f"tickets.intake.{channel}", payload, headers=headers)
 
 
-async def read_stream(js: JetStreamContext, subject: str, count: int,
-                      timeout: float = 15.0) -> list[Any]:
+async def read_stream(
+    js: JetStreamContext, subject: str, count: int, timeout: float = 15.0
+) -> list[Any]:
     """The first `count` messages on a stream subject (waits until they are there)."""
     sub = await js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
     messages: list[Any] = []

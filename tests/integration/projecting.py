@@ -9,14 +9,17 @@ from infra.projector import Projector
 from infra.readdb import ReadDB
 from infra.relay import TICKET_TOPICS, to_outgoing
 from projections.base import Projection
-from services.desk import TicketDesk
+from services.application.desk import TicketDesk
 
 
 def stream_of(desk: TicketDesk) -> list[tuple[int, dict]]:
     """(position, event) pairs as the stream would hold them, in store order."""
     notifications = desk.recorder.select_notifications(start=0, limit=100_000)
-    return [(n.id, json.loads(to_outgoing(desk, n).payload))
-            for n in notifications if n.topic in TICKET_TOPICS]
+    return [
+        (n.id, json.loads(to_outgoing(desk, n).payload))
+        for n in notifications
+        if n.topic in TICKET_TOPICS
+    ]
 
 
 def projector(projection: Projection, store_url: str) -> Projector:
@@ -32,6 +35,7 @@ def dump(p: Projector) -> dict[str, list[Any]]:
     tables = {}
     with p.db.transaction() as tx:
         for table in p.projection.table_names:
-            tables[table] = sorted(tuple(r) for r in tx.execute(f"SELECT * FROM {table}")
-                                   .fetchall())
+            tables[table] = sorted(
+                tuple(r) for r in tx.execute(f"SELECT * FROM {table}").fetchall()
+            )
     return tables

@@ -9,9 +9,9 @@ import pytest
 
 from domain.errors import Forbidden
 from domain.policy import AgentConfig, TeamConfig
-from services.commands import CommandService
-from services.desk import TicketDesk
-from services.registration import Registrar
+from services.application.commands import CommandService
+from services.application.desk import TicketDesk
+from services.application.registration import Registrar
 from tests.integration.test_desk import command, events_of, request
 
 BILLING = AgentConfig(id="B1", team="billing", skills=["billing"])
@@ -21,8 +21,9 @@ TECH = AgentConfig(id="T1", team="tech", skills=["technical"])
 @pytest.fixture
 def refund(desk: TicketDesk) -> str:  # the ticket id
     """A refund complaint waiting in the billing team's queue (its lead assigns)."""
-    desk.policy = desk.policy.model_copy(update={
-        "agents": [BILLING, TECH], "teams": [TeamConfig(id="billing", mode="lead_chooses")]})
+    desk.policy = desk.policy.model_copy(
+        update={"agents": [BILLING, TECH], "teams": [TeamConfig(id="billing", mode="lead_chooses")]}
+    )
     [r] = Registrar(desk).register([request("mail-1")])
     return str(r.ticket_id)
 
@@ -48,5 +49,11 @@ def test_a_supervisor_may_hand_it_to_the_other_team_which_then_works_it(desk, re
     command(service, "assign", refund, {"id": "S001", "role": "supervisor"}, assignee="T1")
     command(service, "acknowledge", refund, {"id": "T1", "role": "agent"})
     with pytest.raises(Forbidden, match="assigned to T1"):
-        command(service, "update", refund, {"id": "B1", "role": "agent"}, note="mine?",
-                visibility="internal")
+        command(
+            service,
+            "update",
+            refund,
+            {"id": "B1", "role": "agent"},
+            note="mine?",
+            visibility="internal",
+        )

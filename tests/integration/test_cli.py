@@ -20,8 +20,12 @@ TICKETFLOW = [sys.executable, "-m", "services.cli"]
 
 
 def up(data_dir: Path, *extra: str) -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen([*TICKETFLOW, "up", "--data-dir", str(data_dir), *extra],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [*TICKETFLOW, "up", "--data-dir", str(data_dir), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout is not None
     line = process.stdout.readline().strip()
     assert line.startswith("nats: nats://127.0.0.1:"), (line, process.stderr.read())
@@ -43,8 +47,10 @@ async def test_up_serves_intake_on_the_printed_url_and_stops_cleanly(tmp_path, s
         await publish_request(js, "chat", {"external_id": "c-1", "content": "页面白屏,报错500"})
         events = [json.loads(m.data) for m in await read_stream(js, "tickets.events.>", 2)]
         await nc.close()
-        assert [e["type"] for e in events] == ["ticketflow.ticket.received.v2",
-                                               "ticketflow.ticket.classified.v1"]
+        assert [e["type"] for e in events] == [
+            "ticketflow.ticket.received.v2",
+            "ticketflow.ticket.classified.v1",
+        ]
         assert events[1]["data"]["type"] == "technical"
     finally:
         process.send_signal(stop_signal)
@@ -71,27 +77,32 @@ async def test_a_restarted_service_keeps_its_tickets_and_numbers(tmp_path) -> No
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(30) == 0
-    numbers = [e["ticketnumber"] for e in events
-               if e["type"].startswith("ticketflow.ticket.received.")]
+    numbers = [
+        e["ticketnumber"] for e in events if e["type"].startswith("ticketflow.ticket.received.")
+    ]
     assert len(events) == 4 and numbers[0][-4:] == "0001" and numbers[1][-4:] == "0002"
 
 
 def test_a_bad_policy_file_is_refused_naming_the_key(tmp_path: Path) -> None:
     bad = tmp_path / "policy.toml"
     bad.write_text('[calendar]\ntimezone = "Mars/Olympus"\n')
-    result = subprocess.run([*TICKETFLOW, "up", "--data-dir", str(tmp_path), "--policy",
-                             str(bad)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [*TICKETFLOW, "up", "--data-dir", str(tmp_path), "--policy", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "calendar.timezone" in result.stderr and "Mars/Olympus" in result.stderr
 
 
 def test_help_explains_the_settings() -> None:
-    result = subprocess.run([*TICKETFLOW, "up", "--help"], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [*TICKETFLOW, "up", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0
     for option in ("--nats-url", "--store", "--data-dir", "--policy", "TICKETFLOW_STORE"):
         assert option in result.stdout
-
 
 
 async def test_two_processes_serve_intake_and_publish_events(tmp_path) -> None:

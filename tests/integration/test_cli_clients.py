@@ -27,8 +27,8 @@ import pytest
 
 from domain.roles import MAY_SEND
 from domain.ticket import ticket_id_for
-from services.messages import CHANNELS, COMMANDS, IntakeRequest
-from services.simulation import (
+from services.application.messages import CHANNELS, COMMANDS, IntakeRequest
+from services.cli.simulation import (
     CUSTOMER_CHANNELS,
     Report,
     Story,

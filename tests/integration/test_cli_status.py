@@ -23,8 +23,9 @@ CHECKS = ("store", "streams", "intake", "relay", "projections", "leader", "sla_w
 
 def status(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETFLOW_")}
-    return subprocess.run([*TICKETFLOW, "status", *args], capture_output=True, text=True,
-                          timeout=60, env=env)
+    return subprocess.run(
+        [*TICKETFLOW, "status", *args], capture_output=True, text=True, timeout=60, env=env
+    )
 
 
 def free_port() -> int:
@@ -91,8 +92,9 @@ def test_status_exits_2_when_no_service_runs_on_the_nats_server(nats_server) -> 
 
 
 def test_status_help_explains_the_exit_codes() -> None:
-    result = subprocess.run([*TICKETFLOW, "status", "--help"], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [*TICKETFLOW, "status", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
     assert "tickets.query.health" in text and "0 ready" in text and "2 no service" in text

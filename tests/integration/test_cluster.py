@@ -13,7 +13,8 @@ import pytest
 
 from infra.nats_server import EmbeddedNats
 from infra.streams import EVENTS, INTAKE
-from services.runtime import Settings, build_service
+from services.runtime.service import build_service
+from services.runtime.settings import Settings
 from tests.integration.helpers import read_stream
 
 pytestmark = [pytest.mark.nats, pytest.mark.slow]
@@ -32,10 +33,14 @@ def cluster(tmp_path):
     servers = []
     for i in range(3):
         others = ", ".join(f"nats://127.0.0.1:{p}" for j, p in enumerate(routes) if j != i)
-        servers.append(EmbeddedNats(
-            tmp_path / f"n{i}", server_name=f"n{i}",
-            extra_config=f"cluster {{ name: tf, listen: 127.0.0.1:{routes[i]}, "
-                         f"routes: [{others}] }}"))
+        servers.append(
+            EmbeddedNats(
+                tmp_path / f"n{i}",
+                server_name=f"n{i}",
+                extra_config=f"cluster {{ name: tf, listen: 127.0.0.1:{routes[i]}, "
+                f"routes: [{others}] }}",
+            )
+        )
     urls = [s.start() for s in servers]
     yield servers, urls
     for s in servers:
@@ -49,8 +54,12 @@ async def publish_until_acked(js, count: int) -> None:
         for i in sorted(pending):
             body = {"external_id": f"c-{i}", "content": f"order {i} is late, refund please"}
             try:
-                await js.publish("tickets.intake.web", json.dumps(body).encode(), timeout=2,
-                                 headers={"Nats-Msg-Id": f"web:c-{i}"})
+                await js.publish(
+                    "tickets.intake.web",
+                    json.dumps(body).encode(),
+                    timeout=2,
+                    headers={"Nats-Msg-Id": f"web:c-{i}"},
+                )
                 pending.discard(i)
             except Exception:
                 await asyncio.sleep(0.2)
@@ -63,8 +72,9 @@ async def leader_of(js, stream: str) -> str:
 async def test_killing_the_stream_leader_mid_burst_loses_nothing(cluster, tmp_path, policy):
     servers, urls = cluster
     url = ",".join(urls)
-    service = build_service(Settings(data_dir=tmp_path / "svc", nats_url=url, policy=policy,
-                                     replicas=3))
+    service = build_service(
+        Settings(data_dir=tmp_path / "svc", nats_url=url, policy=policy, replicas=3)
+    )
     await service.start()
     nc = await nats.connect(servers=urls, max_reconnect_attempts=-1)
     js = nc.jetstream()
@@ -80,8 +90,10 @@ async def test_killing_the_stream_leader_mid_burst_loses_nothing(cluster, tmp_pa
             while True:
                 try:
                     total = (await js.stream_info(EVENTS)).state.messages
-                    events = [json.loads(m.data) for m in
-                              await read_stream(js, "tickets.events.>", total, timeout=10)]
+                    events = [
+                        json.loads(m.data)
+                        for m in await read_stream(js, "tickets.events.>", total, timeout=10)
+                    ]
                 except Exception:
                     await asyncio.sleep(0.5)
                     continue
@@ -95,7 +107,10 @@ async def test_killing_the_stream_leader_mid_burst_loses_nothing(cluster, tmp_pa
         await service.stop()
     ids = [e["id"] for e in events]
     assert len(ids) == len(set(ids)), "an event is on the stream twice"
-    received = {e["data"]["external_id"] for e in events
-                if e["type"].startswith("ticketflow.ticket.received.")}
+    received = {
+        e["data"]["external_id"]
+        for e in events
+        if e["type"].startswith("ticketflow.ticket.received.")
+    }
     assert received == {f"c-{i}" for i in range(BURST)}
     print(f"leader {leader} killed; all {BURST} tickets on the stream {recovered:.1f}s later")

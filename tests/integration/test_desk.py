@@ -9,30 +9,44 @@ from pathlib import Path
 import pytest
 
 from domain.errors import Conflict, Forbidden, IllegalState, Invalid, NotFound
-from services import messages as m
-from services.commands import CommandService
-from services.desk import TicketDesk
-from services.queries import QueryService
-from services.registration import Registrar, Request
+from services.application import messages as m
+from services.application.commands import CommandService
+from services.application.desk import TicketDesk
+from services.application.queries import QueryService
+from services.application.registration import Registrar, Request
 
 ARRIVED = datetime(2026, 11, 24, 1, 59, tzinfo=UTC)
 SUPERVISOR = {"id": "S001", "role": "supervisor"}
 AGENT = {"id": "A007", "role": "agent"}
 
 
-def request(external_id: str, content: str = "收到的商品与描述不符,要求退款!",
-            channel: str = "email", **extra: object) -> Request:
-    body = m.IntakeRequest.model_validate({
-        "external_id": external_id, "content": content,
-        "customer": {"name": "张女士", "phone": "13812345678", "email": "zhang@example.com",
-                     "customer_id": "C1001"}, **extra})
+def request(
+    external_id: str,
+    content: str = "收到的商品与描述不符,要求退款!",
+    channel: str = "email",
+    **extra: object,
+) -> Request:
+    body = m.IntakeRequest.model_validate(
+        {
+            "external_id": external_id,
+            "content": content,
+            "customer": {
+                "name": "张女士",
+                "phone": "13812345678",
+                "email": "zhang@example.com",
+                "customer_id": "C1001",
+            },
+            **extra,
+        }
+    )
     return Request(channel, body, ARRIVED)
 
 
 def command(service: CommandService, name: str, ticket_id: str, actor: dict, **fields: object):
     model = m.COMMANDS[name]
-    return service.execute(name, model.model_validate(
-        {"ticket_id": ticket_id, "actor": actor, **fields}))
+    return service.execute(
+        name, model.model_validate({"ticket_id": ticket_id, "actor": actor, **fields})
+    )
 
 
 def events_of(desk: TicketDesk, ticket_id) -> list[str]:
@@ -49,8 +63,7 @@ class TestIntake:
         assert ticket.number == "CS202611240001"
         assert ticket.content == "收到的商品与描述不符,要求退款!"
 
-    def test_the_same_request_however_late_is_one_ticket(self, desk: TicketDesk,
-                                                           clock) -> None:
+    def test_the_same_request_however_late_is_one_ticket(self, desk: TicketDesk, clock) -> None:
         registrar = Registrar(desk)
         [first] = registrar.register([request("mail-1")])
         clock.advance(days=30)
@@ -65,8 +78,7 @@ class TestIntake:
         assert results[0].ticket_id == results[1].ticket_id
         assert events_of(desk, results[0].ticket_id) == ["Received", "Classified"]
 
-    def test_daily_numbers_count_up_and_restart_the_next_day(self, desk: TicketDesk,
-                                                             clock) -> None:
+    def test_daily_numbers_count_up_and_restart_the_next_day(self, desk: TicketDesk, clock) -> None:
         results = Registrar(desk).register([request(f"m{i}") for i in range(3)])
         numbers = [desk.load(r.ticket_id).number for r in results]
         assert numbers == ["CS202611240001", "CS202611240002", "CS202611240003"]
@@ -74,8 +86,9 @@ class TestIntake:
         [next_day] = Registrar(desk).register([request("m9")])
         assert desk.load(next_day.ticket_id).number == "CS202611250001"
 
-    def test_numbers_stay_unique_when_two_writers_race(self, desk: TicketDesk, policy,
-                                                       store_url, tmp_path, clock) -> None:
+    def test_numbers_stay_unique_when_two_writers_race(
+        self, desk: TicketDesk, policy, store_url, tmp_path, clock
+    ) -> None:
         from infra.store import store_env
 
         other = TicketDesk(policy, store_env(store_url, tmp_path), clock=clock)
@@ -84,11 +97,11 @@ class TestIntake:
 
         def write(registrar: Registrar, prefix: str) -> None:
             for i in range(10):
-                results.extend(registrar.register([request(f"{prefix}-{i}-{j}")
-                                                   for j in range(5)]))
+                results.extend(registrar.register([request(f"{prefix}-{i}-{j}") for j in range(5)]))
 
-        threads = [threading.Thread(target=write, args=(w, p))
-                   for w, p in zip(writers, "ab", strict=True)]
+        threads = [
+            threading.Thread(target=write, args=(w, p)) for w, p in zip(writers, "ab", strict=True)
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -115,16 +128,19 @@ class TestCommands:
     def test_a_supervisor_assigns_and_the_assignee_acknowledges(self, desk, ticket_id) -> None:
         service = CommandService(desk)
         reply = command(service, "assign", ticket_id, SUPERVISOR, assignee="A007")
-        assert reply == {"ok": True, "ticket_id": ticket_id, "number": "CS202611240001",
-                         "version": 3}
+        assert reply == {
+            "ok": True,
+            "ticket_id": ticket_id,
+            "number": "CS202611240001",
+            "version": 3,
+        }
         command(service, "acknowledge", ticket_id, AGENT)
         assert desk.load(desk.resolve(ticket_id)).status == "in_progress"
 
     def test_a_role_not_listed_for_the_command_is_forbidden(self, desk, ticket_id) -> None:
         service = CommandService(desk)
         with pytest.raises(Forbidden):
-            command(service, "close", ticket_id, {"id": "web", "role": "channel"},
-                    resolution="x")
+            command(service, "close", ticket_id, {"id": "web", "role": "channel"}, resolution="x")
         with pytest.raises(Forbidden):
             command(service, "update", ticket_id, {"id": "Q1", "role": "auditor"}, note="x")
         assert events_of(desk, desk.resolve(ticket_id)) == ["Received", "Classified"]
@@ -138,25 +154,52 @@ class TestCommands:
 
     def test_an_unknown_ticket_is_not_found(self, desk) -> None:
         with pytest.raises(NotFound):
-            command(CommandService(desk), "close", "6f1f6f0e-7a53-4d7c-9a0e-2d8c1f8e6b11",
-                    AGENT, resolution="x")
+            command(
+                CommandService(desk),
+                "close",
+                "6f1f6f0e-7a53-4d7c-9a0e-2d8c1f8e6b11",
+                AGENT,
+                resolution="x",
+            )
         with pytest.raises(NotFound):
-            CommandService(desk).execute("close", m.Close.model_validate(
-                {"number": "CS209901010001", "actor": AGENT, "resolution": "x"}))
+            CommandService(desk).execute(
+                "close",
+                m.Close.model_validate(
+                    {"number": "CS209901010001", "actor": AGENT, "resolution": "x"}
+                ),
+            )
 
     def test_commands_find_a_ticket_by_its_number(self, desk, ticket_id) -> None:
-        reply = CommandService(desk).execute("close", m.Close.model_validate(
-            {"number": "CS202611240001", "actor": AGENT, "resolution": "done"}))
+        reply = CommandService(desk).execute(
+            "close",
+            m.Close.model_validate(
+                {"number": "CS202611240001", "actor": AGENT, "resolution": "done"}
+            ),
+        )
         assert reply["ticket_id"] == ticket_id
 
     def test_a_category_outside_the_taxonomy_is_invalid(self, desk, ticket_id) -> None:
         with pytest.raises(Invalid):
-            command(CommandService(desk), "classify", ticket_id, AGENT, type="technical",
-                    category="spaceships/warp", reason="?")
+            command(
+                CommandService(desk),
+                "classify",
+                ticket_id,
+                AGENT,
+                type="technical",
+                category="spaceships/warp",
+                reason="?",
+            )
 
     def test_reclassification_keeps_the_reason(self, desk, ticket_id) -> None:
-        command(CommandService(desk), "classify", ticket_id, AGENT, type="technical",
-                category="technical/front-end", reason="the refund page shows a blank screen")
+        command(
+            CommandService(desk),
+            "classify",
+            ticket_id,
+            AGENT,
+            type="technical",
+            category="technical/front-end",
+            reason="the refund page shows a blank screen",
+        )
         ticket = desk.load(desk.resolve(ticket_id))
         assert (ticket.type, ticket.category) == ("technical", "technical/front-end")
         last = list(desk.events.get(ticket.id))[-1]
@@ -179,8 +222,9 @@ class TestCommands:
 
     def test_rating_an_open_ticket_is_illegal(self, desk, ticket_id) -> None:
         with pytest.raises(IllegalState):
-            command(CommandService(desk), "rate", ticket_id, {"id": "w", "role": "channel"},
-                    score=5)
+            command(
+                CommandService(desk), "rate", ticket_id, {"id": "w", "role": "channel"}, score=5
+            )
 
 
 class TestQueries:
@@ -205,8 +249,9 @@ class TestQueries:
 
     def test_as_of_before_the_ticket_existed_is_not_found(self, desk, ticket_id) -> None:
         with pytest.raises(NotFound):
-            QueryService(desk).ticket(m.TicketQuery(
-                ticket_id=ticket_id, as_of=datetime(2020, 1, 1, tzinfo=UTC)))
+            QueryService(desk).ticket(
+                m.TicketQuery(ticket_id=ticket_id, as_of=datetime(2020, 1, 1, tzinfo=UTC))
+            )
 
     def test_history_lists_every_event_and_verifies(self, desk, ticket_id) -> None:
         command(CommandService(desk), "close", ticket_id, AGENT, resolution="done")
@@ -216,8 +261,9 @@ class TestQueries:
         assert reply["events"][0]["data"]["customer"]["phone"] == "138****5678"
         assert reply["events"][2]["actor"] == AGENT
 
-    def test_a_changed_stored_byte_makes_history_unverified(self, desk, ticket_id,
-                                                            store_url) -> None:
+    def test_a_changed_stored_byte_makes_history_unverified(
+        self, desk, ticket_id, store_url
+    ) -> None:
         command(CommandService(desk), "close", ticket_id, AGENT, resolution="done")
         flip_a_byte_of_version(desk, store_url, ticket_id, version=2)
         reply = QueryService(desk).history(m.HistoryQuery(ticket_id=ticket_id))
@@ -225,28 +271,29 @@ class TestQueries:
         assert len(reply["events"]) == 3
 
 
-def flip_a_byte_of_version(desk: TicketDesk, store_url: str, ticket_id: str,
-                           version: int) -> None:
+def flip_a_byte_of_version(desk: TicketDesk, store_url: str, ticket_id: str, version: int) -> None:
     """What an attacker with database access would do: change one stored byte."""
-    record = desk.recorder.select_events(desk.resolve(ticket_id), gt=version - 1,
-                                         lte=version)[0]
+    record = desk.recorder.select_events(desk.resolve(ticket_id), gt=version - 1, lte=version)[0]
     state = bytearray(record.state)
     state[len(state) // 2] ^= 0x01
     if store_url.startswith("sqlite"):
         import sqlite3
 
         with sqlite3.connect(store_url.removeprefix("sqlite:///")) as db:
-            db.execute("UPDATE stored_events SET state=? WHERE originator_id=? AND "
-                       "originator_version=?", (bytes(state), record.originator_id.hex,
-                                                version))
+            db.execute(
+                "UPDATE stored_events SET state=? WHERE originator_id=? AND originator_version=?",
+                (bytes(state), record.originator_id.hex, version),
+            )
     else:
         import psycopg
 
         base, _, schema = store_url.partition("?schema=")
         with psycopg.connect(base, autocommit=True) as db:
-            db.execute(f"UPDATE {schema}.ticketflow_events SET state=%s WHERE "
-                       "originator_id=%s AND originator_version=%s",
-                       (bytes(state), record.originator_id, version))
+            db.execute(
+                f"UPDATE {schema}.ticketflow_events SET state=%s WHERE "
+                "originator_id=%s AND originator_version=%s",
+                (bytes(state), record.originator_id, version),
+            )
     desk.repository.cache = None
 
 
@@ -254,10 +301,15 @@ class TestAutoAssignment:
     def with_agents(self, desk: TicketDesk, mode: str) -> None:
         from domain.policy import AgentConfig, TeamConfig
 
-        desk.policy = desk.policy.model_copy(update={
-            "agents": [AgentConfig(id="A1", team="care", skills=["complaint", "zh"]),
-                       AgentConfig(id="A2", team="care", skills=["technical"])],
-            "teams": [TeamConfig(id="care", mode=mode)]})
+        desk.policy = desk.policy.model_copy(
+            update={
+                "agents": [
+                    AgentConfig(id="A1", team="care", skills=["complaint", "zh"]),
+                    AgentConfig(id="A2", team="care", skills=["technical"]),
+                ],
+                "teams": [TeamConfig(id="care", mode=mode)],
+            }
+        )
 
     def test_the_best_agent_is_assigned_in_the_same_transaction(self, desk) -> None:
         self.with_agents(desk, "auto")
@@ -289,8 +341,7 @@ def test_contact_data_is_encrypted_at_rest(desk: TicketDesk, store_url: str) -> 
             assert b"13812345678" not in raw and b"zhang@example.com" not in raw
 
 
-def test_a_long_ticket_replays_the_same_with_and_without_snapshots(desk, ticket_id,
-                                                                    clock) -> None:
+def test_a_long_ticket_replays_the_same_with_and_without_snapshots(desk, ticket_id, clock) -> None:
     service = CommandService(desk)
     for i in range(60):  # past the snapshot at version 50
         clock.advance(minutes=1)

@@ -10,43 +10,52 @@ import nats
 import pytest
 from typer.testing import CliRunner
 
-import services.cli_privacy  # noqa: F401  (registers forget and purge on the app)
 from domain.personal_data import erased_customer
 from infra.store import store_env
-from services.cli import app
-from services.desk import TicketDesk
-from services.runtime import Service
+from services.application.desk import TicketDesk
+from services.cli.main import app
+from services.runtime.service import Service
 from tests.conftest import FixedClock
 from tests.integration.helpers import ask, envelope, publish_request, read_stream
 from tests.integration.test_personal_data import close, register, request, ticket
 
 MANAGER = {"id": "M001", "role": "manager"}
-REQUEST = {"external_id": "mail-1", "subject": "退款", "content": "要求退款,电话13812345678",
-           "customer": {"name": "张女士", "phone": "13812345678", "customer_id": "C1001"}}
+REQUEST = {
+    "external_id": "mail-1",
+    "subject": "退款",
+    "content": "要求退款,电话13812345678",
+    "customer": {"name": "张女士", "phone": "13812345678", "customer_id": "C1001"},
+}
 
 
 @pytest.mark.nats
 class TestOnTheWire:
     async def test_a_manager_forgets_a_customer_and_the_stream_records_it(
-            self, service: Service) -> None:
+        self, service: Service
+    ) -> None:
         nc = await nats.connect(service.url)
         js = nc.jetstream()
         try:
             await publish_request(js, "email", REQUEST)
-            [received] = [envelope(m) for m in
-                          await read_stream(js, "tickets.events.Received.>", 1)]
+            [received] = [
+                envelope(m) for m in await read_stream(js, "tickets.events.Received.>", 1)
+            ]
             number = received["ticketnumber"]
             assert received["data"]["customer"]["name"] == "张女士"
 
-            reply = await ask(nc, "tickets.cmd.forget",
-                              {"customer_id": "C1001", "actor": MANAGER, "reason": "letter"})
+            reply = await ask(
+                nc,
+                "tickets.cmd.forget",
+                {"customer_id": "C1001", "actor": MANAGER, "reason": "letter"},
+            )
 
             assert reply["ok"] and reply["erased"] == 1
             assert reply["tickets"] == [{"ticket_id": received["subject"], "number": number}]
             state = await ask(nc, "tickets.query.ticket", {"number": number})
             assert state["ticket"]["customer"] == erased_customer("C1001")
-            [erasure] = [envelope(m) for m in
-                         await read_stream(js, "tickets.events.PersonalDataErased.>", 1)]
+            [erasure] = [
+                envelope(m) for m in await read_stream(js, "tickets.events.PersonalDataErased.>", 1)
+            ]
             assert erasure["data"] == {"actor": MANAGER, "basis": "request", "reason": "letter"}
             history = await ask(nc, "tickets.query.history", {"number": number})
             assert history["verified"] is True and "张女士" not in str(history)
@@ -54,15 +63,16 @@ class TestOnTheWire:
             await nc.close()
 
     async def test_an_agent_is_forbidden_and_an_unknown_customer_not_found(
-            self, service: Service) -> None:
+        self, service: Service
+    ) -> None:
         nc = await nats.connect(service.url)
         try:
             agent = {"id": "A007", "role": "agent"}
             refused = await ask(nc, "tickets.cmd.forget", {"customer_id": "C1", "actor": agent})
-            unknown = await ask(nc, "tickets.cmd.forget",
-                                {"customer_id": "C404", "actor": MANAGER})
-            both = await ask(nc, "tickets.cmd.forget",
-                             {"customer_id": "C1", "number": "CS1", "actor": MANAGER})
+            unknown = await ask(nc, "tickets.cmd.forget", {"customer_id": "C404", "actor": MANAGER})
+            both = await ask(
+                nc, "tickets.cmd.forget", {"customer_id": "C1", "number": "CS1", "actor": MANAGER}
+            )
         finally:
             await nc.close()
         assert refused["error"]["code"] == "forbidden"
@@ -80,13 +90,13 @@ class TestTheCommandLine:
         desk.close()
 
     def cli(self, store_url: str, tmp_path: Path, *args: str):
-        return CliRunner().invoke(app, [*args, "--store", store_url, "--data-dir",
-                                        str(tmp_path)])
+        return CliRunner().invoke(app, [*args, "--store", store_url, "--data-dir", str(tmp_path)])
 
     def test_forget_erases_and_says_which_tickets(self, old_desk, store_url, tmp_path) -> None:
         [one] = register(old_desk, request("m1"))
-        result = self.cli(store_url, tmp_path, "forget", "C1001", "--reason", "letter",
-                          "--by", "M001")
+        result = self.cli(
+            store_url, tmp_path, "forget", "C1001", "--reason", "letter", "--by", "M001"
+        )
         assert result.exit_code == 0, result.output
         assert "customer:C1001 erased: 1 ticket(s) (CS202503030001), 1 newly" in result.output
         assert ticket(old_desk, one)["customer"]["erased"] is True

@@ -17,7 +17,8 @@ import pytest
 
 from domain.ticket import ticket_id_for
 from infra.logs import JsonFormatter
-from services.runtime import Service, Settings, build_service
+from services.runtime.service import Service, build_service
+from services.runtime.settings import Settings
 from tests.integration.helpers import ask, publish_request
 from tests.prometheus_text import parse
 
@@ -26,8 +27,7 @@ PROJECTIONS = {"sla", "audit", "stats", "reports"}
 
 
 async def started(nats_url: str, data_dir: Path, policy, **settings) -> Service:
-    svc = build_service(Settings(data_dir=data_dir, nats_url=nats_url, policy=policy,
-                                 **settings))
+    svc = build_service(Settings(data_dir=data_dir, nats_url=nats_url, policy=policy, **settings))
     await svc.start()
     return svc
 
@@ -51,9 +51,12 @@ async def health_when(nc: nats.NATS, done, timeout: float = 20.0) -> dict:
 
 def caught_up(reply: dict) -> bool:
     checks = reply["checks"]
-    return (reply["status"] == "ready" and checks["relay"]["lag_events"] == 0
-            and checks["intake"]["lag_messages"] == 0
-            and not any(checks["projections"]["lag_events"].values()))
+    return (
+        reply["status"] == "ready"
+        and checks["relay"]["lag_events"] == 0
+        and checks["intake"]["lag_messages"] == 0
+        and not any(checks["projections"]["lag_events"].values())
+    )
 
 
 def get(url: str) -> tuple[int, str, str]:
@@ -83,14 +86,16 @@ async def test_a_running_service_is_ready_with_no_lag_once_a_burst_is_caught_up(
 
 
 async def test_relay_lag_counts_events_stored_but_not_yet_on_the_stream(
-        fresh_streams, tmp_path, policy) -> None:
+    fresh_streams, tmp_path, policy
+) -> None:
     # A front process alone: intake stores, but no leader runs the relay.
     front = await started(fresh_streams, tmp_path, policy, role="front")
     nc = await nats.connect(front.url)
     try:
         for i in range(3):
-            await publish_request(nc.jetstream(), "chat", {"external_id": f"lag-{i}",
-                                                           "content": "退款"})
+            await publish_request(
+                nc.jetstream(), "chat", {"external_id": f"lag-{i}", "content": "退款"}
+            )
         reply = await health_when(nc, lambda r: r["checks"]["relay"].get("lag_events") == 6)
     finally:
         await nc.close()
@@ -105,14 +110,14 @@ async def test_relay_lag_counts_events_stored_but_not_yet_on_the_stream(
 
 
 async def test_the_metrics_endpoint_serves_prometheus_text_and_counts_dead_letters(
-        service, client) -> None:
+    service, client
+) -> None:
     js = client.jetstream()
     await publish_request(js, "email", b"{not json", msg_id="bad-1")
     await publish_request(js, "email", {"external_id": "m-1", "content": "退款"})
-    await health_when(client, lambda r: r["checks"]["dlq"].get("messages") == 1
-                      and caught_up(r))
+    await health_when(client, lambda r: r["checks"]["dlq"].get("messages") == 1 and caught_up(r))
     await asyncio.sleep(0.6)  # past the report cache
-    base = f"http://127.0.0.1:{service.metrics.port}"
+    base = f"http://127.0.0.1:{service.parts.metrics.port}"
     status, kind, text = await asyncio.to_thread(get, f"{base}/metrics")
     assert status == 200 and kind.startswith("text/plain; version=0.0.4")
     families = parse(text)
@@ -130,7 +135,7 @@ async def test_the_metrics_endpoint_serves_prometheus_text_and_counts_dead_lette
 
 async def test_readyz_and_healthz_answer_for_probes(service, client) -> None:
     await health_when(client, caught_up)
-    base = f"http://127.0.0.1:{service.metrics.port}"
+    base = f"http://127.0.0.1:{service.parts.metrics.port}"
     assert (await asyncio.to_thread(get, f"{base}/healthz"))[0] == 200
     status, kind, body = await asyncio.to_thread(get, f"{base}/readyz")
     assert (status, kind) == (200, "application/json")
@@ -157,8 +162,11 @@ async def test_ticket_log_lines_carry_the_ticket_id_and_number(client, caplog) -
     ticket_id = str(ticket_id_for("phone", "p-1"))
     found = await ask(client, "tickets.query.ticket", {"ticket_id": ticket_id})
     number = found["ticket"]["number"]
-    reply = await ask(client, "tickets.cmd.assign", {
-        "number": number, "assignee": "A007", "actor": {"id": "S001", "role": "supervisor"}})
+    reply = await ask(
+        client,
+        "tickets.cmd.assign",
+        {"number": number, "assignee": "A007", "actor": {"id": "S001", "role": "supervisor"}},
+    )
     assert reply["ok"], reply
     lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records]
     registered = [line for line in lines if line["message"].startswith("registered")]

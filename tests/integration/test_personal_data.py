@@ -16,12 +16,12 @@ from domain.personal_data import erased_customer
 from infra.store import store_env
 from projections.audit import AuditTrail
 from projections.stats import Statistics
-from services import messages as m
-from services.commands import CommandService
-from services.desk import TicketDesk
-from services.erasure import Eraser
-from services.queries import QueryService
-from services.registration import Registrar, Request
+from services.application import messages as m
+from services.application.commands import CommandService
+from services.application.desk import TicketDesk
+from services.application.erasure import Eraser
+from services.application.queries import QueryService
+from services.application.registration import Registrar, Request
 from tests.integration.projecting import dump, project, projector
 
 ARRIVED = datetime(2026, 11, 24, 1, 59, tzinfo=UTC)
@@ -30,14 +30,27 @@ MANAGER = {"id": "M001", "role": "manager"}
 PHONE, EMAIL = "13812345678", "zhang@example.com"
 
 
-def request(external_id: str, customer_id: str | None = "C1001",
-            content: str = "收到的商品与描述不符,要求退款!请回电13812345678",
-            subject: str = "退款") -> Request:
-    body = m.IntakeRequest.model_validate({
-        "external_id": external_id, "content": content, "subject": subject,
-        "customer": {"name": "张女士", "company": "某公司", "phone": PHONE, "email": EMAIL,
-                     "customer_id": customer_id},
-        "attachments": [{"name": "张女士-发票.jpg", "url": "https://files.example/1"}]})
+def request(
+    external_id: str,
+    customer_id: str | None = "C1001",
+    content: str = "收到的商品与描述不符,要求退款!请回电13812345678",
+    subject: str = "退款",
+) -> Request:
+    body = m.IntakeRequest.model_validate(
+        {
+            "external_id": external_id,
+            "content": content,
+            "subject": subject,
+            "customer": {
+                "name": "张女士",
+                "company": "某公司",
+                "phone": PHONE,
+                "email": EMAIL,
+                "customer_id": customer_id,
+            },
+            "attachments": [{"name": "张女士-发票.jpg", "url": "https://files.example/1"}],
+        }
+    )
     return Request("email", body, ARRIVED)
 
 
@@ -46,8 +59,9 @@ def register(desk: TicketDesk, *requests: Request) -> list[str]:
 
 
 def command(desk: TicketDesk, name: str, ticket_id: str, actor: dict, **fields: object) -> None:
-    CommandService(desk).execute(name, m.COMMANDS[name].model_validate(
-        {"ticket_id": ticket_id, "actor": actor, **fields}))
+    CommandService(desk).execute(
+        name, m.COMMANDS[name].model_validate({"ticket_id": ticket_id, "actor": actor, **fields})
+    )
 
 
 def close(desk: TicketDesk, ticket_id: str, resolution: str = "refunded") -> None:
@@ -82,21 +96,31 @@ def personal_fields(view: dict) -> dict:
 
 
 def not_personal(view: dict) -> dict:
-    return {k: v for k, v in view.items()
-            if k not in ("customer", "attachments", "version", "updated_at")}
+    return {
+        k: v
+        for k, v in view.items()
+        if k not in ("customer", "attachments", "version", "updated_at")
+    }
 
 
 class TestForget:
     def test_the_customer_reads_as_erased_and_the_rest_of_the_ticket_stays(
-            self, desk: TicketDesk) -> None:
+        self, desk: TicketDesk
+    ) -> None:
         [one, two] = register(desk, request("m1"), request("m2"))
         close(desk, one)
         before = ticket(desk, one)
-        assert before["customer"] == {"name": "张女士", "company": "某公司",
-                                      "phone": "138****5678", "email": "z***@example.com",
-                                      "customer_id": "C1001", "erased": False}
-        assert before["attachments"] == [{"name": "张女士-发票.jpg",
-                                          "url": "https://files.example/1"}]
+        assert before["customer"] == {
+            "name": "张女士",
+            "company": "某公司",
+            "phone": "138****5678",
+            "email": "z***@example.com",
+            "customer_id": "C1001",
+            "erased": False,
+        }
+        assert before["attachments"] == [
+            {"name": "张女士-发票.jpg", "url": "https://files.example/1"}
+        ]
 
         reply = forget(desk, customer_id="C1001", reason="letter of 2026-11-30")
 
@@ -111,7 +135,8 @@ class TestForget:
         assert after["number"] == before["number"] and after["version"] == before["version"] + 1
 
     def test_the_history_still_verifies_and_records_who_erased_and_why(
-            self, desk: TicketDesk, clock) -> None:
+        self, desk: TicketDesk, clock
+    ) -> None:
         [one] = register(desk, request("m1"))
         close(desk, one)
         clock.advance(days=2)
@@ -122,9 +147,12 @@ class TestForget:
         received, *_, erasure = replied["events"]
         assert received["data"]["customer"] == erased_customer("C1001")
         assert PHONE not in str(replied) and "张女士" not in str(replied)
-        assert (erasure["type"], erasure["actor"], erasure["data"]["basis"],
-                erasure["data"]["reason"]) == ("PersonalDataErased", MANAGER, "request",
-                                               "letter of 2026-11-30")
+        assert (
+            erasure["type"],
+            erasure["actor"],
+            erasure["data"]["basis"],
+            erasure["data"]["reason"],
+        ) == ("PersonalDataErased", MANAGER, "request", "letter of 2026-11-30")
         assert erasure["time"] == "2026-11-26T02:00:00Z"
 
     def test_an_earlier_version_of_the_ticket_is_erased_too(self, desk: TicketDesk) -> None:
@@ -152,7 +180,8 @@ class TestForget:
         assert ticket(desk, one)["customer"]["phone"] is None
 
     def test_the_statistics_and_the_audit_trail_count_the_same_after(
-            self, desk: TicketDesk, store_url: str) -> None:
+        self, desk: TicketDesk, store_url: str
+    ) -> None:
         [one, _, _] = register(desk, request("m1"), request("m2"), request("m3", "C2"))
         close(desk, one)
         command(desk, "rate", one, AGENT, score=5)
@@ -195,8 +224,7 @@ class TestForget:
         assert forget(desk, customer_id="C1001")["erased"] == 0
         assert desk.load(UUID(one)).version == version
 
-    def test_a_ticket_without_a_customer_id_is_forgotten_by_itself(
-            self, desk: TicketDesk) -> None:
+    def test_a_ticket_without_a_customer_id_is_forgotten_by_itself(self, desk: TicketDesk) -> None:
         [alone, other] = register(desk, request("m1", None), request("m2", None))
         reply = forget(desk, ticket_id=alone)
         assert [t["ticket_id"] for t in reply["tickets"]] == [alone]
@@ -223,11 +251,13 @@ class TestForget:
 
         register(desk, request("m1"))
         with pytest.raises(Forbidden):
-            CommandService(desk).forget(m.Forget.model_validate(
-                {"actor": AGENT, "customer_id": "C1001"}))
+            CommandService(desk).forget(
+                m.Forget.model_validate({"actor": AGENT, "customer_id": "C1001"})
+            )
 
     def test_the_stream_shows_the_erasure_and_erased_data_from_then_on(
-            self, desk: TicketDesk) -> None:
+        self, desk: TicketDesk
+    ) -> None:
         from tests.integration.projecting import stream_of
 
         [one] = register(desk, request("m1"))
@@ -241,7 +271,10 @@ class TestForget:
         assert after[-1]["subject"] == one
         assert "sealed" not in before[0]["data"] and "key_id" not in before[0]["data"]
         assert to_jsonable_python(after[-1]["data"]) == {
-            "actor": MANAGER, "basis": "request", "reason": "customer request"}
+            "actor": MANAGER,
+            "basis": "request",
+            "reason": "customer request",
+        }
 
 
 class TestRetentionPurge:
@@ -252,10 +285,16 @@ class TestRetentionPurge:
         return request(external_id, customer_id, content="请问你们周末营业吗?", subject="营业时间")
 
     def test_only_customers_whose_tickets_all_closed_long_enough_ago_are_purged(
-            self, desk: TicketDesk, clock) -> None:
+        self, desk: TicketDesk, clock
+    ) -> None:
         [expired, recent, still_open, complaint, anonymous] = register(
-            desk, self.consultation("m1", "C1"), self.consultation("m2", "C2"),
-            self.consultation("m3", "C3"), request("m4", "C4"), self.consultation("m5", None))
+            desk,
+            self.consultation("m1", "C1"),
+            self.consultation("m2", "C2"),
+            self.consultation("m3", "C3"),
+            request("m4", "C4"),
+            self.consultation("m5", None),
+        )
         assert desk.load(UUID(complaint)).type == "complaint"
         assert desk.load(UUID(expired)).type == "consultation"
         for ticket_id in (expired, complaint, anonymous):
@@ -273,10 +312,14 @@ class TestRetentionPurge:
             assert ticket(desk, kept)["customer"]["name"] == "张女士"
         erasure = history(desk, expired)["events"][-1]
         assert (erasure["type"], erasure["actor"], erasure["data"]["basis"]) == (
-            "PersonalDataErased", {"id": "retention", "role": "system"}, "retention")
+            "PersonalDataErased",
+            {"id": "retention", "role": "system"},
+            "retention",
+        )
 
     def test_a_complainant_is_purged_three_years_after_the_complaint(
-            self, desk: TicketDesk, clock) -> None:
+        self, desk: TicketDesk, clock
+    ) -> None:
         [complaint] = register(desk, request("m1", "C4"))
         close(desk, complaint)
         clock.advance(days=3 * 365)
@@ -303,14 +346,15 @@ class TestRetentionPurge:
         after = history(desk, one)
         assert after["verified"] is True
         assert [e["type"] for e in after["events"]] == [
-            *(e["type"] for e in before), "PersonalDataErased"]
+            *(e["type"] for e in before),
+            "PersonalDataErased",
+        ]
         assert ticket(desk, one)["number"] == "CS202611240001"
 
 
 class TestThePurgeSchedule:
-    def test_it_runs_once_per_quarter_at_the_first_chance(self, desk: TicketDesk,
-                                                          clock) -> None:
-        from services.retention import RetentionSchedule
+    def test_it_runs_once_per_quarter_at_the_first_chance(self, desk: TicketDesk, clock) -> None:
+        from services.automation.retention import RetentionSchedule
 
         [one] = register(desk, request("m1", "C1", content="请问营业时间?", subject="营业时间"))
         close(desk, one)
@@ -324,8 +368,9 @@ class TestThePurgeSchedule:
         assert schedule.run_once() is None
 
 
-def test_forgetting_destroys_the_key_bytes_in_the_sqlite_file(policy, clock,
-                                                             tmp_path: Path) -> None:
+def test_forgetting_destroys_the_key_bytes_in_the_sqlite_file(
+    policy, clock, tmp_path: Path
+) -> None:
     """SQLite only: on PostgreSQL the key table is rewritten (VACUUM FULL) and there is
     no file here to read."""
     store_url = f"sqlite:///{tmp_path / 'tickets.db'}"

@@ -10,11 +10,11 @@ from domain.calendar import parse_duration
 from infra.readdb import ReadDB
 from projections.audit import AuditTrail
 from projections.sla import SlaView
-from services.audit_queries import AuditQuery, AuditService
-from services.commands import CommandService
-from services.group_impact import GroupImpact, ReportsByCategory
-from services.registration import Registrar
-from services.sla_queries import SlaQuery, SlaService
+from services.application.commands import CommandService
+from services.application.registration import Registrar
+from services.automation.group_impact import GroupImpact, ReportsByCategory
+from services.readside.audit import AuditQuery, AuditService
+from services.readside.sla import SlaQuery, SlaService
 from tests.integration.projecting import dump, project, projector, stream_of
 from tests.integration.test_desk import AGENT, SUPERVISOR, command, request
 
@@ -22,16 +22,24 @@ from tests.integration.test_desk import AGENT, SUPERVISOR, command, request
 @pytest.fixture
 def history(desk, clock):
     """Two tickets: one answered, paused and resumed; one left alone."""
-    a, b = Registrar(desk).register([request("mail-1"), request("mail-2",
-                                                                 content="页面白屏,报错500")])
+    a, b = Registrar(desk).register(
+        [request("mail-1"), request("mail-2", content="页面白屏,报错500")]
+    )
     service = CommandService(desk)
     tid = str(a.ticket_id)
     clock.advance(minutes=2)
     command(service, "assign", tid, SUPERVISOR, assignee="A007")
     clock.advance(minutes=3)
     command(service, "acknowledge", tid, AGENT)
-    command(service, "update", tid, AGENT, note="which order?", visibility="customer",
-            waiting_on_customer=True)
+    command(
+        service,
+        "update",
+        tid,
+        AGENT,
+        note="which order?",
+        visibility="customer",
+        waiting_on_customer=True,
+    )
     clock.advance(minutes=30)
     command(service, "update", tid, AGENT, note="got it", visibility="internal")
     return str(a.ticket_id), str(b.ticket_id)
@@ -43,8 +51,10 @@ class TestSlaView:
         project(desk, view)
         for ticket_id in history:
             ticket = desk.load(desk.resolve(ticket_id))
-            rows = {t["target"]: t for t in SlaService(view.db, desk.policy, desk.clock)
-                    .open_targets(ticket_id)}
+            rows = {
+                t["target"]: t
+                for t in SlaService(view.db, desk.policy, desk.clock).open_targets(ticket_id)
+            }
             unmet = {k: v for k, v in ticket.sla.items() if not v.get("met_at") and v["due"]}
             assert set(rows) == set(unmet)
             for name, target in unmet.items():
@@ -53,11 +63,14 @@ class TestSlaView:
     def test_a_pause_moves_the_due_times_on(self, desk, store_url, history) -> None:
         view = projector(SlaView(), store_url)
         project(desk, view)
-        rows = {t["target"]: t for t in SlaService(view.db, desk.policy, desk.clock)
-                .open_targets(history[0])}
+        rows = {
+            t["target"]: t
+            for t in SlaService(view.db, desk.policy, desk.clock).open_targets(history[0])
+        }
         ticket = desk.load(desk.resolve(history[0]))
         planned = ticket.received_at + timedelta(
-            seconds=parse_duration(rows["resolution"]["duration"]).seconds)
+            seconds=parse_duration(rows["resolution"]["duration"]).seconds
+        )
         assert rows["resolution"]["due"] > planned  # 30 waiting minutes were added
         with view.db.transaction() as tx:
             pauses = tx.execute("SELECT started_at, ended_at FROM sla_pauses").fetchall()
@@ -70,8 +83,9 @@ class TestSlaView:
         assert view.apply_batch(stream_of(desk)) == []  # all at or below the position
         assert dump(view) == before
 
-    def test_copies_republished_after_a_lost_tail_change_nothing(self, desk, store_url,
-                                                                  history) -> None:
+    def test_copies_republished_after_a_lost_tail_change_nothing(
+        self, desk, store_url, history
+    ) -> None:
         view = projector(SlaView(), store_url)
         events = stream_of(desk)
         project(desk, view)
@@ -85,14 +99,15 @@ class TestSlaView:
         live = projector(SlaView(), store_url)
         events = stream_of(desk)
         for i in range(0, len(events), 3):  # live: in small batches, as they came
-            live.apply_batch(events[i:i + 3])
+            live.apply_batch(events[i : i + 3])
         before = dump(live)
         live._reset()
         live.apply_batch(events)
         assert dump(live) == before
 
-    def test_the_sla_query_shows_breaches_soonest_first(self, desk, store_url, history,
-                                                        clock) -> None:
+    def test_the_sla_query_shows_breaches_soonest_first(
+        self, desk, store_url, history, clock
+    ) -> None:
         view = projector(SlaView(), store_url)
         project(desk, view)
         service = SlaService(view.db, desk.policy, desk.clock)
@@ -112,25 +127,30 @@ class TestAuditTrail:
         project(desk, trail)
         audit = AuditService(trail.db)
         first = audit.audit(AuditQuery(ticket_id=history[0], limit=3))
-        assert [e["event_type"] for e in first["events"]] == ["Received", "Classified",
-                                                             "Assigned"]
+        assert [e["event_type"] for e in first["events"]] == ["Received", "Classified", "Assigned"]
         assert first["events"][2]["status_after"] == "assigned"
         rest = audit.audit(AuditQuery(ticket_id=history[0], after=first["next"]))
         assert [e["event_type"] for e in rest["events"]] == [
-            "Acknowledged", "ProgressUpdated", "ProgressUpdated"]
+            "Acknowledged",
+            "ProgressUpdated",
+            "ProgressUpdated",
+        ]
         assert rest["events"][1]["status_after"] == "waiting_on_customer"
         assert rest["next"] is None
         by_agent = audit.audit(AuditQuery(actor_id="A007"))
-        assert {e["event_type"] for e in by_agent["events"]} == {"Acknowledged",
-                                                                "ProgressUpdated"}
-        assert all(e["data"].get("customer", {}).get("phone") in (None, "138****5678")
-                   for e in first["events"])
+        assert {e["event_type"] for e in by_agent["events"]} == {"Acknowledged", "ProgressUpdated"}
+        assert all(
+            e["data"].get("customer", {}).get("phone") in (None, "138****5678")
+            for e in first["events"]
+        )
 
 
 class TestGroupImpact:
     def run(self, desk, store_url, *customers: str) -> GroupImpact:
-        requests = [request(f"g-{i}", content="我要退款,商品有质量问题",
-                            customer={"customer_id": c}) for i, c in enumerate(customers)]
+        requests = [
+            request(f"g-{i}", content="我要退款,商品有质量问题", customer={"customer_id": c})
+            for i, c in enumerate(customers)
+        ]
         Registrar(desk).register(requests)
         reports = projector(ReportsByCategory(), store_url)
         project(desk, reports)
@@ -160,9 +180,10 @@ def test_the_cloudevent_type_carries_each_event_schema_version(desk, history) ->
     assert "ticketflow.ticket.acknowledged.v1" in types
 
 
-def test_the_watcher_loads_only_what_is_due_within_its_horizon(desk, store_url, history,
-                                                               clock) -> None:
-    from services.sla_watcher import HORIZON
+def test_the_watcher_loads_only_what_is_due_within_its_horizon(
+    desk, store_url, history, clock
+) -> None:
+    from services.automation.sla_watcher import HORIZON
 
     view = projector(SlaView(), store_url)
     project(desk, view)
@@ -172,4 +193,5 @@ def test_the_watcher_loads_only_what_is_due_within_its_horizon(desk, store_url, 
     assert soon and len(soon) < len(everything)
     assert all(t["due"] <= clock.now + HORIZON for t in soon)
     assert {(t["ticket_id"], t["target"]) for t in soon} == {
-        (t["ticket_id"], t["target"]) for t in everything if t["due"] <= clock.now + HORIZON}
+        (t["ticket_id"], t["target"]) for t in everything if t["due"] <= clock.now + HORIZON
+    }

@@ -15,9 +15,9 @@ from nats.js.api import StreamConfig
 
 from infra.relay import Relay
 from infra.streams import EVENTS, ensure_streams
-from services.desk import TicketDesk
-from services.messages import IntakeRequest
-from services.registration import Registrar, Request
+from services.application.desk import TicketDesk
+from services.application.messages import IntakeRequest
+from services.application.registration import Registrar, Request
 from tests.integration.helpers import read_stream
 
 pytestmark = pytest.mark.nats
@@ -33,9 +33,12 @@ async def js(fresh_streams: str) -> AsyncIterator[nats.js.JetStreamContext]:
 
 def store(desk: TicketDesk, *external_ids: str) -> None:
     now = datetime(2026, 11, 24, 2, tzinfo=UTC)
-    Registrar(desk).register([
-        Request("web", IntakeRequest(external_id=e, content="how do I reset my password?"), now)
-        for e in external_ids])
+    Registrar(desk).register(
+        [
+            Request("web", IntakeRequest(external_id=e, content="how do I reset my password?"), now)
+            for e in external_ids
+        ]
+    )
 
 
 async def run_until_caught_up(desk: TicketDesk, js) -> Relay:
@@ -85,8 +88,9 @@ async def test_a_restarted_relay_publishes_only_what_is_new(desk, js) -> None:
 
 async def test_no_duplicates_after_a_downtime_longer_than_the_dedupe_window(desk, js) -> None:
     # The same streams, but JetStream forgets message ids after one second.
-    await js.add_stream(StreamConfig(name=EVENTS, subjects=["tickets.events.>"],
-                                     duplicate_window=1.0))
+    await js.add_stream(
+        StreamConfig(name=EVENTS, subjects=["tickets.events.>"], duplicate_window=1.0)
+    )
     store(desk, "a", "b")
     await run_until_caught_up(desk, js)
     await asyncio.sleep(1.5)  # the relay is "down" longer than the window
@@ -102,11 +106,17 @@ async def test_a_gap_in_store_ids_is_skipped_not_waited_for(desk, js) -> None:
     store(desk, "a")
     ticket = desk.load(desk.resolve(None, "CS202611240001"))
     stale = desk.load(ticket.id)
-    ticket.close(resolution="done", actor={"id": "A1", "role": "agent"},
-                 at=datetime(2026, 11, 24, 3, tzinfo=UTC))
+    ticket.close(
+        resolution="done",
+        actor={"id": "A1", "role": "agent"},
+        at=datetime(2026, 11, 24, 3, tzinfo=UTC),
+    )
     desk.save(ticket)
-    stale.close(resolution="twice", actor={"id": "A2", "role": "agent"},
-                at=datetime(2026, 11, 24, 3, tzinfo=UTC))
+    stale.close(
+        resolution="twice",
+        actor={"id": "A2", "role": "agent"},
+        at=datetime(2026, 11, 24, 3, tzinfo=UTC),
+    )
     with pytest.raises(IntegrityError):
         desk.save(stale)  # a rolled-back insert: on PostgreSQL its id is never used
     store(desk, "b")
@@ -116,8 +126,7 @@ async def test_a_gap_in_store_ids_is_skipped_not_waited_for(desk, js) -> None:
     assert_once_in_store_order(events)
 
 
-async def test_a_lost_tail_is_published_again_though_dedupe_remembers_its_ids(desk,
-                                                                            js) -> None:
+async def test_a_lost_tail_is_published_again_though_dedupe_remembers_its_ids(desk, js) -> None:
     await ensure_streams(js)
     store(desk, "a", "b")
     await run_until_caught_up(desk, js)
@@ -131,11 +140,13 @@ async def test_a_lost_tail_is_published_again_though_dedupe_remembers_its_ids(de
     assert len(events) == 6
     assert lost["id"] in {e["id"] for e in events}
     assert [e["data"].get("external_id") for e in events if "received" in e["type"]] == [
-        "a", "b", "c"]
+        "a",
+        "b",
+        "c",
+    ]
 
 
-async def test_a_running_relay_notices_a_purged_stream_and_publishes_it_again(desk,
-                                                                              js) -> None:
+async def test_a_running_relay_notices_a_purged_stream_and_publishes_it_again(desk, js) -> None:
     await ensure_streams(js)
     store(desk, "a", "b")
     relay = Relay(desk, js, poll_interval=0.05, verify_interval=0.05)
@@ -148,5 +159,4 @@ async def test_a_running_relay_notices_a_purged_stream_and_publishes_it_again(de
         task.cancel()
     assert_once_in_store_order(events)
     assert len(events) == 4 and relay.republished == 4
-    assert [e["data"].get("external_id") for e in events if "received" in e["type"]] == [
-        "a", "b"]
+    assert [e["data"].get("external_id") for e in events if "received" in e["type"]] == ["a", "b"]

@@ -15,15 +15,21 @@ from infra.cloudevents import parse_envelope
 from tests.integration.helpers import ask, envelope, publish_request, read_stream
 
 pytestmark = pytest.mark.nats
-SCHEMA = json.loads((Path(__file__).parents[1] / "fixtures/cloudevents/cloudevents.schema.json")
-                    .read_text())
+SCHEMA = json.loads(
+    (Path(__file__).parents[1] / "fixtures/cloudevents/cloudevents.schema.json").read_text()
+)
 REQUEST = {
     "external_id": "mail-2026-11-24-0001",
     # now, in Beijing time: a fixed past moment would breach its SLA targets, and the
     # SLA watcher would add escalations to what these tests expect
     "received_at": datetime.now(timezone(timedelta(hours=8))).isoformat(timespec="seconds"),
-    "customer": {"name": "张女士", "company": None, "phone": "13812345678", "email": None,
-                 "customer_id": "C1001"},
+    "customer": {
+        "name": "张女士",
+        "company": None,
+        "phone": "13812345678",
+        "email": None,
+        "customer_id": "C1001",
+    },
     "subject": "退款",
     "content": "收到的商品与描述不符,要求退款!电话13812345678",
     "attachments": [{"name": "photo.jpg", "url": "https://files.example/1"}],
@@ -68,7 +74,11 @@ async def test_the_same_request_sent_again_makes_no_second_ticket(client, servic
     await publish_request(js, "email", {**REQUEST, "external_id": "mail-2"})
     events = [envelope(m) for m in await read_stream(js, "tickets.events.>", 5, timeout=3)]
     assert [e["type"].split(".")[2] for e in events] == [
-        "received", "classified", "received", "classified"]
+        "received",
+        "classified",
+        "received",
+        "classified",
+    ]
 
 
 async def test_commands_and_queries_answer_over_request_reply(client) -> None:
@@ -76,16 +86,23 @@ async def test_commands_and_queries_answer_over_request_reply(client) -> None:
     await publish_request(js, "email", REQUEST)
     ticket_id = envelope((await read_stream(js, "tickets.events.>", 1))[0])["subject"]
     supervisor = {"id": "S001", "role": "supervisor"}
-    reply = await ask(client, "tickets.cmd.assign",
-                      {"ticket_id": ticket_id, "actor": supervisor, "assignee": "A007"})
+    reply = await ask(
+        client,
+        "tickets.cmd.assign",
+        {"ticket_id": ticket_id, "actor": supervisor, "assignee": "A007"},
+    )
     assert reply["ok"] and reply["version"] == 3
-    forbidden = await ask(client, "tickets.cmd.close",
-                          {"ticket_id": ticket_id, "actor": {"id": "x", "role": "analytics"},
-                           "resolution": "no"})
+    forbidden = await ask(
+        client,
+        "tickets.cmd.close",
+        {"ticket_id": ticket_id, "actor": {"id": "x", "role": "analytics"}, "resolution": "no"},
+    )
     assert forbidden["error"]["code"] == "forbidden"
-    conflict = await ask(client, "tickets.cmd.close",
-                         {"ticket_id": ticket_id, "actor": supervisor, "resolution": "ok",
-                          "expected_version": 1})
+    conflict = await ask(
+        client,
+        "tickets.cmd.close",
+        {"ticket_id": ticket_id, "actor": supervisor, "resolution": "ok", "expected_version": 1},
+    )
     assert conflict["error"]["code"] == "conflict"
     bad = await ask(client, "tickets.cmd.close", b"{not json")
     assert bad["error"]["code"] == "invalid"
@@ -117,8 +134,9 @@ async def test_bad_input_goes_to_the_dead_letter_stream_with_a_reason(client, se
     for i, (channel, payload, _) in enumerate(BAD_INPUTS):
         await publish_request(js, channel, payload, msg_id=f"bad-{i}")
     await publish_request(js, "web", {"external_id": "good-1", "content": "如何修改密码?"})
-    dead = [json.loads(m.data) for m in
-            await read_stream(js, "tickets.dlq.intake", len(BAD_INPUTS))]
+    dead = [
+        json.loads(m.data) for m in await read_stream(js, "tickets.dlq.intake", len(BAD_INPUTS))
+    ]
     assert len(dead) == len(BAD_INPUTS)
     for record, (channel, payload, expected) in zip(dead, BAD_INPUTS, strict=True):
         assert expected in record["reason"], record["reason"]
@@ -126,18 +144,26 @@ async def test_bad_input_goes_to_the_dead_letter_stream_with_a_reason(client, se
         assert record["payload"] == payload.decode()
     events = [envelope(m) for m in await read_stream(js, "tickets.events.>", 3, timeout=3)]
     assert len(events) == 2  # only the good request became a ticket
-    assert service.intake.stats.rejected == len(BAD_INPUTS)
+    assert service.parts.intake.stats.rejected == len(BAD_INPUTS)
 
 
 async def test_three_customers_with_the_same_problem_raise_group_impact(client) -> None:
     js = client.jetstream()
     for i, customer in enumerate(("C1", "C2", "C3")):
-        await publish_request(js, "app", {"external_id": f"g{i}", "content": "我要退款,质量太差",
-                                          "customer": {"customer_id": customer}})
+        await publish_request(
+            js,
+            "app",
+            {
+                "external_id": f"g{i}",
+                "content": "我要退款,质量太差",
+                "customer": {"customer_id": customer},
+            },
+        )
     events = await read_stream(js, "tickets.events.ImpactRaised.>", 3, timeout=10)
     assert len(events) == 3
     for msg in events:
-        ticket = (await ask(client, "tickets.query.ticket",
-                            {"ticket_id": envelope(msg)["subject"]}))["ticket"]
+        ticket = (
+            await ask(client, "tickets.query.ticket", {"ticket_id": envelope(msg)["subject"]})
+        )["ticket"]
         assert (ticket["impact"], ticket["priority"]) == ("group", "high")
         assert len(ticket["linked"]) == 2

@@ -13,7 +13,8 @@ import pytest
 
 from domain.sla import SlaRule
 from domain.ticket import ticket_id_for
-from services.runtime import Service, Settings, build_service
+from services.runtime.service import Service, build_service
+from services.runtime.settings import Settings
 from tests.integration.helpers import ask, publish_request
 
 pytestmark = [pytest.mark.nats, pytest.mark.slow]
@@ -23,9 +24,12 @@ FIRST_RESPONSE = 2.0  # seconds
 @pytest.fixture
 def short_policy(policy):
     rule = SlaRule(when={}, clock="wall", first_response=f"{int(FIRST_RESPONSE)}s")
-    return policy.model_copy(update={
-        "sla": [rule], "escalation": policy.escalation.model_copy(
-            update={"manager_after": "2s"})})
+    return policy.model_copy(
+        update={
+            "sla": [rule],
+            "escalation": policy.escalation.model_copy(update={"manager_after": "2s"}),
+        }
+    )
 
 
 async def started(url: str, data_dir: Path, policy) -> Service:
@@ -48,7 +52,8 @@ async def wait_for(predicate, timeout: float) -> None:
 
 
 async def test_an_unanswered_ticket_is_escalated_once_about_on_time(
-        fresh_streams, tmp_path, short_policy) -> None:
+    fresh_streams, tmp_path, short_policy
+) -> None:
     service = await started(fresh_streams, tmp_path, short_policy)
     nc = await nats.connect(fresh_streams)
     try:
@@ -59,9 +64,16 @@ async def test_an_unanswered_ticket_is_escalated_once_about_on_time(
         quiet_id, answered_id = (str(ticket_id_for("web", x)) for x in ("quiet", "answered"))
         quiet = await ask(nc, "tickets.query.ticket", {"ticket_id": quiet_id})
         assert quiet["ok"], quiet
-        reply = await ask(nc, "tickets.cmd.update", {
-            "ticket_id": answered_id, "actor": {"id": "A1", "role": "agent"},
-            "note": "on it", "visibility": "customer"})
+        reply = await ask(
+            nc,
+            "tickets.cmd.update",
+            {
+                "ticket_id": answered_id,
+                "actor": {"id": "A1", "role": "agent"},
+                "note": "on it",
+                "visibility": "customer",
+            },
+        )
         assert reply["ok"], reply
 
         async def escalated_to_manager() -> bool:
@@ -69,12 +81,17 @@ async def test_an_unanswered_ticket_is_escalated_once_about_on_time(
 
         await wait_for(escalated_to_manager, timeout=FIRST_RESPONSE + 8)
         found = await escalations(nc, quiet_id)
-        assert [(e["data"]["level"], e["data"]["reason"], e["actor"]["role"]) for e in found] \
-            == [("supervisor", "sla_breach", "system"), ("manager", "sla_breach", "system")]
+        assert [(e["data"]["level"], e["data"]["reason"], e["actor"]["role"]) for e in found] == [
+            ("supervisor", "sla_breach", "system"),
+            ("manager", "sla_breach", "system"),
+        ]
         assert found[0]["data"]["target"] == "first_response"
         assert await escalations(nc, answered_id) == []
-        lateness = [late for tid, target, late in service.read.watcher.escalated
-                    if tid == quiet_id and target == "first_response"]
+        lateness = [
+            late
+            for tid, target, late in service.parts.watcher.escalated
+            if tid == quiet_id and target == "first_response"
+        ]
         assert lateness and lateness[0] < 1.0, lateness
         sla = await ask(nc, "tickets.query.sla", {"state": "breached"})
         assert [t["ticket_id"] for t in sla["targets"]] == [quiet_id]

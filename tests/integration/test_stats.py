@@ -51,11 +51,11 @@ from domain.policy import Policy, StatsConfig
 from infra.projector import Projector
 from infra.readdb import ReadDB
 from projections.stats import Statistics
-from services import messages as m
-from services.commands import CommandService
-from services.desk import TicketDesk
-from services.registration import Registrar, Request
-from services.stats_query import StatsQuery, StatsService
+from services.application import messages as m
+from services.application.commands import CommandService
+from services.application.desk import TicketDesk
+from services.application.registration import Registrar, Request
+from services.readside.stats import StatsQuery, StatsService
 from tests.conftest import FixedClock
 from tests.integration.projecting import dump, projector, stream_of
 

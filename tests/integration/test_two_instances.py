@@ -28,9 +28,23 @@ def start(nats_url: str, store: str, data_dir: Path, key: str) -> subprocess.Pop
     data_dir.mkdir()
     log = open(data_dir / "service.log", "ab")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up", "--nats-url", nats_url, "--store", store,
-         "--data-dir", str(data_dir)], stdout=subprocess.PIPE, stderr=log, text=True,
-        env={**os.environ, "TICKETFLOW_CIPHER_KEY": key})
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "up",
+            "--nats-url",
+            nats_url,
+            "--store",
+            store,
+            "--data-dir",
+            str(data_dir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        env={**os.environ, "TICKETFLOW_CIPHER_KEY": key},
+    )
     assert process.stdout is not None
     assert process.stdout.readline().startswith("nats: ")
     return process
@@ -47,8 +61,9 @@ async def wait_until(predicate, timeout: float) -> None:
         await asyncio.sleep(0.1)
 
 
-async def test_the_follower_takes_over_when_the_leader_dies(fresh_streams, postgres_schema,
-                                                            tmp_path) -> None:
+async def test_the_follower_takes_over_when_the_leader_dies(
+    fresh_streams, postgres_schema, tmp_path
+) -> None:
     key = AESCipher.create_key(32)
     a = start(fresh_streams, postgres_schema, tmp_path / "a", key)
     await wait_until(lambda: leads(tmp_path / "a"), 20)
@@ -66,8 +81,10 @@ async def test_the_follower_takes_over_when_the_leader_dies(fresh_streams, postg
         async with asyncio.timeout(120):
             while True:
                 total = await count_events(js)
-                events = [json.loads(m.data) for m in
-                          await read_stream(js, "tickets.events.>", total, timeout=10)]
+                events = [
+                    json.loads(m.data)
+                    for m in await read_stream(js, "tickets.events.>", total, timeout=10)
+                ]
                 if sum(e["type"].endswith("classified.v1") for e in events) >= BURST:
                     break
                 await asyncio.sleep(0.5)

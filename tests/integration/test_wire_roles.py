@@ -18,7 +18,8 @@ from nats.aio.client import Client
 from nats.js.api import DeliverPolicy
 
 from infra.auth_file import load_auth
-from services.runtime import Service, Settings, build_service
+from services.runtime.service import Service, build_service
+from services.runtime.settings import Settings
 from tests.integration.helpers import ask, publish_request, read_stream
 
 pytestmark = pytest.mark.nats
@@ -58,13 +59,15 @@ def auth_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-async def service(auth_path: Path, tmp_path_factory: pytest.TempPathFactory,
-                  policy) -> AsyncIterator[Service]:
+async def service(
+    auth_path: Path, tmp_path_factory: pytest.TempPathFactory, policy
+) -> AsyncIterator[Service]:
     with pytest.MonkeyPatch.context() as env:
         for name, value in PASSWORDS.items():
             env.setenv(name, value)
-        settings = Settings(data_dir=tmp_path_factory.mktemp("svc"), policy=policy,
-                            auth=load_auth(auth_path))
+        settings = Settings(
+            data_dir=tmp_path_factory.mktemp("svc"), policy=policy, auth=load_auth(auth_path)
+        )
         svc = build_service(settings)
         await svc.start()
     yield svc
@@ -81,14 +84,19 @@ class Login:
         async def collect(error: Exception) -> None:
             self.errors.append(str(error))
 
-        return await nats.connect(url, user=user, password=password or LOGINS[user],
-                                  inbox_prefix=f"_INBOX.{user}", error_cb=collect,
-                                  allow_reconnect=False, max_reconnect_attempts=0)
+        return await nats.connect(
+            url,
+            user=user,
+            password=password or LOGINS[user],
+            inbox_prefix=f"_INBOX.{user}",
+            error_cb=collect,
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+        )
 
     def refused(self, what: str) -> bool:
         """The server reported a permissions violation about `what` (e.g. `publish to "x"`)."""
-        return any(f"permissions violation for {what}".lower() in e.lower()
-                   for e in self.errors)
+        return any(f"permissions violation for {what}".lower() in e.lower() for e in self.errors)
 
     async def refused_within(self, what: str, seconds: float = 5.0) -> bool:
         """`refused`, waiting for the server's complaint (it comes asynchronously)."""
@@ -111,12 +119,16 @@ async def denied_request(nc: Client, subject: str, body: dict) -> None:
 async def new_ticket(service: Service, login: Login, external_id: str) -> dict[str, Any]:
     """A request through the channel user, read back from the stream by the auditor."""
     web = await login(service.url, "web")
-    await publish_request(web.jetstream(), "web", {"external_id": external_id,
-                                                    "content": "收到的商品与描述不符,要求退款!"})
+    await publish_request(
+        web.jetstream(),
+        "web",
+        {"external_id": external_id, "content": "收到的商品与描述不符,要求退款!"},
+    )
     await web.close()
     audit = await login(service.url, "audit")
-    sub = await audit.jetstream().subscribe("tickets.events.*.*", ordered_consumer=True,
-                                            deliver_policy=DeliverPolicy.ALL)
+    sub = await audit.jetstream().subscribe(
+        "tickets.events.*.*", ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+    )
     try:
         while True:
             event = json.loads((await sub.next_msg(timeout=10)).data)
@@ -135,9 +147,15 @@ class TestAChannelAdapter:
     async def test_cannot_send_a_command_or_a_query(self, service, login) -> None:
         received = await new_ticket(service, login, "web-2")
         web = await login(service.url, "web")
-        await denied_request(web, "tickets.cmd.close", {
-            "ticket_id": received["subject"], "actor": {"id": "S001", "role": "supervisor"},
-            "resolution": "closed by an adapter"})
+        await denied_request(
+            web,
+            "tickets.cmd.close",
+            {
+                "ticket_id": received["subject"],
+                "actor": {"id": "S001", "role": "supervisor"},
+                "resolution": "closed by an adapter",
+            },
+        )
         await denied_request(web, "tickets.query.ticket", {"ticket_id": received["subject"]})
         await web.close()
         assert login.refused('publish to "tickets.cmd.close"')
@@ -183,9 +201,16 @@ class TestAnalytics:
 
     async def test_cannot_send_a_command(self, service, login) -> None:
         bi = await login(service.url, "bi")
-        await denied_request(bi, "tickets.cmd.escalate", {
-            "number": "CS202611240001", "actor": {"id": "X", "role": "supervisor"},
-            "level": "manager", "reason": "x"})
+        await denied_request(
+            bi,
+            "tickets.cmd.escalate",
+            {
+                "number": "CS202611240001",
+                "actor": {"id": "X", "role": "supervisor"},
+                "level": "manager",
+                "reason": "x",
+            },
+        )
         await bi.close()
         assert login.refused('publish to "tickets.cmd.escalate"')
 
@@ -193,10 +218,12 @@ class TestAnalytics:
         bi = await login(service.url, "bi")
         with pytest.raises(nats.errors.TimeoutError):
             await bi.jetstream(timeout=1.0).pull_subscribe(
-                "tickets.events.>", durable="ticketflow-read-side", stream="TICKETS_EVENTS")
+                "tickets.events.>", durable="ticketflow-read-side", stream="TICKETS_EVENTS"
+            )
         await bi.close()
         assert login.refused(
-            'publish to "$JS.API.CONSUMER.INFO.TICKETS_EVENTS.ticketflow-read-side"')
+            'publish to "$JS.API.CONSUMER.INFO.TICKETS_EVENTS.ticketflow-read-side"'
+        )
 
 
 class TestAnAuditor:
@@ -205,9 +232,15 @@ class TestAnAuditor:
         audit = await login(service.url, "audit")
         history = await ask(audit, "tickets.query.history", {"ticket_id": received["subject"]})
         assert history["ok"] and history["verified"]
-        await denied_request(audit, "tickets.cmd.reopen", {
-            "ticket_id": received["subject"], "actor": {"id": "Q1", "role": "manager"},
-            "reason": "x"})
+        await denied_request(
+            audit,
+            "tickets.cmd.reopen",
+            {
+                "ticket_id": received["subject"],
+                "actor": {"id": "Q1", "role": "manager"},
+                "reason": "x",
+            },
+        )
         await audit.close()
         assert login.refused('publish to "tickets.cmd.reopen"')
 
@@ -215,9 +248,15 @@ class TestAnAuditor:
 async def test_an_agent_with_a_bcrypt_password_works_a_ticket(service, login) -> None:
     received = await new_ticket(service, login, "web-6")
     alice = await login(service.url, "alice")
-    reply = await ask(alice, "tickets.cmd.assign", {
-        "ticket_id": received["subject"], "actor": {"id": "alice", "role": "agent"},
-        "assignee": "alice"})
+    reply = await ask(
+        alice,
+        "tickets.cmd.assign",
+        {
+            "ticket_id": received["subject"],
+            "actor": {"id": "alice", "role": "agent"},
+            "assignee": "alice",
+        },
+    )
     await alice.close()
     assert reply["ok"], reply
 
@@ -230,7 +269,7 @@ async def test_a_wrong_password_or_none_is_refused(service, login) -> None:
 
 
 def test_the_servers_config_with_passwords_is_not_left_on_disk(service) -> None:
-    assert service.embedded and not (service.embedded.store_dir / "nats.conf").exists()
+    assert service.link.embedded and not (service.link.embedded.store_dir / "nats.conf").exists()
 
 
 # ---- `ticketflow up --auth` as a user runs it ------------------------------------------
@@ -244,10 +283,22 @@ def cli_env(**extra: str) -> dict[str, str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("processes", ["1", "2"])
 async def test_up_with_auth_serves_every_role_end_to_end(tmp_path, auth_path, processes) -> None:
-    up = subprocess.Popen([*TICKETFLOW, "up", "--data-dir", str(tmp_path / "data"),
-                           "--auth", str(auth_path), "--processes", processes],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env=cli_env())
+    up = subprocess.Popen(
+        [
+            *TICKETFLOW,
+            "up",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--auth",
+            str(auth_path),
+            "--processes",
+            processes,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
     try:
         assert up.stdout is not None
         line = up.stdout.readline().strip()
@@ -260,10 +311,13 @@ async def test_up_with_auth_serves_every_role_end_to_end(tmp_path, auth_path, pr
         assert len(await read_stream(bi.jetstream(), "tickets.events.>", 2)) == 2
         await web.close()
         await bi.close()
-        stats = subprocess.run([*TICKETFLOW, "stats", "--json", "--nats-url", url],
-                               capture_output=True, text=True, timeout=30,
-                               env=cli_env(TICKETFLOW_NATS_USER="bi",
-                                           TICKETFLOW_NATS_PASSWORD=LOGINS["bi"]))
+        stats = subprocess.run(
+            [*TICKETFLOW, "stats", "--json", "--nats-url", url],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=cli_env(TICKETFLOW_NATS_USER="bi", TICKETFLOW_NATS_PASSWORD=LOGINS["bi"]),
+        )
         assert stats.returncode == 0, stats.stderr
         assert json.loads(stats.stdout)["stats"]["tickets"] == 1
     finally:
@@ -275,16 +329,33 @@ async def test_up_with_auth_serves_every_role_end_to_end(tmp_path, auth_path, pr
 def test_up_refuses_a_bad_auth_file_naming_the_key(tmp_path) -> None:
     bad = tmp_path / "auth.toml"
     bad.write_text('[[users]]\nname = "web"\nrole = "adapter"\npassword_env = "TF_TEST_WEB"\n')
-    result = subprocess.run([*TICKETFLOW, "up", "--data-dir", str(tmp_path / "data"),
-                             "--auth", str(bad)], capture_output=True, text=True, timeout=30,
-                            env=cli_env())
+    result = subprocess.run(
+        [*TICKETFLOW, "up", "--data-dir", str(tmp_path / "data"), "--auth", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=cli_env(),
+    )
     assert result.returncode == 2
     assert "users.0.role" in result.stderr and "auth.toml" in result.stderr
 
 
 def test_up_refuses_auth_for_a_server_it_does_not_run(tmp_path, auth_path) -> None:
-    result = subprocess.run([*TICKETFLOW, "up", "--data-dir", str(tmp_path / "data"),
-                             "--auth", str(auth_path), "--nats-url", "nats://127.0.0.1:1"],
-                            capture_output=True, text=True, timeout=30, env=cli_env())
+    result = subprocess.run(
+        [
+            *TICKETFLOW,
+            "up",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--auth",
+            str(auth_path),
+            "--nats-url",
+            "nats://127.0.0.1:1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=cli_env(),
+    )
     assert result.returncode == 2
     assert "--auth sets the users of the embedded nats-server" in result.stderr

@@ -34,7 +34,9 @@ def test_a_category_skill_covers_its_subcategories() -> None:
 def test_among_equal_matches_the_less_loaded_agent_wins() -> None:
     skills = wanted("the page is blank", "other", "general")
     assert propose([GENERALIST, AgentConfig(id="A5", capacity=10)], skills, {"A4": 5}) == [
-        "A5", "A4"]
+        "A5",
+        "A4",
+    ]
 
 
 def test_an_agent_at_capacity_is_not_proposed() -> None:

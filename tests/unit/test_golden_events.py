@@ -11,7 +11,7 @@ from eventsourcing.persistence import StoredEvent
 
 from domain.ticket import digest_of, ticket_id_for
 from infra.policy_file import load_policy
-from services.desk import TicketDesk
+from services.application.desk import TicketDesk
 
 GOLDEN = Path(__file__).parents[1] / "fixtures" / "events"
 
@@ -26,9 +26,14 @@ def test_golden_events_replay_to_the_ticket_they_described(mapper, golden: Path)
     ticket_id = ticket_id_for("email", "golden-1")
     records = json.loads(golden.read_text())
     events = [
-        mapper.to_domain_event(StoredEvent(
-            originator_id=ticket_id, originator_version=record["originator_version"],
-            topic=record["topic"], state=json.dumps(record["state"]).encode()))
+        mapper.to_domain_event(
+            StoredEvent(
+                originator_id=ticket_id,
+                originator_version=record["originator_version"],
+                topic=record["topic"],
+                state=json.dumps(record["state"]).encode(),
+            )
+        )
         for record in records
     ]
     ticket = None
@@ -36,13 +41,23 @@ def test_golden_events_replay_to_the_ticket_they_described(mapper, golden: Path)
         ticket = event.mutate(ticket)
     assert ticket is not None
     assert (ticket.status, ticket.assignee, ticket.score, ticket.reopen_count) == (
-        "assigned", "A007", 2, 1)
+        "assigned",
+        "A007",
+        2,
+        1,
+    )
     assert ticket.sla["first_response"]["met_at"] is not None
     # The chain holds over the events as recorded (Closed was v1 then; it is upcast now).
     recorded = [
-        digest_of(type(e).__name__, {**mapper.transcoder.decode(json.dumps(r["state"]).encode()),
-                                     "originator_id": ticket_id,
-                                     "originator_version": r["originator_version"]})
-        for e, r in zip(events, records, strict=True)]
+        digest_of(
+            type(e).__name__,
+            {
+                **mapper.transcoder.decode(json.dumps(r["state"]).encode()),
+                "originator_id": ticket_id,
+                "originator_version": r["originator_version"],
+            },
+        )
+        for e, r in zip(events, records, strict=True)
+    ]
     assert [e.prev for e in events[1:]] == recorded[:-1]
     assert type(events[6]).__name__ == "Closed" and events[6].sla == {}  # upcast v1 -> v2

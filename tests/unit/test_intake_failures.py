@@ -8,16 +8,18 @@ import sqlite3
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
-from services.intake import MAX_DELIVER, IntakeConsumer
+from services.edge.nats.intake import MAX_DELIVER, IntakeConsumer
 
 
 class FakeMsg:
     def __init__(self, external_id: str, delivered: int = 1) -> None:
         self.subject = "tickets.intake.web"
         self.data = json.dumps({"external_id": external_id, "content": "refund please"}).encode()
-        self.metadata = SimpleNamespace(num_delivered=delivered,
-                                        sequence=SimpleNamespace(stream=hash(external_id)),
-                                        timestamp=datetime(2026, 11, 24, tzinfo=UTC))
+        self.metadata = SimpleNamespace(
+            num_delivered=delivered,
+            sequence=SimpleNamespace(stream=hash(external_id)),
+            timestamp=datetime(2026, 11, 24, tzinfo=UTC),
+        )
         self.outcome = ""
 
     async def ack(self) -> None:

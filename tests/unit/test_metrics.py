@@ -7,8 +7,8 @@ import math
 import pytest
 
 from infra.metrics import Exposition, Histogram, one
-from services import health
-from services.metrics import Counters, render
+from services.ops import health
+from services.ops.metrics import Counters, render
 from tests.prometheus_text import parse
 
 
@@ -16,19 +16,28 @@ def report(**checks: dict) -> dict:
     ok = {"ok": True}
     base = {
         "store": {**ok, "position": 10},
-        "streams": ok, "intake": {**ok, "lag_messages": 3},
-        "relay": {**ok, "lag_events": 2}, "leader": {**ok, "here": True},
+        "streams": ok,
+        "intake": {**ok, "lag_messages": 3},
+        "relay": {**ok, "lag_events": 2},
+        "leader": {**ok, "here": True},
         "projections": {**ok, "lag_events": {"sla": 0, "audit": 5}},
-        "sla_watcher": {**ok, "breaches_escalated": 4}, "dlq": {**ok, "messages": 1},
+        "sla_watcher": {**ok, "breaches_escalated": 4},
+        "dlq": {**ok, "messages": 1},
     }
-    return {"status": "ready", "version": "0.1.0", "role": "all", "uptime_seconds": 12.5,
-            "checks": {**base, **checks}}
+    return {
+        "status": "ready",
+        "version": "0.1.0",
+        "role": "all",
+        "uptime_seconds": 12.5,
+        "checks": {**base, **checks},
+    }
 
 
 class TestTheExposition:
     def test_every_family_has_help_and_type_before_its_samples(self) -> None:
-        families = parse(render(report(), Counters(received=7, stored=9, rejected=1,
-                                                   batch_seconds=Histogram())))
+        families = parse(
+            render(report(), Counters(received=7, stored=9, rejected=1, batch_seconds=Histogram()))
+        )
         assert families["ticketflow_intake_lag_messages"].value() == 3
         assert families["ticketflow_relay_lag_events"].value() == 2
         lags = families["ticketflow_projection_lag_events"]
@@ -61,7 +70,7 @@ class TestTheExposition:
 
     def test_label_values_and_help_are_escaped(self) -> None:
         out = Exposition()
-        out.gauge("g", 'a help with \\ and\nnewline', one(1, name='say "hi"\\\n'))
+        out.gauge("g", "a help with \\ and\nnewline", one(1, name='say "hi"\\\n'))
         text = out.text()
         assert 'g{name="say \\"hi\\"\\\\\\n"} 1' in text
         assert "# HELP g a help with \\\\ and\\nnewline" in text
@@ -83,11 +92,14 @@ class TestTheVerdicts:
     def test_a_check_is_ok_unless_it_names_an_error(self) -> None:
         assert health._check_of(5, lambda top: {"position": top}) == {"ok": True, "position": 5}
         assert health._check_of(RuntimeError("down"), dict) == {
-            "ok": False, "error": "RuntimeError: down"}
+            "ok": False,
+            "error": "RuntimeError: down",
+        }
         assert health._check_of({"x": 1}, lambda f: {**f, "error": "stopped"})["ok"] is False
 
     def test_a_lag_fails_only_when_its_position_stands_still_for_the_stall_period(
-            self, monkeypatch) -> None:
+        self, monkeypatch
+    ) -> None:
         clock = [1000.0]
         monkeypatch.setattr(health.time, "monotonic", lambda: clock[0])
         h = health.Health.__new__(health.Health)

@@ -21,7 +21,7 @@ from infra.projector import Feed
 from infra.streams import EVENTS
 
 HASH = "$2a$11$" + "a" * 53
-ENV = {"WEB_PW": "web secret \"quoted\"", "SVC_PW": "svc-pw"}
+ENV = {"WEB_PW": 'web secret "quoted"', "SVC_PW": "svc-pw"}
 
 
 def auth_file(tmp_path: Path, text: str, environ: dict[str, str] = ENV) -> AuthFile:
@@ -37,22 +37,26 @@ def user(name: str, role: str, password: str = 'password_env = "WEB_PW"', **more
 
 class TestTheAuthFile:
     def test_users_have_a_role_and_a_password_from_the_environment_or_bcrypt(self, tmp_path):
-        auth = auth_file(tmp_path, user("web", "channel") +
-                         user("alice", "agent", f'password_bcrypt = "{HASH}"'))
+        auth = auth_file(
+            tmp_path, user("web", "channel") + user("alice", "agent", f'password_bcrypt = "{HASH}"')
+        )
         assert [(u.name, u.role) for u in auth.users] == [("web", "channel"), ("alice", "agent")]
 
-    @pytest.mark.parametrize(("text", "named"), [
-        (user("web", "adapter"), "users.0.role"),
-        (user("web", "channel", 'password = "plain"'), "users.0.password"),
-        (user("web", "channel", ""), "users.0: Value error, give exactly one of"),
-        (user("web", "channel", 'password_bcrypt = "md5:x"'), "users.0.password_bcrypt"),
-        (user("we.b", "channel"), "users.0.name"),
-        (user(SERVICE_USER, "system"), "users.0.name"),
-        (user("web", "agent", commands='["rate"]'), "for role channel only"),
-        (user("web", "channel", commands='["close"]'), "users.0.commands.0"),
-        (user("web", "channel") + user("web", "agent"), "users: Value error, user names"),
-        ("[[user]]\nname = 'x'\n", "user: Extra inputs"),
-    ])
+    @pytest.mark.parametrize(
+        ("text", "named"),
+        [
+            (user("web", "adapter"), "users.0.role"),
+            (user("web", "channel", 'password = "plain"'), "users.0.password"),
+            (user("web", "channel", ""), "users.0: Value error, give exactly one of"),
+            (user("web", "channel", 'password_bcrypt = "md5:x"'), "users.0.password_bcrypt"),
+            (user("we.b", "channel"), "users.0.name"),
+            (user(SERVICE_USER, "system"), "users.0.name"),
+            (user("web", "agent", commands='["rate"]'), "for role channel only"),
+            (user("web", "channel", commands='["close"]'), "users.0.commands.0"),
+            (user("web", "channel") + user("web", "agent"), "users: Value error, user names"),
+            ("[[user]]\nname = 'x'\n", "user: Extra inputs"),
+        ],
+    )
     def test_a_bad_file_is_refused_naming_the_key(self, tmp_path, text, named):
         with pytest.raises(AuthFileError, match=r"auth\.toml: ") as refused:
             auth_file(tmp_path, text)
@@ -78,17 +82,28 @@ class TestTheSubjectsOfEachRole:
 
     def test_a_channel_adapter_may_be_granted_rating_and_reopening(self):
         perms = permissions("channel", "web", ["rate", "reopen"])
-        assert perms and perms.publish == ("tickets.intake.>", "tickets.cmd.rate",
-                                           "tickets.cmd.reopen")
+        assert perms and perms.publish == (
+            "tickets.intake.>",
+            "tickets.cmd.rate",
+            "tickets.cmd.reopen",
+        )
 
     @pytest.mark.parametrize("role", ["agent", "supervisor", "manager"])
     def test_people_who_work_tickets_send_commands_and_queries(self, role):
         perms = permissions(role, "p")
         assert perms and {"tickets.cmd.>", "tickets.query.>"} <= set(perms.publish)
 
-    @pytest.mark.parametrize(("role", "may"), [("manager", True), ("auditor", True),
-                                               ("supervisor", False), ("agent", False),
-                                               ("analytics", False), ("channel", False)])
+    @pytest.mark.parametrize(
+        ("role", "may"),
+        [
+            ("manager", True),
+            ("auditor", True),
+            ("supervisor", False),
+            ("agent", False),
+            ("analytics", False),
+            ("channel", False),
+        ],
+    )
     def test_managers_and_auditors_may_rebuild_a_projection(self, role, may):
         perms = permissions(role, "p")
         assert perms and ("tickets.admin.rebuild" in perms.publish) is may
@@ -110,9 +125,9 @@ class TestTheSubjectsOfEachRole:
     def test_readers_keep_off_the_read_sides_own_consumer(self, role):
         perms = permissions(role, "r")
         assert perms and "$JS.API.CONSUMER.*.*.TICKETS_EVENTS.ticketflow-read-side" in (
-            perms.deny_publish)
-        assert SERVICE_CONSUMERS[EVENTS] == (
-            inspect.signature(Feed).parameters["durable"].default,)
+            perms.deny_publish
+        )
+        assert SERVICE_CONSUMERS[EVENTS] == (inspect.signature(Feed).parameters["durable"].default,)
 
     def test_the_service_itself_has_no_limits(self):
         assert permissions("system", "svc") is None
@@ -149,11 +164,13 @@ class TestHowAClientLogsIn:
     def test_from_the_environment_with_its_own_inbox(self):
         env = {"TICKETFLOW_NATS_USER": "bi", "TICKETFLOW_NATS_PASSWORD": "pw"}
         assert connect_options("nats://127.0.0.1:4222", env) == {
-            "user": "bi", "password": "pw", "inbox_prefix": "_INBOX.bi"}
+            "user": "bi",
+            "password": "pw",
+            "inbox_prefix": "_INBOX.bi",
+        }
 
     def test_from_the_url_with_its_own_inbox(self):
-        assert connect_options("nats://bi:pw@127.0.0.1:4222", {}) == {
-            "inbox_prefix": "_INBOX.bi"}
+        assert connect_options("nats://bi:pw@127.0.0.1:4222", {}) == {"inbox_prefix": "_INBOX.bi"}
 
     def test_anonymously_when_nothing_is_given(self):
         assert connect_options("nats://127.0.0.1:4222", {}) == {}
@@ -162,4 +179,6 @@ class TestHowAClientLogsIn:
     def test_credentials_reach_a_child_process_by_environment(self, tmp_path):
         auth = auth_file(tmp_path, user("svc", "system", 'password_env = "SVC_PW"'))
         assert service_credentials(auth, ENV)[0].env() == {
-            "TICKETFLOW_NATS_USER": "svc", "TICKETFLOW_NATS_PASSWORD": "svc-pw"}
+            "TICKETFLOW_NATS_USER": "svc",
+            "TICKETFLOW_NATS_PASSWORD": "svc-pw",
+        }

@@ -16,11 +16,16 @@ from domain.personal_data import erased_customer, kept_part, sealed_part, shown
 from domain.retention import RetentionConfig, after, expires_at, parse_period, period_start
 from domain.ticket import ticket_id_for
 from infra.policy_file import PolicyError, load_policy
-from services.desk import TicketDesk
+from services.application.desk import TicketDesk
 
 GOLDEN = Path(__file__).parents[1] / "fixtures" / "events" / "v1.json"
-CUSTOMER = {"name": "张女士", "company": None, "phone": "13812345678",
-            "email": "zhang@example.com", "customer_id": "C1"}
+CUSTOMER = {
+    "name": "张女士",
+    "company": None,
+    "phone": "13812345678",
+    "email": "zhang@example.com",
+    "customer_id": "C1",
+}
 T0 = datetime(2026, 1, 10, tzinfo=UTC)
 
 
@@ -32,16 +37,24 @@ class TestWhatAReaderIsShown:
         stored = {**kept_part(**self.personal()), "sealed": "…"}
         opened = sealed_part(**self.personal(), attachments=[{"name": "a.jpg", "url": "u"}])
         view = shown(stored, opened, erased=False)
-        assert view["customer"] == {**CUSTOMER, "phone": "138****5678",
-                                    "email": "z***@example.com", "erased": False}
+        assert view["customer"] == {
+            **CUSTOMER,
+            "phone": "138****5678",
+            "email": "z***@example.com",
+            "erased": False,
+        }
         assert view["content"] == "回电138****5678"
         assert view["attachments"] == [{"name": "a.jpg", "url": "u"}]
 
     def test_sealed_data_without_its_key_reads_erased_with_the_record_kept(self) -> None:
         stored = {**kept_part(**self.personal()), "sealed": "…"}
         view = shown(stored, None, erased=False)
-        assert view == {"customer": erased_customer("C1"), "subject": "退款 138****5678",
-                        "content": "回电138****5678", "attachments": []}
+        assert view == {
+            "customer": erased_customer("C1"),
+            "subject": "退款 138****5678",
+            "content": "回电138****5678",
+            "attachments": [],
+        }
 
     def test_the_kept_part_holds_no_contact_data(self) -> None:
         kept = json.dumps(kept_part(**self.personal()), ensure_ascii=False)
@@ -53,9 +66,14 @@ def received():
     """The golden file's Received event, stored as v1 (contact data in the clear)."""
     mapper = TicketDesk(load_policy(), {"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper
     record = json.loads(GOLDEN.read_text())[0]
-    return mapper.to_domain_event(StoredEvent(
-        originator_id=ticket_id_for("email", "golden-1"), originator_version=1,
-        topic=record["topic"], state=json.dumps(record["state"]).encode()))
+    return mapper.to_domain_event(
+        StoredEvent(
+            originator_id=ticket_id_for("email", "golden-1"),
+            originator_version=1,
+            topic=record["topic"],
+            state=json.dumps(record["state"]).encode(),
+        )
+    )
 
 
 class TestOldStoredEvents:
@@ -73,12 +91,18 @@ class TestOldStoredEvents:
 class TestRetention:
     config = RetentionConfig()
 
-    def ticket(self, closed_days_ago: float | None, type_: str = "consultation",
-               received_days_ago: float = 200) -> dict:
+    def ticket(
+        self,
+        closed_days_ago: float | None,
+        type_: str = "consultation",
+        received_days_ago: float = 200,
+    ) -> dict:
         now = T0 + timedelta(days=400)
-        return {"closed_at": None if closed_days_ago is None
-                else now - timedelta(days=closed_days_ago),
-                "received_at": now - timedelta(days=received_days_ago), "type": type_}
+        return {
+            "closed_at": None if closed_days_ago is None else now - timedelta(days=closed_days_ago),
+            "received_at": now - timedelta(days=received_days_ago),
+            "type": type_,
+        }
 
     def test_data_expires_90_days_after_the_last_ticket_closed(self) -> None:
         now = T0 + timedelta(days=400)
@@ -107,13 +131,17 @@ class TestRetention:
         assert period_start(now, "weekly", tz) == datetime(2026, 5, 18, tzinfo=tz)
         assert period_start(now, "daily", tz) == datetime(2026, 5, 20, tzinfo=tz)
 
-    @pytest.mark.parametrize(("table", "named"), [
-        ('complaint_records_min = "2y"', "retention: Value error, complaint_records_min '2y'"),
-        ('personal_data = "3 months"', "retention.personal_data"),
-        ('purge_every = "yearly"', "retention.purge_every"),
-    ])
-    def test_a_bad_retention_key_is_refused_by_name(self, tmp_path: Path, table: str,
-                                                    named: str) -> None:
+    @pytest.mark.parametrize(
+        ("table", "named"),
+        [
+            ('complaint_records_min = "2y"', "retention: Value error, complaint_records_min '2y'"),
+            ('personal_data = "3 months"', "retention.personal_data"),
+            ('purge_every = "yearly"', "retention.purge_every"),
+        ],
+    )
+    def test_a_bad_retention_key_is_refused_by_name(
+        self, tmp_path: Path, table: str, named: str
+    ) -> None:
         path = tmp_path / "policy.toml"
         path.write_text(f"[retention]\n{table}\n")
         with pytest.raises(PolicyError, match=named.replace("(", r"\(")):

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from projections.stats import judge, utc_text
-from services.stats_query import (
+from services.readside.stats import (
     Facts,
     StatsQuery,
     group_key,

@@ -20,8 +20,13 @@ def agent(id: str) -> dict:
     return {"id": id, "role": "agent"}
 
 
-def act(actor: dict, *, assignee: str | None = None, collaborators: tuple[str, ...] = (),
-        ticket: dict = REFUND) -> None:
+def act(
+    actor: dict,
+    *,
+    assignee: str | None = None,
+    collaborators: tuple[str, ...] = (),
+    ticket: dict = REFUND,
+) -> None:
     check_agent_scope(AGENTS, actor, assignee=assignee, collaborators=collaborators, **ticket)
 
 

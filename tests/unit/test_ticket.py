@@ -23,10 +23,17 @@ def at(minutes: float) -> datetime:
 
 def received() -> Ticket:
     return Ticket.receive(
-        channel="email", external_id="mail-1", number="CS202611240001", received_at=T0,
+        channel="email",
+        external_id="mail-1",
+        number="CS202611240001",
+        received_at=T0,
         customer={"name": "张女士", "phone": "13812345678", "email": None},
-        subject="退款", content="收到的商品与描述不符,要求退款!", attachments=[], alert=None,
-        at=T0)
+        subject="退款",
+        content="收到的商品与描述不符,要求退款!",
+        attachments=[],
+        alert=None,
+        at=T0,
+    )
 
 
 def assigned() -> Ticket:
@@ -58,9 +65,18 @@ class TestReceiving:
 
     def test_blank_content_is_refused(self) -> None:
         with pytest.raises(Invalid):
-            Ticket.receive(channel="web", external_id="x", number="CS1", received_at=T0,
-                           customer={}, subject=None, content="  \n ", attachments=[],
-                           alert=None, at=T0)
+            Ticket.receive(
+                channel="web",
+                external_id="x",
+                number="CS1",
+                received_at=T0,
+                customer={},
+                subject=None,
+                content="  \n ",
+                attachments=[],
+                alert=None,
+                at=T0,
+            )
 
 
 class TestAssigningAndAcknowledging:
@@ -96,13 +112,27 @@ class TestAssigningAndAcknowledging:
 class TestWaitingOnTheCustomer:
     def test_an_update_waiting_on_the_customer_pauses_and_the_next_resumes(self) -> None:
         ticket = assigned()
-        ticket.update(note="need order number", visibility="customer", next_step=None,
-                      expected_done_at=None, waiting_on_customer=True, sla={}, actor=AGENT,
-                      at=at(5))
+        ticket.update(
+            note="need order number",
+            visibility="customer",
+            next_step=None,
+            expected_done_at=None,
+            waiting_on_customer=True,
+            sla={},
+            actor=AGENT,
+            at=at(5),
+        )
         assert (ticket.status, ticket.paused_at) == ("waiting_on_customer", at(5))
-        ticket.update(note="got it", visibility="internal", next_step="refund",
-                      expected_done_at=at(120), waiting_on_customer=False, sla={},
-                      actor=AGENT, at=at(30))
+        ticket.update(
+            note="got it",
+            visibility="internal",
+            next_step="refund",
+            expected_done_at=at(120),
+            waiting_on_customer=False,
+            sla={},
+            actor=AGENT,
+            at=at(30),
+        )
         assert (ticket.status, ticket.paused_at) == ("in_progress", None)
 
 
@@ -145,15 +175,31 @@ class TestClosingRatingReopening:
     def test_nothing_but_rate_and_reopen_touches_a_closed_ticket(self) -> None:
         ticket = closed()
         for attempt in (
-            lambda: ticket.classify(type="other", category="general", priority="low",
-                                    urgency="low", impact="individual", reason="r", sla={},
-                                    actor=AGENT, at=at(61)),
-            lambda: ticket.assign(assignee="A007", collaborators=[], sla={}, actor=AGENT,
-                                  at=at(61)),
+            lambda: ticket.classify(
+                type="other",
+                category="general",
+                priority="low",
+                urgency="low",
+                impact="individual",
+                reason="r",
+                sla={},
+                actor=AGENT,
+                at=at(61),
+            ),
+            lambda: ticket.assign(
+                assignee="A007", collaborators=[], sla={}, actor=AGENT, at=at(61)
+            ),
             lambda: ticket.escalate(level="supervisor", reason="r", actor=AGENT, at=at(61)),
-            lambda: ticket.update(note="n", visibility="internal", next_step=None,
-                                  expected_done_at=None, waiting_on_customer=False, sla={},
-                                  actor=AGENT, at=at(61)),
+            lambda: ticket.update(
+                note="n",
+                visibility="internal",
+                next_step=None,
+                expected_done_at=None,
+                waiting_on_customer=False,
+                sla={},
+                actor=AGENT,
+                at=at(61),
+            ),
         ):
             with pytest.raises(IllegalState):
                 attempt()
@@ -163,38 +209,84 @@ class TestSlaTargets:
     def test_first_customer_visible_update_meets_first_response(self) -> None:
         ticket = received()
         due = {"clock": "wall", "duration": "30m", "started_at": T0, "due": at(30)}
-        ticket.classify(type="complaint", category="billing/refund", priority="urgent",
-                        urgency="urgent", impact="individual", reason="kw",
-                        sla={"first_response": due}, actor=SUPERVISOR, at=at(1))
-        ticket.update(note="internal only", visibility="internal", next_step=None,
-                      expected_done_at=None, waiting_on_customer=False, sla={}, actor=AGENT,
-                      at=at(5))
+        ticket.classify(
+            type="complaint",
+            category="billing/refund",
+            priority="urgent",
+            urgency="urgent",
+            impact="individual",
+            reason="kw",
+            sla={"first_response": due},
+            actor=SUPERVISOR,
+            at=at(1),
+        )
+        ticket.update(
+            note="internal only",
+            visibility="internal",
+            next_step=None,
+            expected_done_at=None,
+            waiting_on_customer=False,
+            sla={},
+            actor=AGENT,
+            at=at(5),
+        )
         assert ticket.sla["first_response"]["met_at"] is None
-        ticket.update(note="we are on it", visibility="customer", next_step=None,
-                      expected_done_at=None, waiting_on_customer=False, sla={}, actor=AGENT,
-                      at=at(10))
+        ticket.update(
+            note="we are on it",
+            visibility="customer",
+            next_step=None,
+            expected_done_at=None,
+            waiting_on_customer=False,
+            sla={},
+            actor=AGENT,
+            at=at(10),
+        )
         assert ticket.sla["first_response"]["met_at"] == at(10)
 
     def test_closing_answers_every_running_target(self) -> None:
         ticket = received()
         cadence = {"clock": "wall", "duration": "1h", "started_at": T0, "due": at(60)}
-        ticket.classify(type="technical", category="technical", priority="normal",
-                        urgency="normal", impact="individual", reason="kw",
-                        sla={"update_every": cadence, "resolution": {**cadence, "due": at(600)}},
-                        actor=SUPERVISOR, at=at(1))
+        ticket.classify(
+            type="technical",
+            category="technical",
+            priority="normal",
+            urgency="normal",
+            impact="individual",
+            reason="kw",
+            sla={"update_every": cadence, "resolution": {**cadence, "due": at(600)}},
+            actor=SUPERVISOR,
+            at=at(1),
+        )
         ticket.close(resolution="fixed", actor=AGENT, at=at(30))
         assert {name: t["met_at"] for name, t in ticket.sla.items()} == {
-            "update_every": at(30), "resolution": at(30)}
+            "update_every": at(30),
+            "resolution": at(30),
+        }
 
     def test_the_same_breach_escalates_to_a_level_once(self) -> None:
         ticket = assigned()
-        ticket.escalate(level="supervisor", reason="sla_breach", target="first_response",
-                        actor={"id": "sla", "role": "system"}, at=at(31))
+        ticket.escalate(
+            level="supervisor",
+            reason="sla_breach",
+            target="first_response",
+            actor={"id": "sla", "role": "system"},
+            at=at(31),
+        )
         with pytest.raises(IllegalState):
-            ticket.escalate(level="supervisor", reason="sla_breach", target="first_response",
-                            actor={"id": "sla", "role": "system"}, at=at(32))
-        ticket.escalate(level="manager", reason="sla_breach", target="first_response",
-                        actor={"id": "sla", "role": "system"}, at=at(300))
+            ticket.escalate(
+                level="supervisor",
+                reason="sla_breach",
+                target="first_response",
+                actor={"id": "sla", "role": "system"},
+                at=at(32),
+            )
+        ticket.escalate(
+            level="manager",
+            reason="sla_breach",
+            target="first_response",
+            actor={"id": "sla", "role": "system"},
+            at=at(300),
+        )
         assert ticket.escalation_level == "manager"
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services import timeline as tl
+from services.cli import timeline as tl
 
 SHANGHAI = tl.zone("Asia/Shanghai")
 TICKET_ID = "cbc7b821-a310-526d-88ad-0d7fde7d58c1"

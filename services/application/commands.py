@@ -1,0 +1,191 @@
+"""The commands of CONTRACT.md: check the role, load the ticket, act, save, reply.
+
+The policy supplies what the aggregate must not compute itself (due instants on the
+business calendar, whether a low rating reopens).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from domain.errors import Invalid
+from domain.personal_data import key_subject
+from domain.priority import priority
+from domain.roles import check_may_send
+from domain.sla import plan, restart, resume, select_rule, started
+from domain.team_scope import check_agent_scope
+from domain.ticket import Ticket
+from services.application import messages as m
+from services.application.desk import TicketDesk
+from services.application.erasure import Eraser
+
+log = logging.getLogger("ticketflow.commands")
+Act = Callable[[Ticket, Any, dict, datetime], None]
+
+
+class CommandService:
+    def __init__(self, desk: TicketDesk) -> None:
+        self.desk = desk
+        self._acts: dict[str, Act] = {
+            "classify": self._classify,
+            "assign": self._assign,
+            "acknowledge": self._acknowledge,
+            "update": self._update,
+            "escalate": self._escalate,
+            "close": self._close,
+            "rate": self._rate,
+            "reopen": self._reopen,
+            "follow_up": self._follow_up,
+        }
+
+    def execute(self, name: str, command: m._Command) -> dict:
+        check_may_send(name, command.actor.role)
+        ticket_id = self.desk.resolve(command.ticket_id, command.number)
+        actor = command.actor.model_dump()
+        act = self._acts[name]
+
+        def run(t: Ticket) -> None:
+            check_agent_scope(
+                self.desk.policy.agents,
+                actor,
+                assignee=t.assignee,
+                collaborators=t.collaborators,
+                type=t.type,
+                category=t.category,
+            )
+            act(t, command, actor, self.desk.clock())
+
+        ticket = self.desk.change(ticket_id, run, command.expected_version)
+        log.info(
+            "%s %s by %s",
+            name,
+            ticket.number,
+            actor["id"],
+            extra={
+                "ticket_id": str(ticket.id),
+                "number": ticket.number,
+                "command": name,
+                "actor": actor,
+                "version": ticket.version,
+            },
+        )
+        return {
+            "ok": True,
+            "ticket_id": str(ticket.id),
+            "number": ticket.number,
+            "version": ticket.version,
+        }
+
+    def forget(self, command: m.Forget) -> dict:
+        """`tickets.cmd.forget`: erase the personal data of a customer (or of a ticket's
+        customer); the tickets, their history and the statistics stay."""
+        check_may_send("forget", command.actor.role)
+        eraser = Eraser(self.desk)
+        also: tuple[str, ...] = ()
+        if command.customer_id:
+            subject = key_subject(command.customer_id, None)
+        else:
+            ticket_id = self.desk.resolve(command.ticket_id, command.number)
+            subject, also = eraser.subject_of_ticket(ticket_id), (str(ticket_id),)
+        return eraser.forget(
+            subject,
+            basis="request",
+            reason=command.reason,
+            actor=command.actor.model_dump(),
+            also=also,
+        ).reply()
+
+    @property
+    def _calendar(self):
+        return self.desk.policy.business_calendar
+
+    def _classify(self, t: Ticket, c: m.Classify, actor: dict, now: datetime) -> None:
+        policy = self.desk.policy
+        top, _, sub = c.category.partition("/")
+        tree = policy.classification.categories
+        if top not in tree or (sub and sub not in tree[top]):
+            raise Invalid(f"category {c.category!r} is not in the policy's taxonomy")
+        level = c.priority or priority(
+            t.urgency or "normal", t.impact or "individual", policy.priority
+        )
+        facts = {
+            "type": c.type,
+            "category": c.category,
+            "priority": level,
+            "urgency": t.urgency,
+            "impact": t.impact,
+            "channel": t.channel,
+        }
+        sla = plan(
+            select_rule(policy.sla, facts),
+            received_at=t.received_at,
+            now=now,
+            calendar=self._calendar,
+            previous=t.sla,
+        )
+        t.classify(
+            type=c.type,
+            category=c.category,
+            priority=level,
+            urgency=t.urgency or "normal",
+            impact=t.impact or "individual",
+            reason=c.reason,
+            sla=sla,
+            actor=actor,
+            at=now,
+        )
+
+    def _assign(self, t: Ticket, c: m.Assign, actor: dict, now: datetime) -> None:
+        sla = restart(t.sla, ("acknowledge",), now, self._calendar)
+        t.assign(assignee=c.assignee, collaborators=c.collaborators, sla=sla, actor=actor, at=now)
+
+    def _acknowledge(self, t: Ticket, c: m.Acknowledge, actor: dict, now: datetime) -> None:
+        t.acknowledge(actor=actor, at=now)
+
+    def _update(self, t: Ticket, c: m.Update, actor: dict, now: datetime) -> None:
+        sla: dict = {}
+        if t.status == "waiting_on_customer" and t.paused_at and not c.waiting_on_customer:
+            sla.update(resume(t.sla, t.paused_at, now, self._calendar))
+        if c.visibility == "customer":
+            sla.update(restart(t.sla, ("update_every",), now, self._calendar))
+        t.update(
+            note=c.note,
+            visibility=c.visibility,
+            next_step=c.next_step,
+            expected_done_at=c.expected_done_at,
+            waiting_on_customer=c.waiting_on_customer,
+            sla=sla,
+            actor=actor,
+            at=now,
+        )
+
+    def _escalate(self, t: Ticket, c: m.Escalate, actor: dict, now: datetime) -> None:
+        t.escalate(level=c.level, reason=c.reason, actor=actor, at=now)
+
+    def _close(self, t: Ticket, c: m.Close, actor: dict, now: datetime) -> None:
+        follow = self.desk.policy.follow_up
+        sla = {}
+        if t.priority in follow.priorities:
+            target = {"clock": follow.clock, "duration": follow.within}
+            sla["follow_up"] = started(target, now, self._calendar)
+        t.close(resolution=c.resolution, actor=actor, at=now, sla=sla)
+
+    def _follow_up(self, t: Ticket, c: m.FollowUp, actor: dict, now: datetime) -> None:
+        t.follow_up(note=c.note, actor=actor, at=now)
+
+    def _rate(self, t: Ticket, c: m.Rate, actor: dict, now: datetime) -> None:
+        t.rate(score=c.score, comment=c.comment, actor=actor, at=now)
+        if c.score <= self.desk.policy.rating.reopen_at_or_below:
+            self._reopen(
+                t,
+                m.Reopen(ticket_id=str(t.id), actor=c.actor, reason=f"customer rated {c.score}"),
+                actor,
+                now,
+            )
+
+    def _reopen(self, t: Ticket, c: m.Reopen, actor: dict, now: datetime) -> None:
+        sla = restart(t.sla, ("resolution", "update_every"), now, self._calendar)
+        t.reopen(reason=c.reason, sla=sla, actor=actor, at=now)

@@ -1,0 +1,113 @@
+"""The ticket application: the event store, the repository and the policy in one place.
+
+Synchronous, like the eventsourcing library beneath it: async code calls it through
+`asyncio.to_thread`. Saving never publishes anything; the relay reads the store's log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Recording
+
+from domain.errors import Conflict, Invalid, NotFound
+from domain.numbers import TicketNumber, number_id
+from domain.policy import Policy
+from domain.ticket import Ticket
+from infra.personal_keys import vault_for
+
+Clock = Callable[[], datetime]
+TICKET_TOPIC_PREFIX = "domain.ticket:Ticket."
+SAVE_RETRIES = 5
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TicketDesk(Application[UUID]):
+    name = "ticketflow"
+    # A snapshot every 50 events keeps replay of a long ticket short (bench/replay.py).
+    snapshotting_intervals: ClassVar[dict] = {Ticket: 50}
+
+    def __init__(
+        self, policy: Policy, env: dict[str, str] | None = None, clock: Clock = utc_now
+    ) -> None:
+        super().__init__(env=env)
+        self.vault = vault_for(self.env)
+        self.policy = policy
+        self.clock = clock
+        self._saved_listeners: list[Callable[[], None]] = []
+
+    def close(self) -> None:
+        super().close()
+        self.vault.close()
+
+    def reveal(self, key_id: str, sealed: str) -> dict | None:
+        """A ticket's sealed personal data, or None once its key is destroyed."""
+        return self.vault.reveal(key_id, sealed)
+
+    # ---- notification of new events (wakes the relay; never publishes itself) --------
+
+    def on_saved(self, listener: Callable[[], None]) -> None:
+        self._saved_listeners.append(listener)
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        for listener in self._saved_listeners:
+            listener()
+
+    # ---- loading -------------------------------------------------------------------
+
+    def resolve(self, ticket_id: str | None = None, number: str | None = None) -> UUID:
+        """The ticket's id from its id or its human number; `not_found` otherwise."""
+        if ticket_id:
+            try:
+                return UUID(ticket_id)
+            except ValueError:
+                raise Invalid(f"ticket_id {ticket_id!r} is not a UUID") from None
+        assert number is not None
+        try:
+            entry: Any = self.repository.get(number_id(number))
+        except AggregateNotFoundError:
+            raise NotFound(f"no ticket numbered {number!r}") from None
+        assert isinstance(entry, TicketNumber)
+        return entry.ticket_id
+
+    def load(self, ticket_id: UUID, version: int | None = None) -> Ticket:
+        try:
+            ticket: Any = self.repository.get(ticket_id, version=version)
+        except AggregateNotFoundError:
+            raise NotFound(f"no ticket {ticket_id}") from None
+        if not isinstance(ticket, Ticket):
+            raise NotFound(f"no ticket {ticket_id}")
+        return ticket
+
+    def exists(self, aggregate_id: UUID) -> bool:
+        return bool(self.recorder.select_events(aggregate_id, limit=1))
+
+    # ---- changing ------------------------------------------------------------------
+
+    def change(
+        self, ticket_id: UUID, action: Callable[[Ticket], Any], expected_version: int | None = None
+    ) -> Ticket:
+        """Load, act, save; on a concurrent write, act again on the fresh ticket.
+
+        With `expected_version` the caller asked for exactly that state: a concurrent
+        write (or a different current version) is a `conflict`, never a retry.
+        """
+        for _ in range(SAVE_RETRIES):
+            ticket = self.load(ticket_id)
+            if expected_version is not None and ticket.version != expected_version:
+                raise Conflict(f"ticket is at version {ticket.version}, not {expected_version}")
+            action(ticket)
+            try:
+                self.save(ticket)
+                return ticket
+            except IntegrityError:
+                if expected_version is not None:
+                    raise Conflict("the ticket changed while this command ran") from None
+        raise Conflict(f"the ticket kept changing; gave up after {SAVE_RETRIES} tries")

@@ -1,0 +1,170 @@
+"""The `ticket` and `history` queries, replayed from the store.
+
+`ticket` with `as_of` replays the events up to a version or a moment. `history`
+reads the stored records themselves and verifies the hash chain on the way: a stored
+byte changed (a record that no longer decrypts or decodes, or an event whose
+predecessor's digest differs from the one it recorded) gives `verified: false`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic_core import to_jsonable_python
+
+from domain import sla as sla_rules
+from domain.calendar import BusinessCalendar
+from domain.errors import NotFound
+from domain.event_data import Reveal, event_data, event_name
+from domain.personal_data import shown
+from domain.ticket import Ticket, digest_of, event_digest
+from services.application.desk import TicketDesk
+from services.application.messages import HistoryQuery, TicketQuery
+
+
+class QueryService:
+    def __init__(self, desk: TicketDesk) -> None:
+        self.desk = desk
+
+    def ticket(self, q: TicketQuery) -> dict:
+        ticket_id = self.desk.resolve(q.ticket_id, q.number)
+        if isinstance(q.as_of, int):
+            ticket = self.desk.load(ticket_id, version=q.as_of)
+            if ticket.version != q.as_of:
+                raise NotFound(f"the ticket has no version {q.as_of}")
+            moment = ticket.modified_on
+        elif isinstance(q.as_of, datetime):
+            ticket, moment = self._as_at(ticket_id, q.as_of), q.as_of
+        else:
+            ticket, moment = self.desk.load(ticket_id), self.desk.clock()
+        return {"ok": True, "ticket": to_jsonable_python(self.view(ticket, moment))}
+
+    def _as_at(self, ticket_id: UUID, moment: datetime) -> Ticket:
+        ticket: Any = None
+        event: Any
+        for event in self.desk.events.get(ticket_id):
+            if event.timestamp > moment:
+                break
+            ticket = event.mutate(ticket)
+        if ticket is None:
+            raise NotFound(f"ticket {ticket_id} did not exist at {moment.isoformat()}")
+        return ticket
+
+    def view(self, t: Ticket, now: datetime) -> dict:
+        clock_at = t.paused_at or now  # a paused clock stands still
+        calendar = self.desk.policy.business_calendar
+        return {
+            "ticket_id": str(t.id),
+            "number": t.number,
+            "version": t.version,
+            "status": t.status,
+            "channel": t.channel,
+            "external_id": t.external_id,
+            "received_at": t.received_at,
+            "type": t.type,
+            "category": t.category,
+            "priority": t.priority,
+            "urgency": t.urgency,
+            "impact": t.impact,
+            "assignee": t.assignee,
+            "collaborators": t.collaborators,
+            "candidates": t.candidates,
+            "linked": t.linked,
+            **self._personal(t),
+            "alert": t.alert,
+            "escalation_level": t.escalation_level,
+            "resolution": t.resolution,
+            "score": t.score,
+            "reopen_count": t.reopen_count,
+            "updated_at": t.modified_on,
+            "sla": {
+                name: _target_view(target, clock_at, calendar) for name, target in t.sla.items()
+            },
+        }
+
+    def _personal(self, t: Ticket) -> dict:
+        """`customer`, `subject`, `content`, `attachments`: opened with the customer's
+        key while it exists, erased after (domain.personal_data)."""
+        fields = {
+            "customer": t.customer,
+            "subject": t.subject,
+            "content": t.content,
+            "attachments": t.attachments,
+            "sealed": t.sealed,
+        }
+        opened = None
+        if t.sealed is not None and t.key_id is not None and not t.personal_erased:
+            opened = self.desk.reveal(t.key_id, t.sealed)
+        return shown(fields, opened, t.personal_erased)
+
+    def history(self, q: HistoryQuery) -> dict:
+        ticket_id = self.desk.resolve(q.ticket_id, q.number)
+        stored = self.desk.recorder.select_events(ticket_id)
+        if not stored:
+            raise NotFound(f"no ticket {ticket_id}")
+        events: list[Any] = []  # events, or a dict for a record that did not read
+        verified, before = True, {""}  # the digests the next event's `prev` may name
+        for expected_version, record in enumerate(stored, start=1):
+            try:
+                event: Any = self.desk.mapper.to_domain_event(record)
+                as_recorded = digest_of(type(event).__name__, self._recorded_fields(record))
+            except Exception as error:
+                events.append(
+                    {
+                        "version": record.originator_version,
+                        "type": None,
+                        "error": f"unreadable stored event: {type(error).__name__}",
+                    }
+                )
+                verified, before = False, set()
+                continue
+            if event.originator_version != expected_version or event.prev not in before:
+                verified = False
+            before = {event_digest(event), as_recorded}
+            events.append(event)
+        erased = any(
+            event_name(e) == "PersonalDataErased" for e in events if not isinstance(e, dict)
+        )
+        events = [
+            e if isinstance(e, dict) else _history_entry(e, self.desk.reveal, erased)
+            for e in events
+        ]
+        return {
+            "ok": True,
+            "ticket_id": str(ticket_id),
+            "events": to_jsonable_python(events),
+            "verified": verified,
+        }
+
+    def _recorded_fields(self, record: Any) -> dict:
+        """The event's fields as they were recorded, before any upcasting."""
+        mapper = self.desk.mapper
+        state = mapper.cipher.decrypt(record.state) if mapper.cipher else record.state
+        fields = mapper.transcoder.decode(state)
+        fields.pop("class_version", None)
+        fields["originator_id"] = record.originator_id
+        fields["originator_version"] = record.originator_version
+        return fields
+
+
+def _target_view(target: dict, now: datetime, calendar: BusinessCalendar) -> dict:
+    return {
+        "due": target.get("due"),
+        "state": sla_rules.state(target, now, calendar),
+        "clock": target["clock"],
+        "duration": target["duration"],
+        "met_at": target.get("met_at"),
+    }
+
+
+def _history_entry(event: Any, reveal: Reveal, erased: bool) -> dict:
+    data = event_data(event, reveal, erased)
+    return {
+        "version": event.originator_version,
+        "type": event_name(event),
+        "time": event.timestamp,
+        "actor": data.pop("actor", None),
+        "data": data,
+    }

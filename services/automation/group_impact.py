@@ -1,0 +1,176 @@
+"""Group impact (SPEC §2): when a third customer reports the same category within 24 h,
+all those tickets get impact `group`, are linked, and their priority follows the
+urgency × impact matrix; an `ImpactRaised` event on each records it.
+
+`projections.reports` keeps who reported what and when (a projection of the stream);
+`GroupImpact` looks at each newly classified ticket's category window and acts through
+the application, so the store stays the truth and a replay changes nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from domain.calendar import parse_duration
+from domain.errors import TicketError
+from domain.priority import priority
+from domain.sla import plan, select_rule
+from domain.ticket import Ticket
+from infra.logs import ticket_fields
+from infra.readdb import ReadDB
+from projections.base import event_kind
+from services.application.desk import TicketDesk
+
+log = logging.getLogger("ticketflow.group_impact")
+SYSTEM = {"id": "group-impact", "role": "system"}
+WIDER = {"individual": 0, "group": 1, "systemic": 2}
+IN_WINDOW = (
+    "SELECT ticket_id, customer FROM reports WHERE category = ? AND closed = 0 "
+    "AND received_at BETWEEN ? AND ?"
+)
+LINKS = 50  # linked ticket ids recorded per ticket; a large group is not copied into each
+
+
+def utc_text(moment: datetime) -> str:
+    """The stream's time format, so text order is time order."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class GroupImpact:
+    def __init__(self, desk: TicketDesk, db: ReadDB) -> None:
+        self.desk, self.db = desk, db
+        self.raised = 0
+        self._grouped: set[str] = set()  # tickets known raised, while the view catches up
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._stopping = False
+
+    def check(self, events: Sequence[dict]) -> None:
+        for event in events:
+            if event_kind(event) == "Classified":
+                self._queue.put_nowait(event["subject"])
+
+    def stop(self) -> None:
+        """Finish the ticket in hand (its thread may be saving), then end `run`."""
+        self._stopping = True
+        self._queue.put_nowait(None)
+
+    async def run(self) -> None:
+        while not self._stopping:
+            ticket_id = await self._queue.get()
+            if ticket_id is None:
+                return
+            try:
+                await asyncio.to_thread(self.examine, ticket_id)
+            except Exception as error:
+                log.error(
+                    "group impact for %s failed: %s",
+                    ticket_id,
+                    error,
+                    exc_info=error,
+                    extra=ticket_fields(ticket_id, None),
+                )
+
+    def examine(self, ticket_id: str) -> list[str]:
+        """Raise the impact of the group `ticket_id` completes or joins, if any.
+
+        Cheap at any volume: a ticket already raised, or a category not reported by
+        enough customers in the window, costs one or two indexed queries."""
+        rules = self.desk.policy.group_impact
+        with self.db.transaction(write=False) as tx:
+            row = tx.execute(
+                "SELECT category, received_at, impact FROM reports WHERE ticket_id=?", (ticket_id,)
+            ).fetchone()
+            if not row or not row[0] or rules.ignores(row[0]) or row[2] != "individual":
+                return []
+            window = (row[0], *self._window(row[1]))
+            raised = [
+                r[0]
+                for r in tx.execute(
+                    f"{IN_WINDOW} AND impact <> 'individual' LIMIT {LINKS}", window
+                ).fetchall()
+            ]
+            if raised:  # the group exists: this reporter joins it
+                members, to_raise = [ticket_id, *raised], [ticket_id]
+            else:
+                customers = tx.execute(
+                    f"SELECT DISTINCT customer FROM ({IN_WINDOW}) AS w LIMIT {rules.customers}",
+                    window,
+                ).fetchall()
+                if len(customers) < rules.customers:
+                    return []
+                members = [
+                    r[0]
+                    for r in tx.execute(
+                        f"{IN_WINDOW} AND impact = 'individual' LIMIT 1000", window
+                    ).fetchall()
+                ]
+                to_raise = members
+        done = [t for t in to_raise if t not in self._grouped and self._raise(t, members)]
+        if len(self._grouped) > 100_000:  # a cache, not a record: the store has the facts
+            self._grouped.clear()
+        self._grouped.update(to_raise)  # raised now or before: the view will catch up
+        self.raised += len(done)
+        return done
+
+    def _window(self, received_at: str) -> tuple[str, str]:
+        span = timedelta(seconds=parse_duration(self.desk.policy.group_impact.within).seconds)
+        at = datetime.fromisoformat(received_at)
+        return utc_text(at - span), utc_text(at + span)
+
+    def _raise(self, ticket_id: str, members: list[str]) -> bool:
+        policy = self.desk.policy
+        others = [m for m in members if m != ticket_id]
+
+        def act(t: Ticket) -> None:
+            if WIDER.get(t.impact or "individual", 0) >= WIDER["group"]:
+                raise _Unchanged  # raised once; later reporters link to it, not it to them
+            impact = t.impact if t.impact == "systemic" else "group"
+            level = priority(t.urgency or "normal", impact, policy.priority)
+            facts = {
+                "type": t.type,
+                "category": t.category,
+                "priority": level,
+                "urgency": t.urgency,
+                "impact": impact,
+                "channel": t.channel,
+            }
+            now = self.desk.clock()
+            sla = plan(
+                select_rule(policy.sla, facts),
+                received_at=t.received_at,
+                now=now,
+                calendar=policy.business_calendar,
+                previous=t.sla,
+            )
+            t.raise_impact(
+                impact=impact,
+                priority=level,
+                linked=others[:LINKS],
+                sla=sla,
+                at=now,
+                reason=f"{len(members)} customers reported {t.category}",
+                actor=SYSTEM,
+            )
+
+        try:
+            ticket = self.desk.change(UUID(ticket_id), act)
+        except (_Unchanged, TicketError):
+            return False
+        log.info(
+            "raised %s to %s impact, priority %s",
+            ticket.number,
+            ticket.impact,
+            ticket.priority,
+            extra=ticket_fields(
+                ticket.id, ticket.number, impact=ticket.impact, linked=len(members) - 1
+            ),
+        )
+        return True
+
+
+class _Unchanged(Exception):
+    pass

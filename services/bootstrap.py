@@ -1,0 +1,152 @@
+"""The composition root: builds every part of one ticketflow instance, wired together,
+and starts nothing (`services.runtime.service` runs what this builds).
+
+    adapters -> TICKETS_INTAKE -> intake -> store -> relay -> TICKETS_EVENTS -> projectors
+                        commands and queries (request/reply) -> store      -> queries
+                        SLA watcher, group impact (read the views) -> commands -> store
+
+Which parts run is the role's choice: a front serves (intake, commands, queries), a
+back leads (relay, projections, SLA watcher, group impact, rebuilds, retention), `all`
+does both. Among instances on one store, one leads at a time (the lease).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infra.lease import Lease
+from infra.metrics_http import MetricsServer
+from infra.projector import Feed, Projector
+from infra.readdb import ReadDB
+from infra.relay import Relay
+from infra.store import store_env
+from infra.streams import INTAKE_DURABLE
+from services.application.commands import CommandService
+from services.application.desk import TicketDesk
+from services.application.queries import QueryService
+from services.application.registration import Registrar
+from services.automation.group_impact import GroupImpact
+from services.automation.retention import RetentionSchedule
+from services.automation.sla_watcher import SlaWatcher
+from services.edge.http.probes import probe_routes
+from services.edge.nats.handlers import Answer, build_router
+from services.edge.nats.intake import IntakeConsumer
+from services.edge.nats.ops import ops_router
+from services.edge.nats.rebuild import Rebuilds
+from services.edge.nats.responders import Responders
+from services.ops.health import Health, Local, leader_facts
+from services.ops.metrics import Counters, Ops
+from services.readside.audit import AuditService
+from services.readside.projections import projections_for
+from services.readside.sla import SlaService
+from services.readside.stats import StatsService
+from services.runtime.back_process import BackProcess
+from services.runtime.leader import Leader
+from services.runtime.link import NatsLink
+from services.runtime.nudges import NudgeListener, Nudger
+from services.runtime.settings import Role, Settings
+from services.runtime.workers import Loop, Worker
+
+
+@dataclass
+class Parts:
+    """What was built; `workers` are the ones this role runs, in start order."""
+
+    workers: list[Worker]
+    health: Health
+    intake: IntakeConsumer
+    watcher: SlaWatcher
+    metrics: MetricsServer | None
+
+
+def build_desk(settings: Settings) -> TicketDesk:
+    from infra.policy_file import load_policy
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    policy = settings.policy or load_policy()
+    return TicketDesk(policy, store_env(settings.store_url, settings.data_dir))
+
+
+def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
+    db, policy, clock = s.store_url, desk.policy, desk.clock
+    relay = Relay(desk, link.js)
+    sla = SlaService(ReadDB(db), policy, clock)
+    audit, stats = AuditService(ReadDB(db)), StatsService(ReadDB(db), policy, clock)
+    watcher, group = SlaWatcher(desk, sla), GroupImpact(desk, ReadDB(db))
+    after = {
+        "sla": lambda events: watcher.refresh({e["subject"] for e in events}),
+        "reports": group.check,
+    }
+    projectors = {
+        p.name: Projector(p, ReadDB(db), link.js, on_applied=lambda n, e: after.get(n, _no)(e))
+        for p in projections_for(policy)
+    }
+    feed = Feed(list(projectors.values()), link.js)
+    retention = RetentionSchedule(desk)
+    loops = [
+        Loop("relay", relay.run, relay.flush, grace=30.0),
+        Loop("projections", feed.run, feed.stop),
+        Loop("sla-watcher", watcher.run, watcher.stop),
+        Loop("group-impact", group.run, group.stop),
+    ]
+    running = lambda: {loop.name: loop.running for loop in loops}  # noqa: E731
+    leader = Leader(
+        link.nc,
+        Lease(db),
+        [
+            *loops,
+            Rebuilds(link.nc, projectors),
+            Loop("retention", retention.run, retention.stop, grace=60.0),
+        ],
+        relay=loops[0],
+        facts=lambda since: leader_facts(since, running(), relay, watcher, group),
+    )
+    registrar = Registrar(desk)
+    intake = IntakeConsumer(link.nc, link.js, registrar, INTAKE_DURABLE, s.intake_batch)
+    intake_loop = Loop("intake", intake.run, intake.stop, grace=10.0)
+    local = Local(
+        s.role, lambda: intake_loop.running if s.role.serves else None, lambda: leader.leading
+    )
+    health = Health(link.nc, link.js, desk, db, list(projectors), local)
+    ops = Ops(
+        health,
+        lambda: Counters(
+            registrar.received,
+            intake.stats.accepted,
+            intake.stats.rejected,
+            registrar.batch_seconds,
+        ),
+    )
+    queries = QueryService(desk)
+    answers: dict[str, Answer] = {
+        "ticket": queries.ticket,
+        "history": queries.history,
+        "sla": sla.sla,
+        "audit": audit.audit,
+        "stats": stats.stats,
+    }
+    routers = [build_router(CommandService(desk), answers), ops_router(ops)]
+    responders = Responders(link.nc, link.servers, link.broker_login(), routers)
+    metrics = None
+    if s.metrics_port is not None and s.role.serves:
+        metrics = MetricsServer(s.metrics_host, s.metrics_port, probe_routes(ops))
+    workers: list[Worker] = []
+    if s.role is Role.ALL:
+        desk.on_saved(relay.wake)
+    elif s.role is Role.FRONT:  # the relay runs in another process: nudge it after a save
+        nudger = Nudger(link.nc)
+        desk.on_saved(nudger.after_save)
+        workers.append(nudger)
+        if s.processes > 1:
+            workers.append(BackProcess(s, link.url, link.credentials))
+    else:
+        workers.append(NudgeListener(link.nc, relay.wake))
+    if s.role.leads:
+        workers.append(leader)
+    if s.role.serves:
+        workers += [responders, intake_loop, *([metrics] if metrics else [])]
+    return Parts(workers, health, intake, watcher, metrics)
+
+
+def _no(events: object) -> None:
+    pass

@@ -1,0 +1,38 @@
+"""The `ticketflow` command line: the app and its commands, in the order `--help` lists
+them. Each command lives in a module named by what it does."""
+
+from __future__ import annotations
+
+import typer
+
+from services.cli import privacy, read, replay, simulate, status, up
+
+app = typer.Typer(
+    help="ticketflow: event-sourced tickets, SLAs and audit trails for customer-service "
+    "teams, over NATS JetStream.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+COMMANDS = (
+    up.up,
+    up.asyncapi,
+    replay.replay,
+    simulate.simulate,
+    read.sla,
+    read.stats,
+    read.rebuild,
+    status.status,
+    privacy.forget,
+    privacy.purge,
+)
+for command in COMMANDS:
+    app.command()(command)
+
+
+@app.callback()
+def _root() -> None:
+    """ticketflow: event-sourced tickets, SLAs and audit trails over NATS JetStream."""
+
+
+def main() -> None:
+    app(prog_name="ticketflow")

@@ -1,0 +1,168 @@
+"""`ticketflow up` (run the service) and `ticketflow asyncapi` (describe its subjects)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from infra import logs
+from infra.urls import without_credentials
+
+NatsUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--nats-url",
+        envvar="TICKETFLOW_NATS_URL",
+        help="A NATS server with JetStream. Unset: start an embedded nats-server on a free "
+        "loopback port, storing under the data dir.",
+    ),
+]
+DataDir = Annotated[
+    Path,
+    typer.Option(
+        "--data-dir",
+        envvar="TICKETFLOW_DATA_DIR",
+        help="Where the SQLite store, the embedded "
+        "server's JetStream files and the store key live.",
+    ),
+]
+
+
+def up(
+    nats_url: NatsUrl = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            envvar="TICKETFLOW_STORE",
+            help="sqlite:///PATH (default: DATA_DIR/tickets.db) or postgresql://USER@HOST:PORT/DB",
+        ),
+    ] = None,
+    data_dir: DataDir = Path(".ticketflow"),
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            envvar="TICKETFLOW_POLICY",
+            exists=True,
+            dir_okay=False,
+            help="A TOML policy file; its tables override the shipped defaults key by key, "
+            "its lists (the sla rules, the agents) replace them. See docs/policy.md.",
+        ),
+    ] = None,
+    nats_sync: Annotated[
+        str,
+        typer.Option(
+            "--nats-sync",
+            envvar="TICKETFLOW_NATS_SYNC",
+            help="Embedded server's JetStream sync_interval: `always` (an acknowledged "
+            "request is on disk) or a duration such as `1s`.",
+        ),
+    ] = "always",
+    replicas: Annotated[
+        int,
+        typer.Option(
+            "--nats-replicas",
+            envvar="TICKETFLOW_NATS_REPLICAS",
+            min=1,
+            max=5,
+            help="Replicas of each stream (3 on a 3-node JetStream cluster).",
+        ),
+    ] = 1,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            envvar="TICKETFLOW_PROCESSES",
+            min=1,
+            max=2,
+            help="2: intake, commands and queries in this process; the relay and the read "
+            "side in a second one (uses a second core).",
+        ),
+    ] = 1,
+    role: Annotated[
+        str, typer.Option("--role", hidden=True, help="all, front or back (set by --processes 2).")
+    ] = "all",
+    auth: Annotated[
+        Path | None,
+        typer.Option(
+            "--auth",
+            envvar="TICKETFLOW_AUTH",
+            exists=True,
+            dir_okay=False,
+            help="A TOML file of NATS users per role: the embedded nats-server then requires "
+            "credentials and holds each role to its subjects. See docs/operations.md.",
+        ),
+    ] = None,
+    log_level: Annotated[str, typer.Option("--log-level", envvar="TICKETFLOW_LOG_LEVEL")] = "INFO",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            envvar="TICKETFLOW_METRICS_PORT",
+            min=0,
+            max=65535,
+            help="Serve Prometheus /metrics, /healthz and /readyz over HTTP on this port "
+            "(0: a free one, logged). Unset: no HTTP server.",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str,
+        typer.Option(
+            "--metrics-host",
+            envvar="TICKETFLOW_METRICS_HOST",
+            help="Address the metrics server listens on.",
+        ),
+    ] = "127.0.0.1",
+) -> None:
+    """Run the whole service: intake, commands and queries, the relay to TICKETS_EVENTS.
+
+    Prints `nats: <url>` once it accepts intake. Ctrl-C or SIGTERM stops it cleanly.
+    """
+    from infra.auth_file import AuthFileError, load_auth
+    from infra.policy_file import PolicyError, load_policy
+    from infra.store import StoreUrlError
+    from services.runtime.service import serve
+    from services.runtime.settings import Role, Settings
+
+    logs.configure(log_level)
+    try:
+        auth_file = load_auth(auth) if auth else None
+        if auth_file and nats_url:
+            raise AuthFileError(
+                "--auth sets the users of the embedded nats-server; a server "
+                "given by --nats-url has its own (docs/operations.md), and "
+                "the service logs in with TICKETFLOW_NATS_USER/_PASSWORD"
+            )
+        settings = Settings(
+            data_dir=data_dir,
+            nats_url=nats_url,
+            store=store,
+            policy=load_policy(policy),
+            nats_sync=nats_sync,
+            replicas=replicas,
+            processes=processes,
+            role=Role(role),
+            auth=auth_file,
+            policy_path=policy,
+            metrics_port=metrics_port,
+            metrics_host=metrics_host,
+        )
+        announce = lambda url: print(f"nats: {without_credentials(url)}", flush=True)  # noqa: E731
+        code = asyncio.run(serve(settings, announce))
+    except (PolicyError, StoreUrlError, AuthFileError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
+def asyncapi() -> None:
+    """Print the AsyncAPI 3.0 document of ticketflow's subjects (JSON)."""
+    import json
+
+    from services.edge.nats.asyncapi import asyncapi_document
+
+    typer.echo(json.dumps(asyncapi_document(), indent=2, sort_keys=True, ensure_ascii=False))

@@ -1,0 +1,93 @@
+"""NATS request/reply handlers for `tickets.cmd.<name>` and `tickets.query.<name>`.
+
+Each handler takes its typed request, calls the synchronous service in a thread and
+returns the reply. Failures become `{"ok": false, "error": {"code", "message"}}` in
+one place, the router's exception middleware, and change nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from faststream import ExceptionMiddleware
+from faststream.nats import NatsRouter
+from pydantic import ValidationError
+
+from domain.errors import TicketError
+from services.application.commands import CommandService
+from services.application.messages import COMMANDS, Forget, HistoryQuery, TicketQuery, reason_of
+from services.readside.audit import AuditQuery
+from services.readside.sla import SlaQuery
+from services.readside.stats import StatsQuery
+
+log = logging.getLogger("ticketflow.handlers")
+QUEUE = "ticketflow"  # instances share the work
+QUERIES: dict[str, type] = {
+    "ticket": TicketQuery,
+    "history": HistoryQuery,
+    "sla": SlaQuery,
+    "stats": StatsQuery,
+    "audit": AuditQuery,
+}
+Answer = Callable[[Any], dict]
+
+
+def error(code: str, message: str) -> dict:
+    return {"ok": False, "error": {"code": code, "message": message}}
+
+
+def replies_for_errors() -> ExceptionMiddleware:
+    middleware = ExceptionMiddleware()
+
+    @middleware.add_handler(ValidationError, publish=True)
+    def invalid(exc: ValidationError) -> dict:
+        return error("invalid", reason_of(exc))
+
+    @middleware.add_handler(TicketError, publish=True)
+    def refused(exc: TicketError) -> dict:
+        return error(exc.code, exc.message)
+
+    @middleware.add_handler(Exception, publish=True)
+    def failed(exc: Exception) -> dict:
+        log.error("handler failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
+        return error("internal", f"{type(exc).__name__}: {exc}")
+
+    return middleware
+
+
+def typed(name: str, model: type, call: Callable[[Any], dict]) -> Callable[[Any], Awaitable[dict]]:
+    """A handler whose parameter is `model`: faststream validates the request with it
+    (and documents it in the AsyncAPI schema); the call runs in a thread."""
+
+    async def handle(request: Any) -> dict:
+        return await asyncio.to_thread(call, request)
+
+    handle.__annotations__ = {"request": model, "return": dict}
+    handle.__name__ = handle.__qualname__ = name
+    handle.__doc__ = model.__doc__
+    return handle
+
+
+def build_router(
+    commands: CommandService | None, answers: Mapping[str, Answer] | None = None
+) -> NatsRouter:
+    """The request/reply handlers; `answers` maps each query name to its service call."""
+    router = NatsRouter(middlewares=[replies_for_errors()])
+    for name, model in COMMANDS.items():
+        call = (lambda n: lambda c: commands.execute(n, c))(name)  # type: ignore[union-attr]
+        router.subscriber(f"tickets.cmd.{name}", queue=QUEUE, title=f"tickets.cmd.{name}")(
+            typed(f"cmd_{name}", model, call)
+        )
+    forget = lambda c: commands.forget(c)  # type: ignore[union-attr]  # noqa: E731
+    router.subscriber("tickets.cmd.forget", queue=QUEUE, title="tickets.cmd.forget")(
+        typed("cmd_forget", Forget, forget)
+    )
+    for name, model in QUERIES.items():
+        call = (lambda n: lambda q: answers[n](q))(name)  # type: ignore[index]
+        router.subscriber(f"tickets.query.{name}", queue=QUEUE, title=f"tickets.query.{name}")(
+            typed(f"query_{name}", model, call)
+        )
+    return router

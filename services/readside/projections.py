@@ -1,0 +1,21 @@
+"""The read models ticketflow keeps, each fed from TICKETS_EVENTS by its projector:
+
+sla     -> sla_* tables   -> the `sla` query, the SLA watcher
+audit   -> audit_* tables -> the `audit` query
+stats   -> stats_* tables -> the `stats` query
+reports -> reports table  -> group impact
+"""
+
+from __future__ import annotations
+
+from domain.policy import Policy
+from projections.audit import AuditTrail
+from projections.base import Projection
+from projections.reports import ReportsByCategory
+from projections.sla import SlaView
+from projections.stats import Statistics
+
+
+def projections_for(policy: Policy) -> list[Projection]:
+    teams = {a.id: a.team for a in policy.agents}
+    return [SlaView(), AuditTrail(), Statistics(teams), ReportsByCategory()]

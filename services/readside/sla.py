@@ -1,0 +1,94 @@
+"""The `sla` query, served from the SLA view: open targets with their due time and state.
+
+A target's state depends on the moment asked (and stands still while its ticket waits
+on the customer), so it is computed here, on read, with the policy's calendar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import to_jsonable_python
+
+from domain import sla as rules
+from domain.policy import Policy
+from infra.readdb import ReadDB
+from services.application.messages import Actor
+
+OPEN_TARGETS = """
+    SELECT t.ticket_id, s.number, t.target, t.clock, t.duration, t.started_at, t.due,
+           s.paused_at, s.priority, s.status, s.assignee, t.escalations
+    FROM sla_targets t JOIN sla_tickets s ON s.ticket_id = t.ticket_id
+    WHERE t.met_at IS NULL AND t.due IS NOT NULL"""
+
+
+class SlaQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: Literal["on_track", "at_risk", "breached"] | None = None
+    due_within: Annotated[float, Field(ge=0)] | None = None
+    ticket_id: str | None = None
+    limit: Annotated[int, Field(ge=1, le=10_000)] = 1000
+    actor: Actor | None = None
+
+
+def _when(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+class SlaService:
+    def __init__(self, db: ReadDB, policy: Policy, clock: Callable[[], datetime]) -> None:
+        self.db, self.policy, self.clock = db, policy, clock
+
+    def open_targets(
+        self, ticket_id: str | None = None, due_before: datetime | None = None
+    ) -> list[dict]:
+        sql: str = OPEN_TARGETS
+        params: tuple[str, ...] = ()
+        if ticket_id:
+            sql, params = sql + " AND t.ticket_id = ?", (ticket_id,)
+        if due_before:  # the view stores UTC text in the stream's format: text order is time
+            sql += " AND t.due <= ?"
+            params += (due_before.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),)
+        with self.db.transaction(write=False) as tx:
+            rows = tx.execute(sql, params).fetchall()
+        keys = (
+            "ticket_id",
+            "number",
+            "target",
+            "clock",
+            "duration",
+            "started_at",
+            "due",
+            "paused_at",
+            "priority",
+            "status",
+            "assignee",
+            "escalations",
+        )
+        targets = []
+        for row in rows:
+            t = dict(zip(keys, row, strict=True))
+            for key in ("started_at", "due", "paused_at"):
+                t[key] = _when(t[key])
+            targets.append(t)
+        return targets
+
+    def with_state(self, target: dict, now: datetime) -> dict:
+        at = target["paused_at"] or now  # a paused clock stands still
+        return {**target, "state": rules.state(target, at, self.policy.business_calendar)}
+
+    def sla(self, q: SlaQuery) -> dict:
+        now = self.clock()
+        found = [self.with_state(t, now) for t in self.open_targets(q.ticket_id)]
+        if q.state:
+            found = [t for t in found if t["state"] == q.state]
+        if q.due_within is not None:
+            horizon = now + timedelta(seconds=q.due_within)
+            found = [t for t in found if t["due"] <= horizon]
+        found.sort(key=lambda t: t["due"])
+        reply = [{k: v for k, v in t.items() if k != "escalations"} for t in found[: q.limit]]
+        return {"ok": True, "now": now, "count": len(found), "targets": to_jsonable_python(reply)}

@@ -1,0 +1,56 @@
+"""What `ticketflow up` was asked to run: the settings, and the role of this process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from domain.policy import Policy
+from infra.auth_file import AuthFile
+from infra.store import default_store_url
+
+
+class Role(StrEnum):
+    """Which parts run in this process.
+
+    `all`: everything. `front`: intake, commands and queries (and the metrics server).
+    `back`: the leader's work: the relay, the projections, the SLA watcher, group
+    impact, rebuilds and the retention purge. `up --processes 2` runs a front and a back.
+    """
+
+    ALL = "all"
+    FRONT = "front"
+    BACK = "back"
+
+    @property
+    def serves(self) -> bool:
+        return self in (Role.ALL, Role.FRONT)
+
+    @property
+    def leads(self) -> bool:
+        return self in (Role.ALL, Role.BACK)
+
+
+@dataclass
+class Settings:
+    data_dir: Path = Path(".ticketflow")
+    nats_url: str | None = None
+    store: str | None = None
+    policy: Policy | None = None
+    nats_sync: str = "always"
+    replicas: int = 1  # stream replicas on a NATS cluster (3 for a 3-node cluster)
+    role: Role = Role.ALL
+    processes: int = 1
+    policy_path: Path | None = None
+    intake_batch: int = 500
+    auth: AuthFile | None = None  # --auth: the embedded server's users per role
+    metrics_port: int | None = None  # HTTP /metrics, /healthz, /readyz; None: off
+    metrics_host: str = "127.0.0.1"
+
+    def __post_init__(self) -> None:
+        self.role = Role(self.role)  # "front" from a caller is Role.FRONT; a typo fails here
+
+    @property
+    def store_url(self) -> str:
+        return self.store or default_store_url(self.data_dir)
