@@ -20,16 +20,17 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 up: $(VENV)/.installed  ## run the service on embedded defaults (SQLite + embedded nats-server)
 	$(BIN)/ticketflow up
 
-test: $(VENV)/.installed-test  ## lint, type-check, then the whole suite
-	$(BIN)/ruff check .
-	$(BIN)/mypy domain services
+test: $(VENV)/.installed-test  ## lint (ruff, formatting, import layers), type-check, then the whole suite
+	$(MAKE) --no-print-directory lint typecheck
 	@# Compile up front: CPython 3.11 can fail ("AST constructor recursion depth mismatch")
 	@# when a worker thread's first import compiles while pytest compiles a test module.
 	$(BIN)/python -m compileall -q domain services infra projections bench
 	$(BIN)/pytest
 
-lint: $(VENV)/.installed-test
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+lint: $(VENV)/.installed-test  ## ruff, the formatter's check, the import contracts of pyproject.toml
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy domain services

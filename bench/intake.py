@@ -539,7 +539,7 @@ class InProcessService:
 
     def __init__(self, url: str, data_dir: Path, store: str | None) -> None:
         from infra.policy_file import load_policy
-        from services.runtime.service import build_service
+        from services.bootstrap import build_service
         from services.runtime.settings import Settings
 
         self.service = build_service(

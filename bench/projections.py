@@ -659,7 +659,7 @@ def close_projectors(projectors: Sequence[Projector]) -> None:
 async def sla_lateness(
     url: str, js: JetStreamContext, store: StoreKind, tmp: Path, n: int, spread: float, wait: float
 ) -> dict:
-    from services.runtime.service import build_service
+    from services.bootstrap import build_service
     from services.runtime.settings import Settings
 
     await reset_streams(js, [INTAKE, EVENTS, DLQ])

@@ -17,19 +17,30 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from infra.pulling import pull_forever
-from infra.readdb import ReadDB
+from infra.readdb import ReadDB, Tx
 from infra.streams import EVENTS
-from projections.base import Projection
 
 log = logging.getLogger("ticketflow.projections")
 Applied = Callable[[str, Sequence[dict]], None]
+
+
+class Projection(Protocol):
+    """What a projector needs of a read model (`projections.base.Projection` is one)."""
+
+    name: str
+
+    def create(self, tx: Tx) -> None: ...
+
+    def reset(self, tx: Tx) -> None: ...
+
+    def apply(self, tx: Tx, event: dict) -> None: ...
 
 
 class Projector:

@@ -1,5 +1,5 @@
 """The composition root: builds every part of one ticketflow instance, wired together,
-and starts nothing (`services.runtime.service` runs what this builds).
+and starts nothing (`services.runtime` runs what this builds).
 
     adapters -> TICKETS_INTAKE -> intake -> store -> relay -> TICKETS_EVENTS -> projectors
                         commands and queries (request/reply) -> store      -> queries
@@ -11,8 +11,6 @@ does both. Among instances on one store, one leads at a time (the lease).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from infra.lease import Lease
 from infra.metrics_http import MetricsServer
@@ -44,19 +42,13 @@ from services.runtime.back_process import BackProcess
 from services.runtime.leader import Leader
 from services.runtime.link import NatsLink
 from services.runtime.nudges import NudgeListener, Nudger
+from services.runtime.service import Parts, Service
 from services.runtime.settings import Role, Settings
 from services.runtime.workers import Loop, Worker
 
 
-@dataclass
-class Parts:
-    """What was built; `workers` are the ones this role runs, in start order."""
-
-    workers: list[Worker]
-    health: Health
-    intake: IntakeConsumer
-    watcher: SlaWatcher
-    metrics: MetricsServer | None
+def build_service(settings: Settings) -> Service:
+    return Service(settings, build_desk(settings), bootstrap)
 
 
 def build_desk(settings: Settings) -> TicketDesk:

@@ -106,7 +106,7 @@ def english_texts() -> tuple[tuple[str, str], ...]:
 
 
 def _simdata(name: str) -> str:
-    return resources.files("services").joinpath("simdata", name).read_text(encoding="utf-8")
+    return resources.files("services.cli").joinpath("simdata", name).read_text(encoding="utf-8")
 
 
 def _group_of_label(label: str) -> str | None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -125,7 +126,6 @@ def up(
     from infra.auth_file import AuthFileError, load_auth
     from infra.policy_file import PolicyError, load_policy
     from infra.store import StoreUrlError
-    from services.runtime.service import serve
     from services.runtime.settings import Role, Settings
 
     logs.configure(log_level)
@@ -152,7 +152,7 @@ def up(
             metrics_host=metrics_host,
         )
         announce = lambda url: print(f"nats: {without_credentials(url)}", flush=True)  # noqa: E731
-        code = asyncio.run(serve(settings, announce))
+        code = asyncio.run(run_service(settings, announce))
     except (PolicyError, StoreUrlError, AuthFileError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
@@ -166,3 +166,11 @@ def asyncapi() -> None:
     from services.edge.nats.asyncapi import asyncapi_document
 
     typer.echo(json.dumps(asyncapi_document(), indent=2, sort_keys=True, ensure_ascii=False))
+
+
+async def run_service(settings: Any, announce: Callable[[str], None]) -> int:
+    """Build the service these settings describe and serve until it is stopped."""
+    from services.bootstrap import build_service
+    from services.runtime.service import serve
+
+    return await serve(build_service(settings), announce)

@@ -13,24 +13,44 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from infra.urls import without_credentials
 from services.application.desk import TicketDesk
-from services.bootstrap import Parts, bootstrap, build_desk
+from services.automation.sla_watcher import SlaWatcher
+from services.edge.nats.intake import IntakeConsumer
+from services.ops.health import Health
 from services.runtime.link import NatsLink
-from services.runtime.settings import Role, Settings
-from services.runtime.workers import Runner
+from services.runtime.settings import Settings
+from services.runtime.workers import Runner, Worker
 
 log = logging.getLogger("ticketflow")
 
 
+@dataclass
+class Parts:
+    """What the composition root built; `workers` are the ones this role runs, in start
+    order. The others are here for the tests and benchmarks that look inside."""
+
+    workers: list[Worker]
+    health: Health
+    intake: IntakeConsumer
+    watcher: SlaWatcher
+    metrics: Worker | None
+
+
+Wire = Callable[[Settings, TicketDesk, NatsLink], Parts]
+
+
 class Service:
-    def __init__(self, settings: Settings, desk: TicketDesk) -> None:
-        self.settings, self.desk = settings, desk
+    """One instance: its store, its NATS connection, and the parts `wire` builds on them."""
+
+    def __init__(self, settings: Settings, desk: TicketDesk, wire: Wire) -> None:
+        self.settings, self.desk, self.wire = settings, desk, wire
 
     async def start(self) -> str:
         self.link = await NatsLink.open(self.settings)
-        self.parts: Parts = bootstrap(self.settings, self.desk, self.link)
+        self.parts = self.wire(self.settings, self.desk, self.link)
         self.runner = Runner(self.parts.workers)
         await self.runner.start()
         return self.link.url
@@ -46,15 +66,9 @@ class Service:
         self.desk.close()
 
 
-def build_service(settings: Settings) -> Service:
-    return Service(settings, build_desk(settings))
-
-
-async def serve(settings: Settings, announce: Callable[[str], None]) -> int:
+async def serve(service: Service, announce: Callable[[str], None]) -> int:
     """Run until SIGINT/SIGTERM (exit code 0) or until a part fails (exit code 1)."""
-    if settings.processes > 1:
-        settings.role = Role.FRONT  # and a back process beside it
-    service = build_service(settings)
+    settings = service.settings
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

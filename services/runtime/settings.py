@@ -50,6 +50,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         self.role = Role(self.role)  # "front" from a caller is Role.FRONT; a typo fails here
+        if self.processes > 1 and self.role is Role.ALL:
+            self.role = Role.FRONT  # and a back process beside it
 
     @property
     def store_url(self) -> str:

@@ -18,10 +18,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import services.runtime.service
+import services.cli.up
 from infra import logs
 from infra.store import store_env
 from services.cli.main import app
+from services.runtime.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text("utf-8"))
@@ -135,12 +136,13 @@ class TestTicketflowCommand:
     def test_the_cli_runs_the_command_compose_gives_it(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        started: list[services.runtime.service.Settings] = []
+        started: list[Settings] = []
 
-        async def serve(settings: services.runtime.service.Settings, announce: Any) -> None:
+        async def run_service(settings: Settings, announce: Any) -> int:
             started.append(settings)  # instead of running the service
+            return 0
 
-        monkeypatch.setattr(services.runtime.service, "serve", serve)
+        monkeypatch.setattr(services.cli.up, "run_service", run_service)
         monkeypatch.setattr(logs, "configure", lambda level: None)
         result = CliRunner().invoke(app, command_of("ticketflow"))
         assert result.exit_code == 0, result.output

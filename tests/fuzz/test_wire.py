@@ -23,8 +23,9 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from domain.ticket import ticket_id_for
+from services.bootstrap import build_service
 from services.edge.nats.intake import Rejected, parse_intake
-from services.runtime.service import Service, build_service
+from services.runtime.service import Service
 from services.runtime.settings import Settings
 from tests.fuzz.budget import examples
 from tests.fuzz.commanding import CODES, Seeded, hostile_commands

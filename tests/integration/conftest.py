@@ -10,7 +10,8 @@ from pathlib import Path
 import nats
 import pytest
 
-from services.runtime.service import Service, build_service
+from services.bootstrap import build_service
+from services.runtime.service import Service
 from services.runtime.settings import Settings
 
 

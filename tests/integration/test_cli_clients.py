@@ -158,9 +158,9 @@ class TestTheGenerator:
 
     def test_the_texts_ship_with_the_package(self) -> None:
         assert len(english_texts()) > 500
-        import services
+        import services.cli
 
-        simdata = Path(services.__file__).parent / "simdata"
+        simdata = Path(services.cli.__file__).parent / "simdata"
         for name in (
             "bitext.csv",
             "banking77.csv",

@@ -13,7 +13,7 @@ import pytest
 
 from infra.nats_server import EmbeddedNats
 from infra.streams import EVENTS, INTAKE
-from services.runtime.service import build_service
+from services.bootstrap import build_service
 from services.runtime.settings import Settings
 from tests.integration.helpers import read_stream
 

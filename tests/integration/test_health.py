@@ -17,7 +17,8 @@ import pytest
 
 from domain.ticket import ticket_id_for
 from infra.logs import JsonFormatter
-from services.runtime.service import Service, build_service
+from services.bootstrap import build_service
+from services.runtime.service import Service
 from services.runtime.settings import Settings
 from tests.integration.helpers import ask, publish_request
 from tests.prometheus_text import parse

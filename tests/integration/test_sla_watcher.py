@@ -13,7 +13,8 @@ import pytest
 
 from domain.sla import SlaRule
 from domain.ticket import ticket_id_for
-from services.runtime.service import Service, build_service
+from services.bootstrap import build_service
+from services.runtime.service import Service
 from services.runtime.settings import Settings
 from tests.integration.helpers import ask, publish_request
 

@@ -18,7 +18,8 @@ from nats.aio.client import Client
 from nats.js.api import DeliverPolicy
 
 from infra.auth_file import load_auth
-from services.runtime.service import Service, build_service
+from services.bootstrap import build_service
+from services.runtime.service import Service
 from services.runtime.settings import Settings
 from tests.integration.helpers import ask, publish_request, read_stream
 
