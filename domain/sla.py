@@ -9,6 +9,7 @@ but not running yet (acknowledge waits for an assignment).
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -108,6 +109,34 @@ def plan(
             start = now
         result[name] = started(target, start, calendar) if start else target
     return result
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the SLA rules look at (the `when` keys): a ticket's classification, its
+    priority and the channel it came in on."""
+
+    type: str | None
+    category: str | None
+    priority: str
+    urgency: str | None
+    impact: str | None
+    channel: str
+
+
+def replan(
+    rules: list[SlaRule],
+    facts: Facts,
+    *,
+    received_at: datetime,
+    now: datetime,
+    calendar: BusinessCalendar,
+    previous: dict | None = None,
+) -> dict:
+    """The targets of a ticket with these facts: the first rule that matches them,
+    planned. Intake, reclassification and group impact all plan through here."""
+    rule = select_rule(rules, asdict(facts))
+    return plan(rule, received_at=received_at, now=now, calendar=calendar, previous=previous)
 
 
 def restart(sla: dict, names: tuple[str, ...], now: datetime, calendar: BusinessCalendar) -> dict:

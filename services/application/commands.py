@@ -15,7 +15,7 @@ from domain.errors import Invalid
 from domain.personal_data import key_subject
 from domain.priority import priority
 from domain.roles import check_may_send
-from domain.sla import plan, restart, resume, select_rule, started
+from domain.sla import Facts, replan, restart, resume, started
 from domain.team_scope import check_agent_scope
 from domain.ticket import Ticket
 from services.application import messages as m
@@ -111,16 +111,10 @@ class CommandService:
         level = c.priority or priority(
             t.urgency or "normal", t.impact or "individual", policy.priority
         )
-        facts = {
-            "type": c.type,
-            "category": c.category,
-            "priority": level,
-            "urgency": t.urgency,
-            "impact": t.impact,
-            "channel": t.channel,
-        }
-        sla = plan(
-            select_rule(policy.sla, facts),
+        facts = Facts(c.type, c.category, level, t.urgency, t.impact, t.channel)
+        sla = replan(
+            policy.sla,
+            facts,
             received_at=t.received_at,
             now=now,
             calendar=self._calendar,

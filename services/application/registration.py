@@ -23,7 +23,7 @@ from domain.assignment import propose, wanted_skills
 from domain.numbers import TicketNumber, format_number, number_id
 from domain.personal_data import kept_part, key_subject, sealed_part
 from domain.priority import priority
-from domain.sla import plan, restart, select_rule
+from domain.sla import Facts, replan, restart
 from domain.ticket import Ticket, ticket_id_for
 from infra.logs import ticket_fields
 from infra.metrics import Histogram
@@ -185,16 +185,16 @@ class Registrar:
             body.content, subject=body.subject, alert_ratio=ratio, channel=ticket.channel
         )
         level = priority(found.urgency, found.impact, policy.priority)
-        facts = {
-            "type": found.type,
-            "category": found.category,
-            "priority": level,
-            "urgency": found.urgency,
-            "impact": found.impact,
-            "channel": ticket.channel,
-        }
-        rule = select_rule(policy.sla, facts)
-        sla = plan(rule, received_at=ticket.received_at, now=now, calendar=policy.business_calendar)
+        facts = Facts(
+            found.type, found.category, level, found.urgency, found.impact, ticket.channel
+        )
+        sla = replan(
+            policy.sla,
+            facts,
+            received_at=ticket.received_at,
+            now=now,
+            calendar=policy.business_calendar,
+        )
         wanted = wanted_skills(
             type=found.type, category=found.category, channel=ticket.channel, text=body.content
         )

@@ -18,7 +18,7 @@ from uuid import UUID
 from domain.calendar import parse_duration
 from domain.errors import TicketError
 from domain.priority import priority
-from domain.sla import plan, select_rule
+from domain.sla import Facts, replan
 from domain.ticket import Ticket
 from infra.logs import ticket_fields
 from infra.readdb import ReadDB
@@ -130,17 +130,11 @@ class GroupImpact:
                 raise _Unchanged  # raised once; later reporters link to it, not it to them
             impact = t.impact if t.impact == "systemic" else "group"
             level = priority(t.urgency or "normal", impact, policy.priority)
-            facts = {
-                "type": t.type,
-                "category": t.category,
-                "priority": level,
-                "urgency": t.urgency,
-                "impact": impact,
-                "channel": t.channel,
-            }
+            facts = Facts(t.type, t.category, level, t.urgency, impact, t.channel)
             now = self.desk.clock()
-            sla = plan(
-                select_rule(policy.sla, facts),
+            sla = replan(
+                policy.sla,
+                facts,
                 received_at=t.received_at,
                 now=now,
                 calendar=policy.business_calendar,

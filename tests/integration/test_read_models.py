@@ -9,10 +9,11 @@ import pytest
 from domain.calendar import parse_duration
 from infra.readdb import ReadDB
 from projections.audit import AuditTrail
+from projections.reports import ReportsByCategory
 from projections.sla import SlaView
 from services.application.commands import CommandService
 from services.application.registration import Registrar
-from services.automation.group_impact import GroupImpact, ReportsByCategory
+from services.automation.group_impact import GroupImpact
 from services.readside.audit import AuditQuery, AuditService
 from services.readside.sla import SlaQuery, SlaService
 from tests.integration.projecting import dump, project, projector, stream_of

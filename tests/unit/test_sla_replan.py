@@ -1,0 +1,67 @@
+"""Planning SLA targets from a ticket's facts: the one rule intake, reclassification and
+group impact all follow (`domain.sla.replan`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from domain.sla import Facts, SlaRule, replan
+from infra.policy_file import load_policy
+
+POLICY = load_policy()
+CALENDAR = POLICY.business_calendar
+RECEIVED = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # Tuesday 10:00 in Shanghai
+
+
+def facts(**changes: str) -> Facts:
+    base = {
+        "type": "technical",
+        "category": "technical/front-end",
+        "priority": "normal",
+        "urgency": "normal",
+        "impact": "individual",
+        "channel": "web",
+    }
+    return Facts(**{**base, **changes})
+
+
+def plan_for(f: Facts, now: datetime = RECEIVED, previous: dict | None = None) -> dict:
+    return replan(
+        POLICY.sla, f, received_at=RECEIVED, now=now, calendar=CALENDAR, previous=previous
+    )
+
+
+class TestTheFirstMatchingRuleDecides:
+    def test_an_urgent_ticket_takes_the_green_channel_whatever_its_type(self) -> None:
+        sla = plan_for(facts(priority="urgent", type="complaint"))
+        assert sla["first_response"]["clock"] == "wall"
+        assert sla["first_response"]["due"] == RECEIVED + timedelta(minutes=30)
+
+    def test_a_normal_technical_ticket_gets_eight_business_hours(self) -> None:
+        sla = plan_for(facts())
+        assert sla["first_response"]["duration"] == "8h"
+        assert sla["first_response"]["clock"] == "business"
+
+    def test_no_matching_rule_means_no_targets(self) -> None:
+        only_complaints = [SlaRule(when={"type": "complaint"}, first_response="4h")]
+        sla = replan(
+            only_complaints, facts(), received_at=RECEIVED, now=RECEIVED, calendar=CALENDAR
+        )
+        assert sla == {}
+
+
+class TestReplanningKeepsWhatIsRunning:
+    def test_receipt_targets_run_from_arrival_and_assignment_from_now(self) -> None:
+        later = RECEIVED + timedelta(minutes=20)
+        sla = plan_for(facts(), now=later)
+        assert sla["first_response"]["started_at"] == RECEIVED
+        assert sla["assignment"]["started_at"] == later
+        assert sla["acknowledge"]["started_at"] is None  # waits for an assignment
+
+    def test_a_raised_priority_keeps_each_running_target_s_start(self) -> None:
+        before = plan_for(facts())
+        later = RECEIVED + timedelta(hours=1)
+        after = plan_for(facts(priority="high"), now=later, previous=before)
+        assert after["first_response"]["duration"] == "2h"
+        assert after["first_response"]["started_at"] == RECEIVED
+        assert after["assignment"]["started_at"] == before["assignment"]["started_at"]
