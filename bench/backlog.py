@@ -32,6 +32,7 @@ from pathlib import Path
 import nats
 from nats.js.api import DeliverPolicy
 
+from domain.actor import Actor
 from infra.nats_server import EmbeddedNats, die_with_parent
 from infra.policy_file import load_policy
 from infra.store import store_env
@@ -45,7 +46,7 @@ def seed(data_dir: Path, tickets: int) -> float:
     would all breach their targets at once and keep the SLA watcher escalating)."""
     desk = TicketDesk(load_policy(), store_env(f"sqlite:///{data_dir / 'tickets.db'}", data_dir))
     registrar, now, start = Registrar(desk), datetime.now(UTC), time.perf_counter()
-    agent = {"id": "A001", "role": "agent"}
+    agent = Actor("A001", "agent")
     for first in range(0, tickets, 500):
         requests = [
             Request(

@@ -8,6 +8,7 @@ this module only validates and compiles the result.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cached_property
 from typing import Annotated, Literal
 
@@ -17,7 +18,7 @@ from domain.calendar import BusinessCalendar, CalendarConfig, parse_duration
 from domain.classifier import ClassificationConfig, Classifier
 from domain.priority import PriorityConfig
 from domain.retention import RetentionConfig
-from domain.sla import SlaRule
+from domain.sla import Facts, SlaRule, replan
 
 
 class _Strict(BaseModel):
@@ -109,6 +110,15 @@ class Policy(BaseModel):
     @cached_property
     def classifier(self) -> Classifier:
         return Classifier(self.classification)
+
+    def targets(
+        self, facts: Facts, *, received_at: datetime, now: datetime, previous: dict | None = None
+    ) -> dict:
+        """The SLA targets of a ticket with these facts, on this policy's rules and calendar."""
+        calendar = self.business_calendar
+        return replan(
+            self.sla, facts, received_at=received_at, now=now, calendar=calendar, previous=previous
+        )
 
     def team_mode(self, team: str) -> str:
         return next((t.mode for t in self.teams if t.id == team), "auto")

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from domain.actor import Actor
 from domain.errors import Forbidden
 
 
@@ -44,7 +45,7 @@ def ticket_teams(
 
 def check_agent_scope(
     agents: Sequence[Member],
-    actor: dict,
+    actor: Actor,
     *,
     assignee: str | None,
     collaborators: Sequence[str],
@@ -52,9 +53,9 @@ def check_agent_scope(
     category: str | None,
 ) -> None:
     """Raise Forbidden when a listed agent acts on another team's ticket."""
-    if actor.get("role") != "agent" or actor.get("id") in (assignee, *collaborators):
+    if actor.role != "agent" or actor.id in (assignee, *collaborators):
         return
-    me = next((a for a in agents if a.id == actor.get("id")), None)
+    me = next((a for a in agents if a.id == actor.id), None)
     if me is None:
         return
     teams = ticket_teams(agents, assignee=assignee, type=type, category=category)

@@ -18,6 +18,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
+from domain.actor import Actor
 from domain.errors import Forbidden, IllegalState, Invalid
 
 TICKET_NAMESPACE = UUID("6f1f6f0e-7a53-4d7c-9a0e-2d8c1f8e6b11")
@@ -51,7 +52,7 @@ class Ticket(Aggregate):
     """One customer request, from Received to Closed (and Reopened, and Rated)."""
 
     class Event(Aggregate.Event):
-        actor: dict
+        actor: dict  # an Actor's record(): {"id", "role"}
         prev: str
 
         def mutate(self, aggregate: Any) -> Any:
@@ -317,7 +318,7 @@ class Ticket(Aggregate):
             id=ticket_id_for(channel, external_id),
             timestamp=at,
             prev="",
-            actor={"id": channel, "role": "channel"},
+            actor=Actor(channel, "channel").record(),
             channel=channel,
             external_id=external_id,
             number=number,
@@ -331,11 +332,11 @@ class Ticket(Aggregate):
             sealed=sealed,
         )
 
-    def _record(self, event_class: type, *, actor: dict, at: datetime, **fields: Any) -> None:
+    def _record(self, event_class: type, *, actor: Actor, at: datetime, **fields: Any) -> None:
         self.trigger_event(
             event_class,
             timestamp=at,
-            actor=actor,
+            actor=actor.record(),
             prev=self.chain_head,
             number=self.number,
             **fields,
@@ -355,7 +356,7 @@ class Ticket(Aggregate):
         impact: str,
         reason: str,
         sla: dict,
-        actor: dict,
+        actor: Actor,
         at: datetime,
         candidates: list[str] | None = None,
     ) -> None:
@@ -382,7 +383,7 @@ class Ticket(Aggregate):
         linked: list[str],
         reason: str,
         sla: dict,
-        actor: dict,
+        actor: Actor,
         at: datetime,
     ) -> None:
         self._require_open("raise the impact of")
@@ -398,10 +399,10 @@ class Ticket(Aggregate):
         )
 
     def assign(
-        self, *, assignee: str, collaborators: list[str], sla: dict, actor: dict, at: datetime
+        self, *, assignee: str, collaborators: list[str], sla: dict, actor: Actor, at: datetime
     ) -> None:
         self._require_open("assign")
-        if actor["role"] == "agent" and assignee != actor["id"]:
+        if actor.role == "agent" and assignee != actor.id:
             raise Forbidden("an agent may only assign a ticket to themself")
         self._record(
             self.Assigned,
@@ -412,11 +413,11 @@ class Ticket(Aggregate):
             sla=sla,
         )
 
-    def acknowledge(self, *, actor: dict, at: datetime) -> None:
+    def acknowledge(self, *, actor: Actor, at: datetime) -> None:
         self._require_open("acknowledge")
         if self.assignee is None:
             raise IllegalState("nobody is assigned to acknowledge this ticket")
-        if actor["id"] != self.assignee:
+        if actor.id != self.assignee:
             raise Forbidden(f"only the assignee {self.assignee} may acknowledge")
         if self.acknowledged:
             raise IllegalState("the assignment is already acknowledged")
@@ -431,7 +432,7 @@ class Ticket(Aggregate):
         expected_done_at: datetime | None,
         waiting_on_customer: bool,
         sla: dict,
-        actor: dict,
+        actor: Actor,
         at: datetime,
     ) -> None:
         self._require_open("update")
@@ -452,7 +453,7 @@ class Ticket(Aggregate):
         *,
         level: str,
         reason: str,
-        actor: dict,
+        actor: Actor,
         at: datetime,
         target: str | None = None,
         due: datetime | None = None,
@@ -465,7 +466,9 @@ class Ticket(Aggregate):
             self.Escalated, actor=actor, at=at, level=level, reason=reason, target=target, due=due
         )
 
-    def close(self, *, resolution: str, actor: dict, at: datetime, sla: dict | None = None) -> None:
+    def close(
+        self, *, resolution: str, actor: Actor, at: datetime, sla: dict | None = None
+    ) -> None:
         self._require_open("close")
         handling = (at - self.received_at).total_seconds()
         self._record(
@@ -477,13 +480,13 @@ class Ticket(Aggregate):
             sla=sla or {},
         )
 
-    def follow_up(self, *, note: str, actor: dict, at: datetime) -> None:
+    def follow_up(self, *, note: str, actor: Actor, at: datetime) -> None:
         """The visit after closing (SPEC §7: within 3 days for high-priority tickets)."""
         if self.status != "closed":
             raise IllegalState("a follow-up visit is for a closed ticket")
         self._record(self.FollowedUp, actor=actor, at=at, note=note)
 
-    def rate(self, *, score: int, comment: str | None, actor: dict, at: datetime) -> None:
+    def rate(self, *, score: int, comment: str | None, actor: Actor, at: datetime) -> None:
         if self.status != "closed":
             raise IllegalState("only a closed ticket can be rated")
         if self.rated:
@@ -492,14 +495,14 @@ class Ticket(Aggregate):
             raise Invalid("score must be between 1 and 5")
         self._record(self.Rated, actor=actor, at=at, score=score, comment=comment)
 
-    def erase_personal_data(self, *, basis: str, reason: str, actor: dict, at: datetime) -> None:
+    def erase_personal_data(self, *, basis: str, reason: str, actor: Actor, at: datetime) -> None:
         if self.personal_erased:
             raise IllegalState("this ticket's personal data is already erased")
         if basis not in ("request", "retention"):
             raise Invalid(f"basis {basis!r} is not request or retention")
         self._record(self.PersonalDataErased, actor=actor, at=at, basis=basis, reason=reason)
 
-    def reopen(self, *, reason: str, sla: dict, actor: dict, at: datetime) -> None:
+    def reopen(self, *, reason: str, sla: dict, actor: Actor, at: datetime) -> None:
         if self.status != "closed":
             raise IllegalState("only a closed ticket can be reopened")
         self._record(self.Reopened, actor=actor, at=at, reason=reason, sla=sla)

@@ -20,7 +20,7 @@ from infra.relay import Relay
 from infra.store import store_env
 from infra.streams import INTAKE_DURABLE
 from services.application.commands import CommandService
-from services.application.desk import TicketDesk
+from services.application.desk import TicketDesk, utc_now
 from services.application.queries import QueryService
 from services.application.registration import Registrar
 from services.automation.group_impact import GroupImpact
@@ -56,7 +56,9 @@ def build_desk(settings: Settings) -> TicketDesk:
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     policy = settings.policy or load_policy()
-    return TicketDesk(policy, store_env(settings.store_url, settings.data_dir))
+    env = store_env(settings.store_url, settings.data_dir)
+    offset = settings.clock_offset
+    return TicketDesk(policy, env, clock=(lambda: utc_now() + offset) if offset else utc_now)
 
 
 def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
@@ -94,7 +96,9 @@ def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
         facts=lambda since: leader_facts(since, running(), relay, watcher, group),
     )
     registrar = Registrar(desk)
-    intake = IntakeConsumer(link.nc, link.js, registrar, INTAKE_DURABLE, s.intake_batch)
+    intake = IntakeConsumer(
+        link.nc, link.js, registrar, INTAKE_DURABLE, s.intake_batch, s.clock_offset
+    )
     intake_loop = Loop("intake", intake.run, intake.stop, grace=10.0)
     local = Local(
         s.role, lambda: intake_loop.running if s.role.serves else None, lambda: leader.leading

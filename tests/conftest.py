@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,10 +22,21 @@ from infra.nats_server import EmbeddedNats
 from infra.policy_file import load_policy
 from infra.store import store_env
 from services.application.desk import TicketDesk
+from services.runtime.settings import CLOCK_OFFSET_ENV
+
+# Every service the tests start runs some whole weeks ahead of today (a new number each
+# session, shown in the header; TICKETFLOW_CLOCK_OFFSET_DAYS=N repeats a session). A test
+# that expects today's date from a service (a ticket number, a due time, "this week")
+# fails the day it is written instead of on some later day.
+os.environ.setdefault(CLOCK_OFFSET_ENV, str(7 * random.SystemRandom().randint(1, 52)))
 
 POSTGRES_URL = os.environ.get(
     "TICKETFLOW_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )
+
+
+def pytest_report_header() -> str:
+    return f"services run {os.environ[CLOCK_OFFSET_ENV]} days ahead ({CLOCK_OFFSET_ENV})"
 
 
 class FixedClock:

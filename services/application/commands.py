@@ -11,11 +11,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from domain.actor import Actor
 from domain.errors import Invalid
 from domain.personal_data import key_subject
 from domain.priority import priority
 from domain.roles import check_may_send
-from domain.sla import Facts, replan, restart, resume, started
+from domain.sla import Facts, restart, resume, started
 from domain.team_scope import check_agent_scope
 from domain.ticket import Ticket
 from services.application import messages as m
@@ -23,7 +24,7 @@ from services.application.desk import TicketDesk
 from services.application.erasure import Eraser
 
 log = logging.getLogger("ticketflow.commands")
-Act = Callable[[Ticket, Any, dict, datetime], None]
+Act = Callable[[Ticket, Any, Actor, datetime], None]
 
 
 class CommandService:
@@ -44,7 +45,7 @@ class CommandService:
     def execute(self, name: str, command: m._Command) -> dict:
         check_may_send(name, command.actor.role)
         ticket_id = self.desk.resolve(command.ticket_id, command.number)
-        actor = command.actor.model_dump()
+        actor = command.actor.value()
         act = self._acts[name]
 
         def run(t: Ticket) -> None:
@@ -63,12 +64,12 @@ class CommandService:
             "%s %s by %s",
             name,
             ticket.number,
-            actor["id"],
+            actor.id,
             extra={
                 "ticket_id": str(ticket.id),
                 "number": ticket.number,
                 "command": name,
-                "actor": actor,
+                "actor": actor.record(),
                 "version": ticket.version,
             },
         )
@@ -94,7 +95,7 @@ class CommandService:
             subject,
             basis="request",
             reason=command.reason,
-            actor=command.actor.model_dump(),
+            actor=command.actor.value(),
             also=also,
         ).reply()
 
@@ -102,7 +103,7 @@ class CommandService:
     def _calendar(self):
         return self.desk.policy.business_calendar
 
-    def _classify(self, t: Ticket, c: m.Classify, actor: dict, now: datetime) -> None:
+    def _classify(self, t: Ticket, c: m.Classify, actor: Actor, now: datetime) -> None:
         policy = self.desk.policy
         top, _, sub = c.category.partition("/")
         tree = policy.classification.categories
@@ -112,14 +113,7 @@ class CommandService:
             t.urgency or "normal", t.impact or "individual", policy.priority
         )
         facts = Facts(c.type, c.category, level, t.urgency, t.impact, t.channel)
-        sla = replan(
-            policy.sla,
-            facts,
-            received_at=t.received_at,
-            now=now,
-            calendar=self._calendar,
-            previous=t.sla,
-        )
+        sla = policy.targets(facts, received_at=t.received_at, now=now, previous=t.sla)
         t.classify(
             type=c.type,
             category=c.category,
@@ -132,14 +126,14 @@ class CommandService:
             at=now,
         )
 
-    def _assign(self, t: Ticket, c: m.Assign, actor: dict, now: datetime) -> None:
+    def _assign(self, t: Ticket, c: m.Assign, actor: Actor, now: datetime) -> None:
         sla = restart(t.sla, ("acknowledge",), now, self._calendar)
         t.assign(assignee=c.assignee, collaborators=c.collaborators, sla=sla, actor=actor, at=now)
 
-    def _acknowledge(self, t: Ticket, c: m.Acknowledge, actor: dict, now: datetime) -> None:
+    def _acknowledge(self, t: Ticket, c: m.Acknowledge, actor: Actor, now: datetime) -> None:
         t.acknowledge(actor=actor, at=now)
 
-    def _update(self, t: Ticket, c: m.Update, actor: dict, now: datetime) -> None:
+    def _update(self, t: Ticket, c: m.Update, actor: Actor, now: datetime) -> None:
         sla: dict = {}
         if t.status == "waiting_on_customer" and t.paused_at and not c.waiting_on_customer:
             sla.update(resume(t.sla, t.paused_at, now, self._calendar))
@@ -156,10 +150,10 @@ class CommandService:
             at=now,
         )
 
-    def _escalate(self, t: Ticket, c: m.Escalate, actor: dict, now: datetime) -> None:
+    def _escalate(self, t: Ticket, c: m.Escalate, actor: Actor, now: datetime) -> None:
         t.escalate(level=c.level, reason=c.reason, actor=actor, at=now)
 
-    def _close(self, t: Ticket, c: m.Close, actor: dict, now: datetime) -> None:
+    def _close(self, t: Ticket, c: m.Close, actor: Actor, now: datetime) -> None:
         follow = self.desk.policy.follow_up
         sla = {}
         if t.priority in follow.priorities:
@@ -167,10 +161,10 @@ class CommandService:
             sla["follow_up"] = started(target, now, self._calendar)
         t.close(resolution=c.resolution, actor=actor, at=now, sla=sla)
 
-    def _follow_up(self, t: Ticket, c: m.FollowUp, actor: dict, now: datetime) -> None:
+    def _follow_up(self, t: Ticket, c: m.FollowUp, actor: Actor, now: datetime) -> None:
         t.follow_up(note=c.note, actor=actor, at=now)
 
-    def _rate(self, t: Ticket, c: m.Rate, actor: dict, now: datetime) -> None:
+    def _rate(self, t: Ticket, c: m.Rate, actor: Actor, now: datetime) -> None:
         t.rate(score=c.score, comment=c.comment, actor=actor, at=now)
         if c.score <= self.desk.policy.rating.reopen_at_or_below:
             self._reopen(
@@ -180,6 +174,6 @@ class CommandService:
                 now,
             )
 
-    def _reopen(self, t: Ticket, c: m.Reopen, actor: dict, now: datetime) -> None:
+    def _reopen(self, t: Ticket, c: m.Reopen, actor: Actor, now: datetime) -> None:
         sla = restart(t.sla, ("resolution", "update_every"), now, self._calendar)
         t.reopen(reason=c.reason, sla=sla, actor=actor, at=now)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from domain.actor import Actor
 from domain.errors import NotFound
 from domain.personal_data import key_subject
 from domain.retention import at_least, expires_at
@@ -22,7 +23,7 @@ from domain.ticket import Ticket
 from services.application.desk import TicketDesk
 
 log = logging.getLogger("ticketflow.erasure")
-RETENTION = {"id": "retention", "role": "system"}
+RETENTION = Actor.system("retention")
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Eraser:
         )
 
     def forget(
-        self, subject: str, *, basis: str, reason: str, actor: dict, also: tuple[str, ...] = ()
+        self, subject: str, *, basis: str, reason: str, actor: Actor, also: tuple[str, ...] = ()
     ) -> Erasure:
         """Erase the subject's personal data; `also`: tickets to cover besides those its
         keys sealed (one received before sealing existed)."""
@@ -67,18 +68,18 @@ class Eraser:
             subject,
             basis,
             len(tickets),
-            extra={"subject": subject, "basis": basis, "actor": actor},
+            extra={"subject": subject, "basis": basis, "actor": actor.record()},
         )
         return Erasure(subject, [t for t in tickets if t], erased)
 
-    def _record(self, ticket_ids: list[str], basis: str, reason: str, actor: dict) -> int:
+    def _record(self, ticket_ids: list[str], basis: str, reason: str, actor: Actor) -> int:
         return sum(
             self._erase(UUID(t), basis, reason, actor)
             for t in ticket_ids
             if self.desk.exists(UUID(t))
         )  # a key issued, its ticket never stored
 
-    def _erase(self, ticket_id: UUID, basis: str, reason: str, actor: dict) -> bool:
+    def _erase(self, ticket_id: UUID, basis: str, reason: str, actor: Actor) -> bool:
         done: list[bool] = []
 
         def erase(t: Ticket) -> None:

@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from domain import actor as domain_actor
+
 CHANNELS = ("phone", "chat", "email", "app", "web", "monitoring", "internal")
 MAX_CONTENT_BYTES = 64 * 1024
 # A whole intake message may carry attachments and a subject beside the content.
@@ -148,6 +150,10 @@ def reason_of(error: ValidationError) -> str:
 class Actor(_Edge):
     id: Name
     role: Literal["agent", "supervisor", "manager", "auditor", "analytics", "channel", "system"]
+
+    def value(self) -> domain_actor.Actor:
+        """The application's value of who acts (the message's shape, validated)."""
+        return domain_actor.Actor(self.id, self.role)
 
 
 class _Command(_Edge):

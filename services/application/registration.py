@@ -19,11 +19,12 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
+from domain.actor import Actor
 from domain.assignment import propose, wanted_skills
 from domain.numbers import TicketNumber, format_number, number_id
 from domain.personal_data import kept_part, key_subject, sealed_part
 from domain.priority import priority
-from domain.sla import Facts, replan, restart
+from domain.sla import Facts, restart
 from domain.ticket import Ticket, ticket_id_for
 from infra.logs import ticket_fields
 from infra.metrics import Histogram
@@ -32,8 +33,8 @@ from services.application.desk import TicketDesk
 from services.application.messages import IntakeRequest
 
 log = logging.getLogger("ticketflow.intake")
-SYSTEM = {"id": "classifier", "role": "system"}
-ASSIGNER = {"id": "assigner", "role": "system"}
+SYSTEM = Actor.system("classifier")
+ASSIGNER = Actor.system("assigner")
 ATTEMPTS = 50  # each failed attempt means another writer got through: progress overall
 
 
@@ -188,13 +189,7 @@ class Registrar:
         facts = Facts(
             found.type, found.category, level, found.urgency, found.impact, ticket.channel
         )
-        sla = replan(
-            policy.sla,
-            facts,
-            received_at=ticket.received_at,
-            now=now,
-            calendar=policy.business_calendar,
-        )
+        sla = policy.targets(facts, received_at=ticket.received_at, now=now)
         wanted = wanted_skills(
             type=found.type, category=found.category, channel=ticket.channel, text=body.content
         )

@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from domain.actor import Actor
 from domain.calendar import parse_duration
 from domain.errors import TicketError
 from domain.priority import priority
-from domain.sla import Facts, replan
+from domain.sla import Facts
 from domain.ticket import Ticket
 from infra.logs import ticket_fields
 from infra.readdb import ReadDB
@@ -26,7 +27,7 @@ from projections.base import event_kind
 from services.application.desk import TicketDesk
 
 log = logging.getLogger("ticketflow.group_impact")
-SYSTEM = {"id": "group-impact", "role": "system"}
+SYSTEM = Actor.system("group-impact")
 WIDER = {"individual": 0, "group": 1, "systemic": 2}
 IN_WINDOW = (
     "SELECT ticket_id, customer FROM reports WHERE category = ? AND closed = 0 "
@@ -132,14 +133,7 @@ class GroupImpact:
             level = priority(t.urgency or "normal", impact, policy.priority)
             facts = Facts(t.type, t.category, level, t.urgency, impact, t.channel)
             now = self.desk.clock()
-            sla = replan(
-                policy.sla,
-                facts,
-                received_at=t.received_at,
-                now=now,
-                calendar=policy.business_calendar,
-                previous=t.sla,
-            )
+            sla = policy.targets(facts, received_at=t.received_at, now=now, previous=t.sla)
             t.raise_impact(
                 impact=impact,
                 priority=level,

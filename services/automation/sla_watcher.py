@@ -22,6 +22,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
+from domain.actor import Actor
 from domain.calendar import parse_duration
 from domain.errors import IllegalState
 from domain.sla import at_risk_from
@@ -32,7 +33,7 @@ from services.readside.sla import SlaService
 
 log = logging.getLogger("ticketflow.sla_watcher")
 HORIZON = timedelta(hours=1)
-SYSTEM = {"id": "sla-watcher", "role": "system"}
+SYSTEM = Actor.system("sla-watcher")
 
 
 class _NotDue(Exception):

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
 from domain.policy import Policy
 from infra.auth_file import AuthFile
 from infra.store import default_store_url
+
+CLOCK_OFFSET_ENV = "TICKETFLOW_CLOCK_OFFSET_DAYS"
+
+
+def clock_offset_from_env() -> timedelta:
+    return timedelta(days=int(os.environ.get(CLOCK_OFFSET_ENV) or 0))
 
 
 class Role(StrEnum):
@@ -47,6 +55,10 @@ class Settings:
     auth: AuthFile | None = None  # --auth: the embedded server's users per role
     metrics_port: int | None = None  # HTTP /metrics, /healthz, /readyz; None: off
     metrics_host: str = "127.0.0.1"
+    # Run as if the calendar were this far ahead: rehearse a holiday or a month end on a
+    # copy of the data. The test suite runs every service shifted, so a test that
+    # depends on today's date fails on the day it is written, not weeks later.
+    clock_offset: timedelta = field(default_factory=lambda: clock_offset_from_env())
 
     def __post_init__(self) -> None:
         self.role = Role(self.role)  # "front" from a caller is Role.FRONT; a typo fails here

@@ -13,6 +13,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 from nats.js.api import StreamConfig
 
+from domain.actor import Actor
 from infra.relay import Relay
 from infra.streams import EVENTS, ensure_streams
 from services.application.desk import TicketDesk
@@ -108,13 +109,13 @@ async def test_a_gap_in_store_ids_is_skipped_not_waited_for(desk, js) -> None:
     stale = desk.load(ticket.id)
     ticket.close(
         resolution="done",
-        actor={"id": "A1", "role": "agent"},
+        actor=Actor("A1", "agent"),
         at=datetime(2026, 11, 24, 3, tzinfo=UTC),
     )
     desk.save(ticket)
     stale.close(
         resolution="twice",
-        actor={"id": "A2", "role": "agent"},
+        actor=Actor("A2", "agent"),
         at=datetime(2026, 11, 24, 3, tzinfo=UTC),
     )
     with pytest.raises(IntegrityError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from domain.actor import Actor
 from domain.errors import Forbidden
 from domain.policy import AgentConfig
 from domain.team_scope import check_agent_scope, ticket_teams
@@ -16,12 +17,12 @@ REFUND = {"type": "complaint", "category": "billing/refund"}
 OUTAGE = {"type": "technical", "category": "technical/outage"}
 
 
-def agent(id: str) -> dict:
-    return {"id": id, "role": "agent"}
+def agent(id: str) -> Actor:
+    return Actor(id, "agent")
 
 
 def act(
-    actor: dict,
+    actor: Actor,
     *,
     assignee: str | None = None,
     collaborators: tuple[str, ...] = (),
@@ -73,5 +74,5 @@ class TestAnAgentIsRefused:
 
 
 def test_supervisors_and_managers_are_not_held_to_a_team() -> None:
-    act({"id": "T1", "role": "supervisor"})
-    act({"id": "M1", "role": "manager"}, assignee="T1")
+    act(Actor("T1", "supervisor"))
+    act(Actor("M1", "manager"), assignee="T1")

@@ -7,14 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from domain.actor import Actor
 from domain.errors import Forbidden, IllegalState, Invalid
 from domain.ticket import Ticket, event_digest, ticket_id_for
 
 T0 = datetime(2026, 11, 24, 1, 30, tzinfo=UTC)
-AGENT = {"id": "A007", "role": "agent"}
-OTHER_AGENT = {"id": "A008", "role": "agent"}
-SUPERVISOR = {"id": "S001", "role": "supervisor"}
-CUSTOMER = {"id": "web", "role": "channel"}
+AGENT = Actor("A007", "agent")
+OTHER_AGENT = Actor("A008", "agent")
+SUPERVISOR = Actor("S001", "supervisor")
+CUSTOMER = Actor("web", "channel")
 
 
 def at(minutes: float) -> datetime:
@@ -269,7 +270,7 @@ class TestSlaTargets:
             level="supervisor",
             reason="sla_breach",
             target="first_response",
-            actor={"id": "sla", "role": "system"},
+            actor=Actor("sla", "system"),
             at=at(31),
         )
         with pytest.raises(IllegalState):
@@ -277,14 +278,14 @@ class TestSlaTargets:
                 level="supervisor",
                 reason="sla_breach",
                 target="first_response",
-                actor={"id": "sla", "role": "system"},
+                actor=Actor("sla", "system"),
                 at=at(32),
             )
         ticket.escalate(
             level="manager",
             reason="sla_breach",
             target="first_response",
-            actor={"id": "sla", "role": "system"},
+            actor=Actor("sla", "system"),
             at=at(300),
         )
         assert ticket.escalation_level == "manager"

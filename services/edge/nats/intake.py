@@ -18,7 +18,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 from nats.aio.client import Client
@@ -41,9 +41,10 @@ class Rejected(ValueError):
     pass
 
 
-def parse(msg: Msg) -> Request:
-    """One intake message -> a validated request, or `Rejected` with the reason."""
-    return parse_intake(msg.subject, msg.data, lambda: _arrival(msg))
+def parse(msg: Msg, clock_offset: timedelta = timedelta(0)) -> Request:
+    """One intake message -> a validated request, or `Rejected` with the reason. The
+    arrival time is the stream's, on the service's clock (`up`'s clock offset)."""
+    return parse_intake(msg.subject, msg.data, lambda: _arrival(msg) + clock_offset)
 
 
 def parse_intake(subject: str, data: bytes, arrived_at: Callable[[], datetime]) -> Request:
@@ -113,9 +114,10 @@ class IntakeConsumer:
         registrar: Registrar,
         durable: str,
         batch_size: int = 500,
+        clock_offset: timedelta = timedelta(0),
     ) -> None:
         self.nc, self.js, self.registrar = nc, js, registrar
-        self.durable, self.batch_size = durable, batch_size
+        self.durable, self.batch_size, self.clock_offset = durable, batch_size, clock_offset
         self.stats = IntakeStats()
         self._stopping = asyncio.Event()
 
@@ -143,7 +145,7 @@ class IntakeConsumer:
         good: list[tuple[Msg, Request]] = []
         for msg in msgs:
             try:
-                good.append((msg, parse(msg)))
+                good.append((msg, parse(msg, self.clock_offset)))
             except Rejected as error:
                 await self._dead_letter(msg, str(error))
         if good:
