@@ -1,4 +1,4 @@
-"""Who should handle a ticket (SPEC §4): the best three agents by skill match and load.
+"""Who should handle a ticket (docs/process.md): the best three agents by skill match and load.
 
 Skills name what an agent handles: ticket types, categories (`billing` covers
 `billing/refund`), channels and languages (`zh`, `en`). An agent at capacity is not

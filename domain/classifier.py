@@ -1,4 +1,4 @@
-"""Automatic classification of a request (SPEC §2): type, category, urgency, impact.
+"""Automatic classification of a request (docs/process.md): type, category, urgency, impact.
 
 Pure: standard library and pydantic only. The rules are policy (`[classification]` and
 `[[classification.rules]]`, defaults in `classification_defaults.toml`); this module

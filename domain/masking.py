@@ -1,6 +1,6 @@
 """Masking of personal contact data for everything that leaves the store.
 
-SPEC §1: contact data is shown masked (`138****5678`, `z***@example.com`), also
+Contact data is shown masked (`138****5678`, `z***@example.com`), also
 where it occurs inside the request's own words.
 """
 

@@ -1,6 +1,6 @@
 """Personal data of a request: what is sealed under the customer's own key, what stays.
 
-SPEC §10: personal data is purged on request or after the retention period; the
+Personal data is purged on request or after the retention period; the
 ticket's history, numbers and statistics stay. The contact fields (name, company,
 phone, e-mail), the request's verbatim text and its attachments are sealed under a
 key of the customer's own (`subject` `customer:<customer_id>`, else `ticket:<id>`).

@@ -1,4 +1,4 @@
-"""Priority from urgency × impact scope (SPEC §2, seed 004 紧急程度 × 影响范围).
+"""Priority from urgency × impact scope (docs/process.md: 紧急程度 × 影响范围).
 
 Pure: the `[priority.matrix]` table of the policy maps every urgency and impact to a
 priority; this module validates that it is complete and looks priorities up.

@@ -1,9 +1,9 @@
-"""Retention of personal data (SPEC §10): when it expires, when the purge runs.
+"""Retention of personal data (docs/process.md): when it expires, when the purge runs.
 
 Personal data expires `personal_data` after the customer's last ticket closed, and
 only when every one of their tickets is closed. A customer with a complaint keeps
 it at least `complaint_records_min` after that complaint arrived: the complaint
-record (SPEC §10: kept at least 3 years) includes whom to answer. The records
+record (kept at least 3 years) includes whom to answer. The records
 themselves (events, numbers, statistics) are never deleted by ticketflow.
 
 The purge runs once per period (`purge_every`, default quarterly), in the policy's
@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
 _PERIOD = re.compile(r"(\d+)([dy])")
-COMPLAINT_FLOOR = "3y"  # SPEC §10: complaint records are kept at least 3 years
+COMPLAINT_FLOOR = "3y"  # complaint records are kept at least 3 years
 
 
 def parse_period(text: str) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Who may send which command (CONTRACT.md "Commands"); `forbidden` otherwise.
+"""Who may send which command (docs/contract.md "Commands"); `forbidden` otherwise.
 
 Finer rules that need the ticket (an agent assigns only to themself, only the
 assignee acknowledges) are guards on the aggregate.
@@ -18,7 +18,7 @@ MAY_SEND: dict[str, frozenset[str]] = {
     "rate": frozenset({"channel", "agent", "supervisor"}),
     "reopen": frozenset({"agent", "supervisor", "manager", "channel"}),
     "follow_up": frozenset({"agent", "supervisor", "manager"}),
-    "forget": frozenset({"manager"}),  # erase a customer's personal data (SPEC §10)
+    "forget": frozenset({"manager"}),  # erase a customer's personal data (docs/process.md)
 }
 
 

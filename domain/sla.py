@@ -1,4 +1,4 @@
-"""SLA targets (SPEC §3): which rule applies, when each target is due, and its state.
+"""SLA targets (docs/process.md): which rule applies, when each target is due, and its state.
 
 Pure functions: `now` and the calendar are always parameters. A ticket keeps its
 targets as plain dicts (they live inside stored events):

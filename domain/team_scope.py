@@ -1,4 +1,4 @@
-"""Which tickets an agent may act on (SPEC §10: "agent: their tickets and their team's queue").
+"""Which tickets an agent may act on ("agent: their tickets and their team's queue").
 
 The rule applies to agents the policy's directory lists; an id it does not list keeps the
 contract's rule that an unlisted actor is still accepted (there is no team to hold it to).

@@ -106,7 +106,7 @@ class Ticket(Aggregate):
             t._replan(self.sla)
 
     class ImpactRaised(Event):
-        """Several customers report the same problem (SPEC §2: group impact): the
+        """Several customers report the same problem (group impact): the
         impact widens, priority follows the urgency × impact matrix, tickets are linked."""
 
         number: str
@@ -227,7 +227,7 @@ class Ticket(Aggregate):
             t._start(self.sla)
 
     class PersonalDataErased(Event):
-        """The customer's personal data was destroyed (SPEC §10): on request, or by the
+        """The customer's personal data was destroyed (docs/process.md): on request, or by the
         retention policy. The key is destroyed after this is recorded; the history,
         the number and the statistics stay."""
 
@@ -481,7 +481,7 @@ class Ticket(Aggregate):
         )
 
     def follow_up(self, *, note: str, actor: Actor, at: datetime) -> None:
-        """The visit after closing (SPEC §7: within 3 days for high-priority tickets)."""
+        """The visit after closing (within 3 days for high-priority tickets)."""
         if self.status != "closed":
             raise IllegalState("a follow-up visit is for a closed ticket")
         self._record(self.FollowedUp, actor=actor, at=at, note=note)

@@ -45,7 +45,7 @@ class User(BaseModel):
     role: Role
     password_env: str | None = None
     password_bcrypt: str | None = None
-    # A channel adapter that rates or reopens on the customer's behalf (CONTRACT.md);
+    # A channel adapter that rates or reopens on the customer's behalf (docs/contract.md);
     # without this it reaches intake only.
     commands: list[Literal["rate", "reopen"]] = []
 

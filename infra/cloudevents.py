@@ -1,4 +1,4 @@
-"""CloudEvents 1.0 structured-mode JSON envelopes (CONTRACT.md, section "Events").
+"""CloudEvents 1.0 structured-mode JSON envelopes (docs/contract.md, section "Events").
 
 Building is on the relay's hot path: a plain dict and one C-accelerated JSON encoder. Parsing
 checks the CloudEvents 1.0 spec and JSON format with our own code (jsonschema is test-only);
@@ -96,7 +96,7 @@ def build_envelope(
     data: dict,
     schema_version: int = 1,
 ) -> bytes:
-    """Structured-mode JSON bytes, members in CONTRACT.md's order. No `ticketnumber` member
+    """Structured-mode JSON bytes, members in docs/contract.md's order. No `ticketnumber` member
     when `number` is None (a JSON null would mean "unset" anyway)."""
     if isinstance(ticket_id, UUID):
         ticket_id = str(ticket_id)

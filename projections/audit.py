@@ -26,7 +26,7 @@ TABLES = (
 
 
 def status_after(status: str, assignee: str | None, kind: str, data: dict) -> str:
-    """The ticket's status after an event (CONTRACT.md vocabulary), as the aggregate has it."""
+    """The ticket's status after an event (docs/contract.md vocabulary), as the aggregate has it."""
     if kind in ("Assigned",):
         return status if status == "waiting_on_customer" else "assigned"
     if kind == "Acknowledged" and status == "assigned":

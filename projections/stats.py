@@ -1,4 +1,4 @@
-"""The statistics view (SPEC §8): one row of facts per ticket, and its SLA targets.
+"""The statistics view (docs/process.md): one row of facts per ticket, and its SLA targets.
 
 A ticket's row holds what a report slices and counts: channel, type, category,
 priority, the last assignee and their team, when it was received, first answered
@@ -12,7 +12,7 @@ counting: a target started again (`update_every` after a customer-visible update
 `acknowledge` on reassignment, `resolution` and `update_every` on reopening) is a new
 instance, and the instance it replaces is judged then and there (`judge`) into the
 row's `sla_on_time` / `sla_breached`. A customer-visible update meets `update_every`
-(CONTRACT.md: "update_every by each customer-visible update"), so a kept cadence counts.
+(docs/contract.md: "update_every by each customer-visible update"), so a kept cadence counts.
 
 Times are stored as UTC text of one fixed form, so text order is time order on both
 databases.

@@ -1,4 +1,4 @@
-"""The commands of CONTRACT.md: check the role, load the ticket, act, save, reply.
+"""The commands of docs/contract.md: check the role, load the ticket, act, save, reply.
 
 The policy supplies what the aggregate must not compute itself (due instants on the
 business calendar, whether a low rating reopens).

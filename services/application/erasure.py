@@ -1,4 +1,4 @@
-"""Forgetting a customer, and the retention purge (SPEC §10).
+"""Forgetting a customer, and the retention purge (docs/process.md).
 
 An erasure first records `PersonalDataErased` on every ticket the subject's keys
 sealed (who, when, why: the history shows it), then destroys the key. Events are

@@ -1,4 +1,4 @@
-"""The shapes of everything that arrives from outside (CONTRACT.md), validated at the edge.
+"""The shapes of everything that arrives from outside (docs/contract.md), validated at the edge.
 
 A message that fails here is rejected with a reason and changes nothing.
 """
@@ -215,13 +215,13 @@ class Reopen(_Command):
 
 
 class FollowUp(_Command):
-    """The follow-up visit after closing (extension; SPEC §7)."""
+    """The follow-up visit after closing (extension; docs/process.md)."""
 
     note: Text
 
 
 class Forget(_Edge):
-    """Erase a customer's personal data (SPEC §10; role manager): `customer_id`, or a
+    """Erase a customer's personal data (role manager): `customer_id`, or a
     ticket (`ticket_id` or `number`), which forgets whose key sealed it."""
 
     customer_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None

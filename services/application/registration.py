@@ -93,7 +93,7 @@ class Registrar:
         self.desk = desk
         self.numbers = NumberSequence(desk)
         # Open tickets this process assigned automatically; the true count per agent
-        # comes from a projection once one exists (issue 3).
+        # comes from a projection once one exists.
         self.load: Counter[str] = Counter()
         self.received = 0  # new tickets stored by this process (repeats not counted)
         self.batch_seconds = Histogram()  # one store transaction per intake batch

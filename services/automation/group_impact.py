@@ -1,4 +1,4 @@
-"""Group impact (SPEC §2): when a third customer reports the same category within 24 h,
+"""Group impact (docs/process.md): when a third customer reports the same category within 24 h,
 all those tickets get impact `group`, are linked, and their priority follows the
 urgency × impact matrix; an `ImpactRaised` event on each records it.
 

@@ -1,4 +1,4 @@
-"""`ticketflow forget` and `ticketflow purge`: personal data (SPEC §10), on the store.
+"""`ticketflow forget` and `ticketflow purge`: personal data (docs/process.md), on the store.
 
 They work on the store directly (like an operator's tool), not over NATS: they run
 whether or not the service is up, and beside a running one they are safe, because

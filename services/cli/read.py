@@ -72,7 +72,7 @@ def stats(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw reply.")] = False,
 ) -> None:
-    """Statistics of SPEC §8, overall or by a dimension.
+    """Statistics of the service (docs/process.md), overall or by a dimension.
 
     Volume, response and resolution times, SLA compliance, first-contact resolution,
     satisfaction, reopen rate and escalations."""

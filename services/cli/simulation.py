@@ -9,7 +9,7 @@ JetStream publishes on `tickets.intake.<channel>` (header
 after `tickets.query.ticket` has shown the ticket stored.
 
 Texts: English from the Bitext and BANKING77 samples, Chinese from templates built
-on SPEC.md's examples, monitoring alerts and internal transfers; all in
+on the process rules' examples, monitoring alerts and internal transfers; all in
 `services/cli/simdata/` (README there: sources and licences).
 """
 

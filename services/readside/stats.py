@@ -1,4 +1,4 @@
-"""The `stats` query (CONTRACT.md, SPEC §8), served from `projections.stats`.
+"""The `stats` query (docs/contract.md), served from `projections.stats`.
 
 The period is the tickets *received* in [`from`, `to`) (either bound optional). For
 those tickets, as of the moment asked:
@@ -10,7 +10,7 @@ those tickets, as of the moment asked:
   Percentiles by nearest rank (`percentile`).
 - `sla_compliance`: target instances met on or before their due / instances met or
   past due (`projections.stats.judge`); `sla_targets` gives both counts.
-- `fcr_rate` (first-contact resolution, 一次性解决率; SPEC target ≥ 85 %): tickets
+- `fcr_rate` (first-contact resolution, 一次性解决率; the process's target ≥ 85 %): tickets
   closed at least once that were never reopened and never escalated (at any level,
   for any reason, SLA breaches included) / tickets closed at least once.
 - `csat`: tickets whose last rating is 4 or 5 / rated tickets (`ratings`).

@@ -1,4 +1,4 @@
-"""CloudEvents 1.0 conformance of infra/cloudevents.py (CONTRACT.md, section "Events").
+"""CloudEvents 1.0 conformance of infra/cloudevents.py (docs/contract.md, section "Events").
 
 Fixtures: the CloudEvents spec's JSON schema and the cloudevents/conformance format tests
 (Apache-2.0, see tests/fixtures/cloudevents/LICENSE). Our parser must reject every invalid

@@ -23,7 +23,7 @@ from tests.fuzz.strategies import clean_text, mutated, odd_text, rfc3339
 
 ROLES = ("agent", "supervisor", "manager", "auditor", "analytics", "channel", "system")
 CODES = {"invalid", "not_found", "illegal_state", "conflict", "forbidden"}
-MAY_SEND = {  # CONTRACT.md "Commands" (follow_up: docs/contract.md "Extensions")
+MAY_SEND = {  # docs/contract.md "Commands" (follow_up: docs/contract.md "Extensions")
     "classify": {"agent", "supervisor", "manager"},
     "update": {"agent", "supervisor", "manager"},
     "close": {"agent", "supervisor", "manager"},
@@ -194,7 +194,7 @@ def _is_uuid(text: str) -> bool:
 
 
 def expected_status(name: str, command: Any, before: Ticket, reopens: bool) -> str:
-    """The status after an accepted command (CONTRACT.md "Vocabulary")."""
+    """The status after an accepted command (docs/contract.md "Vocabulary")."""
     unassigned_or = "assigned" if before.assignee else "open"
     if name == "close":
         return "closed"

@@ -76,7 +76,7 @@ def rfc3339(draw: st.DrawFn) -> str:
 
 @st.composite
 def intake_requests(draw: st.DrawFn) -> dict[str, Any]:
-    """A request within every documented limit (CONTRACT.md "Intake", contract.md)."""
+    """A request within every documented limit (docs/contract.md "Intake", contract.md)."""
     doc: dict[str, Any] = {"external_id": draw(clean_text), "content": draw(content_text)}
     optional = {
         "received_at": rfc3339(),

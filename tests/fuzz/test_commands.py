@@ -1,4 +1,4 @@
-"""Commands under hostile input (issue 5), in-process on a real SQLite store seeded with
+"""Commands under hostile input, in-process on a real SQLite store seeded with
 tickets in every status. Each request gets `ok: true` with the transition the contract
 describes, or `ok: false` with a contract error code and a message, and then nothing in
 the store changed. No other exception may escape (the handler would answer `internal`).

@@ -1,4 +1,4 @@
-"""The intake edge under hostile input (issue 5): `parse_intake(subject, bytes)` is what the
+"""The intake edge under hostile input: `parse_intake(subject, bytes)` is what the
 intake consumer runs on every message. Each input is either accepted, and the ticket
 registered from it holds exactly what was sent, or rejected with a reason that makes a
 valid dead-letter record. Nothing else may come out of it.

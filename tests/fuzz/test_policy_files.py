@@ -1,4 +1,4 @@
-"""Policy files under hostile edits (issue 5): `load_policy(FILE)` either returns a policy
+"""Policy files under hostile edits: `load_policy(FILE)` either returns a policy
 that works (its calendar computes due times, its classifier classifies, every SLA rule
 plans) or raises `PolicyError` whose message names the file and the bad key. Never a
 KeyError, TypeError, OverflowError, UnicodeDecodeError or RecursionError.

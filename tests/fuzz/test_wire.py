@@ -1,4 +1,4 @@
-"""Hostile input over the wire (issue 5): a running service on a real nats-server gets
+"""Hostile input over the wire: a running service on a real nats-server gets
 a few hundred hypothesis-made intake messages and command requests. Bad intake lands on
 `tickets.dlq.intake` with a reason and the original payload, good intake becomes one
 ticket each, every command gets a contract reply, the store holds nothing else, and the

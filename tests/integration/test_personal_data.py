@@ -1,4 +1,4 @@
-"""Personal data (SPEC §10): forgetting a customer and the retention purge, on real
+"""Personal data (docs/process.md): forgetting a customer and the retention purge, on real
 stores (SQLite and PostgreSQL). The history, the numbers and the statistics stay;
 the personal data becomes unreadable, and an event records who erased it."""
 

@@ -1,5 +1,5 @@
 """Roles on the wire: with `--auth` the embedded nats-server holds each role to its
-subjects (CONTRACT.md roles, SPEC §10). Real nats-server, real service."""
+subjects (docs/contract.md roles). Real nats-server, real service."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Proposing handlers (SPEC §4): skill match first, then the lighter load."""
+"""Proposing handlers (docs/process.md): skill match first, then the lighter load."""
 
 from __future__ import annotations
 

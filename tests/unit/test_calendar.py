@@ -1,4 +1,4 @@
-"""Specification of the business calendar (SPEC §3, CONTRACT "Policy file").
+"""Specification of the business calendar (docs/policy.md).
 
 Every test uses fixed datetimes; the calendar never reads the clock.
 Default calendar: Mon–Fri 09:00–18:00 Asia/Shanghai with China's official holidays and

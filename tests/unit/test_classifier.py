@@ -1,4 +1,4 @@
-"""Automatic classification (SPEC §2): the shipped keyword rules and the rule semantics.
+"""Automatic classification (docs/process.md): the shipped keyword rules and the rule semantics.
 
 The accuracy checks run the shipped defaults over real English request phrasings
 (bitext customer-support sample, banking77 test split). Their thresholds sit a little
@@ -33,7 +33,7 @@ DEFAULTS = Path(domain.__file__).parent / "default_policy.toml"
 REPO = Path(__file__).resolve().parents[2]
 
 
-DATA = REPO / "tests" / "fixtures" / "data"  # copies of ../shared/data, with their licenses
+DATA = REPO / "tests" / "fixtures" / "data"  # copies of public data sets, with their licenses
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def _tree(**extra: object) -> dict:
     }
 
 
-# ------------------------------------------------------------------ SPEC examples
+# ------------------------------------------------------------- the process rules' own examples
 
 
 @pytest.mark.parametrize(
@@ -340,7 +340,7 @@ def test_a_sample_of_200_bitext_requests_classifies_into_the_vocabulary(classifi
 
 
 # What each bitext intent should become under the shipped rules: the type (refunds are
-# complaints per SPEC §2; a service request is a consultation) and the level-2 category.
+# complaints per a service request is a consultation) and the level-2 category.
 _TYPE = {
     "complaint": "complaint",
     "review": "suggestion",

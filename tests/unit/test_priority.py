@@ -1,4 +1,4 @@
-"""Priority from urgency × impact scope (SPEC §2, seed 004)."""
+"""Priority from urgency × impact scope (docs/process.md)."""
 
 from __future__ import annotations
 

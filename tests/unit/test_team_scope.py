@@ -1,4 +1,4 @@
-"""An agent works their own tickets and their team's queue (SPEC §10)."""
+"""An agent works their own tickets and their team's queue (docs/process.md)."""
 
 from __future__ import annotations
 

@@ -84,6 +84,6 @@ def asyncapi_document() -> dict[str, Any]:
         title="ticketflow",
         version=VERSION,
         description="Event-sourced tickets for customer-service teams "
-        "(CONTRACT.md; extensions in docs/contract.md).",
+        "(docs/contract.md, with its extensions).",
     )
     return spec.to_specification().to_jsonable()

@@ -6,7 +6,7 @@ A request is acknowledged only after its ticket is stored, so a crash loses noth
 
 Raw nats-py pull, not faststream: faststream 0.7.8's batch pull keeps fetching until
 the batch is full or its timeout passes, so at a gentle rate every request waits the
-whole timeout; nats-py's `fetch` returns what is there at once (NOTES.md, README).
+whole timeout; nats-py's `fetch` returns what is there at once (README).
 """
 
 from __future__ import annotations
