@@ -12,6 +12,11 @@ does both. Among instances on one store, one leads at a time (the lease).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext
+
 from infra.lease import Lease
 from infra.metrics_http import MetricsServer
 from infra.projector import Feed, Projector
@@ -62,70 +67,110 @@ def build_desk(settings: Settings) -> TicketDesk:
 
 
 def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
-    db, policy, clock = s.store_url, desk.policy, desk.clock
     relay = Relay(desk, link.js)
-    sla = SlaService(ReadDB(db), policy, clock)
-    audit, stats = AuditService(ReadDB(db)), StatsService(ReadDB(db), policy, clock)
-    watcher, group = SlaWatcher(desk, sla), GroupImpact(desk, ReadDB(db))
-    after = {
-        "sla": lambda events: watcher.refresh({e["subject"] for e in events}),
-        "reports": group.check,
-    }
-    projectors = {
-        p.name: Projector(p, ReadDB(db), link.js, on_applied=lambda n, e: after.get(n, _no)(e))
-        for p in projections_for(policy)
-    }
-    feed = Feed(list(projectors.values()), link.js)
-    retention = RetentionSchedule(desk)
-    loops = [
-        Loop("relay", relay.run, relay.flush, grace=30.0),
-        Loop("projections", feed.run, feed.stop),
-        Loop("sla-watcher", watcher.run, watcher.stop),
-        Loop("group-impact", group.run, group.stop),
-    ]
-    running = lambda: {loop.name: loop.running for loop in loops}  # noqa: E731
-    leader = Leader(
-        link.nc,
-        Lease(db),
-        [
-            *loops,
-            Rebuilds(link.nc, projectors),
-            Loop("retention", retention.run, retention.stop, grace=60.0),
-        ],
-        relay=loops[0],
-        facts=lambda since: leader_facts(since, running(), relay, watcher, group),
-    )
+    read = read_side(s.store_url, desk, link.js)
+    leader = leader_of(s, desk, link, relay, read)
     registrar = Registrar(desk)
     intake = IntakeConsumer(
         link.nc, link.js, registrar, INTAKE_DURABLE, s.intake_batch, s.clock_offset
     )
     intake_loop = Loop("intake", intake.run, intake.stop, grace=10.0)
-    local = Local(
-        s.role, lambda: intake_loop.running if s.role.serves else None, lambda: leader.leading
+    serving = lambda: intake_loop.running if s.role.serves else None  # noqa: E731
+    local = Local(s.role, serving, lambda: leader.leading)
+    health = Health(link.nc, link.js, desk, s.store_url, list(read.projectors), local)
+    counters = lambda: Counters(  # noqa: E731
+        registrar.received, intake.stats.accepted, intake.stats.rejected, registrar.batch_seconds
     )
-    health = Health(link.nc, link.js, desk, db, list(projectors), local)
-    ops = Ops(
-        health,
-        lambda: Counters(
-            registrar.received,
-            intake.stats.accepted,
-            intake.stats.rejected,
-            registrar.batch_seconds,
-        ),
-    )
-    queries = QueryService(desk)
-    answers: dict[str, Answer] = {
-        "ticket": queries.ticket,
-        "history": queries.history,
-        "sla": sla.sla,
-        "audit": audit.audit,
-        "stats": stats.stats,
-    }
-    routers = [build_router(CommandService(desk), answers), ops_router(ops)]
+    ops = Ops(health, counters)
+    routers = [build_router(CommandService(desk), read.answers()), ops_router(ops)]
     responders = Responders(link.nc, link.servers, link.broker_login(), routers)
     metrics = None
     if s.metrics_port is not None and s.role.serves:
         metrics = MetricsServer(s.metrics_host, s.metrics_port, probe_routes(ops))
+    front: list[Worker] = [responders, intake_loop, *([metrics] if metrics else [])]
+    workers = role_workers(s, desk, link, relay, leader, front)
+    return Parts(workers, health, intake, read.watcher, metrics)
+
+
+@dataclass
+class ReadSide:
+    """The queries on the projections, the process managers that read them, and the
+    projectors that keep them."""
+
+    queries: QueryService
+    sla: SlaService
+    audit: AuditService
+    stats: StatsService
+    watcher: SlaWatcher
+    group: GroupImpact
+    projectors: dict[str, Projector]
+
+    def answers(self) -> dict[str, Answer]:
+        q = self.queries
+        return {
+            "ticket": q.ticket,
+            "history": q.history,
+            "sla": self.sla.sla,
+            "audit": self.audit.audit,
+            "stats": self.stats.stats,
+        }
+
+
+def read_side(db: str, desk: TicketDesk, js: JetStreamContext) -> ReadSide:
+    policy, clock = desk.policy, desk.clock
+    sla = SlaService(ReadDB(db), policy, clock)
+    watcher, group = SlaWatcher(desk, sla), GroupImpact(desk, ReadDB(db))
+    after = {
+        "sla": lambda events: watcher.refresh({e["subject"] for e in events}),
+        "reports": group.check,
+    }
+
+    def applied(name: str, events: Sequence[dict]) -> None:
+        if name in after:
+            after[name](events)
+
+    projectors = {
+        p.name: Projector(p, ReadDB(db), js, on_applied=applied) for p in projections_for(policy)
+    }
+    audit, stats = AuditService(ReadDB(db)), StatsService(ReadDB(db), policy, clock)
+    return ReadSide(QueryService(desk), sla, audit, stats, watcher, group, projectors)
+
+
+def leader_of(
+    s: Settings, desk: TicketDesk, link: NatsLink, relay: Relay, read: ReadSide
+) -> Leader:
+    """The lease holder's workers: the relay first (it stops last and publishes what the
+    others stored), then the projections and the process managers."""
+    retention = RetentionSchedule(desk)
+    feed = Feed(list(read.projectors.values()), link.js)
+    loops = [
+        Loop("relay", relay.run, relay.flush, grace=30.0),
+        Loop("projections", feed.run, feed.stop),
+        Loop("sla-watcher", read.watcher.run, read.watcher.stop),
+        Loop("group-impact", read.group.run, read.group.stop),
+    ]
+    extra: list[Worker] = [
+        Rebuilds(link.nc, read.projectors),
+        Loop("retention", retention.run, retention.stop, grace=60.0),
+    ]
+
+    def facts(since: float) -> dict:
+        running = {loop.name: loop.running for loop in loops}
+        return leader_facts(since, running, relay, read.watcher, read.group)
+
+    return Leader(link.nc, Lease(s.store_url), [*loops, *extra], relay=loops[0], facts=facts)
+
+
+def role_workers(
+    s: Settings,
+    desk: TicketDesk,
+    link: NatsLink,
+    relay: Relay,
+    leader: Leader,
+    front: list[Worker],
+) -> list[Worker]:
+    """What this role runs, in start order (the runner stops them in reverse: the front
+    first, so everything it stored is published before the relay stops)."""
     workers: list[Worker] = []
     if s.role is Role.ALL:
         desk.on_saved(relay.wake)
@@ -140,9 +185,5 @@ def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
     if s.role.leads:
         workers.append(leader)
     if s.role.serves:
-        workers += [responders, intake_loop, *([metrics] if metrics else [])]
-    return Parts(workers, health, intake, watcher, metrics)
-
-
-def _no(events: object) -> None:
-    pass
+        workers += front
+    return workers

@@ -11,6 +11,7 @@ import typer
 
 from services.cli.client import ClientError, client_url, connect, fail
 from services.cli.options import ClientDataDir, ClientNatsUrl, Timeout
+from services.runtime.settings import clock_offset_from_env
 
 
 def simulate(
@@ -71,7 +72,7 @@ def simulate(
     from services.cli.simulation import generate, summary_lines
 
     seed = random.SystemRandom().randrange(10**6) if seed is None else seed
-    now = datetime.now().astimezone()
+    now = datetime.now().astimezone() + clock_offset_from_env()  # the service's clock
     run = run_id or f"sim-{now:%Y%m%d%H%M%S}-{seed}"
     if not 0 < len(run) <= 150:
         raise fail(ValueError("--run-id must be 1 to 150 characters"), 2)

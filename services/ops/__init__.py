@@ -1,0 +1,1 @@
+"""Operations: the health report and the metrics of an instance."""

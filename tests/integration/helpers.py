@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime, tzinfo
 from typing import Any
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
+
+from services.runtime.settings import clock_offset_from_env
+
+
+def service_now(tz: tzinfo) -> datetime:
+    """Now on the services' clock: the suite runs them some weeks ahead of the wall
+    clock (TICKETFLOW_CLOCK_OFFSET_DAYS), so a request stamped with the test's own
+    "now" would arrive weeks late and breach its targets."""
+    return datetime.now(tz) + clock_offset_from_env()
 
 
 async def publish_request(

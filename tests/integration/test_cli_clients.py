@@ -36,6 +36,7 @@ from services.cli.simulation import (
     generate,
     summary_lines,
 )
+from services.runtime.settings import CLOCK_OFFSET_ENV
 from tests.integration.helpers import ask, publish_request
 
 TICKETFLOW = [sys.executable, "-m", "services.cli"]
@@ -47,7 +48,12 @@ SEED, RUN, COUNT = 7, "itest", 30
 def cli(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("TICKETFLOW_")}
+    # none of the user's settings, but the clock the suite runs the services on
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("TICKETFLOW_") or k == CLOCK_OFFSET_ENV
+    }
     return subprocess.run(
         [*TICKETFLOW, *args],
         capture_output=True,

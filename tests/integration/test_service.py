@@ -12,7 +12,8 @@ import jsonschema
 import pytest
 
 from infra.cloudevents import parse_envelope
-from tests.integration.helpers import ask, envelope, publish_request, read_stream
+from services.runtime.settings import clock_offset_from_env
+from tests.integration.helpers import ask, envelope, publish_request, read_stream, service_now
 
 pytestmark = pytest.mark.nats
 SCHEMA = json.loads(
@@ -20,9 +21,9 @@ SCHEMA = json.loads(
 )
 REQUEST = {
     "external_id": "mail-2026-11-24-0001",
-    # now, in Beijing time: a fixed past moment would breach its SLA targets, and the
-    # SLA watcher would add escalations to what these tests expect
-    "received_at": datetime.now(timezone(timedelta(hours=8))).isoformat(timespec="seconds"),
+    # now on the service's clock, in Beijing time: a moment in its past would breach the
+    # SLA targets, and the SLA watcher would add escalations to what these tests expect
+    "received_at": service_now(timezone(timedelta(hours=8))).isoformat(timespec="seconds"),
     "customer": {
         "name": "张女士",
         "company": None,
@@ -167,3 +168,16 @@ async def test_three_customers_with_the_same_problem_raise_group_impact(client) 
         )["ticket"]
         assert (ticket["impact"], ticket["priority"]) == ("group", "high")
         assert len(ticket["linked"]) == 2
+
+
+async def test_a_ticket_is_numbered_by_the_day_on_the_service_s_clock(client) -> None:
+    """The suite runs every service some weeks ahead (the guard against tests that
+    expect today's date): a new ticket's number carries the service's day, not today's."""
+    beijing = timezone(timedelta(hours=8))
+    before = service_now(beijing)
+    await publish_request(client.jetstream(), "email", {**REQUEST, "external_id": "by-day"})
+    received = envelope((await read_stream(client.jetstream(), "tickets.events.>", 1))[0])
+    days = {f"CS{moment:%Y%m%d}" for moment in (before, service_now(beijing))}
+    assert received["ticketnumber"][:10] in days
+    if clock_offset_from_env():
+        assert not received["ticketnumber"].startswith(f"CS{datetime.now(beijing):%Y%m%d}")

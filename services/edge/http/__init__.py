@@ -1,0 +1,1 @@
+"""The HTTP edge: the probes (`/metrics`, `/healthz`, `/readyz`)."""
