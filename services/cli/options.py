@@ -1,4 +1,5 @@
-"""The options the client commands share: where the service is, how long to wait."""
+"""The options commands share: where the store is (`up`, `forget`, `purge`), and for the
+client commands where the service is and how long to wait."""
 
 from __future__ import annotations
 
@@ -28,4 +29,12 @@ ClientDataDir = Annotated[
 ]
 Timeout = Annotated[
     float, typer.Option("--timeout", min=0.1, help="Seconds to wait for each reply.")
+]
+Store = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        envvar="TICKETFLOW_STORE",
+        help="sqlite:///PATH (default: DATA_DIR/tickets.db) or postgresql://USER@HOST:PORT/DB",
+    ),
 ]

@@ -17,14 +17,8 @@ from typing import Annotated
 
 import typer
 
-Store = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        envvar="TICKETFLOW_STORE",
-        help="sqlite:///PATH (default: DATA_DIR/tickets.db) or postgresql://USER@HOST:PORT/DB",
-    ),
-]
+from services.cli.options import Store
+
 DataDir = Annotated[
     Path,
     typer.Option(

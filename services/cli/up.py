@@ -11,6 +11,7 @@ import typer
 
 from infra import logs
 from infra.urls import without_credentials
+from services.cli.options import Store
 
 NatsUrl = Annotated[
     str | None,
@@ -34,14 +35,7 @@ DataDir = Annotated[
 
 def up(
     nats_url: NatsUrl = None,
-    store: Annotated[
-        str | None,
-        typer.Option(
-            "--store",
-            envvar="TICKETFLOW_STORE",
-            help="sqlite:///PATH (default: DATA_DIR/tickets.db) or postgresql://USER@HOST:PORT/DB",
-        ),
-    ] = None,
+    store: Store = None,
     data_dir: DataDir = Path(".ticketflow"),
     policy: Annotated[
         Path | None,
