@@ -133,7 +133,7 @@ def hostile_commands(draw: st.DrawFn, tickets: list[Seeded]) -> tuple[str, bytes
 
 
 def reply_to(service: CommandService, name: str, data: bytes) -> dict:
-    """What the handlers answer (services/handlers.py), in-process: parse, validate,
+    """What the handlers answer (services/edge/nats/handlers.py), in-process: parse, validate,
     execute, or the error reply. Any other exception escapes: a crash."""
     try:
         document = json.loads(data)
