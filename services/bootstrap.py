@@ -31,7 +31,10 @@ from services.application.registration import Registrar
 from services.automation.group_impact import GroupImpact
 from services.automation.retention import RetentionSchedule
 from services.automation.sla_watcher import SlaWatcher
+from services.edge.http.api import Api
 from services.edge.http.probes import probe_routes
+from services.edge.http.server import HttpServer
+from services.edge.http.users import Users
 from services.edge.nats.handlers import Answer, build_router
 from services.edge.nats.intake import IntakeConsumer
 from services.edge.nats.ops import ops_router
@@ -87,9 +90,13 @@ def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
     metrics = None
     if s.metrics_port is not None and s.role.serves:
         metrics = MetricsServer(s.metrics_host, s.metrics_port, probe_routes(ops))
-    front: list[Worker] = [responders, intake_loop, *([metrics] if metrics else [])]
+    http = None
+    if s.http_port is not None and s.role.serves:
+        api = Api(CommandService(desk), read.answers(), link.js, Users(s.auth))
+        http = HttpServer(s.http_host, s.http_port, api.routes())
+    front: list[Worker] = [responders, intake_loop, *[w for w in (metrics, http) if w]]
     workers = role_workers(s, desk, link, relay, leader, front)
-    return Parts(workers, health, intake, read.watcher, metrics)
+    return Parts(workers, health, intake, read.watcher, metrics, http)
 
 
 @dataclass

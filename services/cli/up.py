@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from infra import logs
+from infra.auth_file import AuthFileError
 from infra.urls import without_credentials
 from services.cli.options import Store
 
@@ -112,12 +113,29 @@ def up(
             help="Address the metrics server listens on.",
         ),
     ] = "127.0.0.1",
+    http_port: Annotated[
+        str,
+        typer.Option(
+            "--http-port",
+            envvar="TICKETFLOW_HTTP_PORT",
+            help="Serve the HTTP API (/api/v1/) on this port; 0: a free one, logged; "
+            "`off`: no HTTP API.",
+        ),
+    ] = "0",
+    http_host: Annotated[
+        str,
+        typer.Option(
+            "--http-host",
+            envvar="TICKETFLOW_HTTP_HOST",
+            help="Address the HTTP API listens on. Without --auth: loopback only.",
+        ),
+    ] = "127.0.0.1",
 ) -> None:
     """Run the whole service: intake, commands and queries, the relay to TICKETS_EVENTS.
 
     Prints `nats: <url>` once it accepts intake. Ctrl-C or SIGTERM stops it cleanly.
     """
-    from infra.auth_file import AuthFileError, load_auth
+    from infra.auth_file import load_auth
     from infra.policy_file import PolicyError, load_policy
     from infra.store import StoreUrlError
     from services.runtime.settings import Role, Settings
@@ -125,6 +143,12 @@ def up(
     logs.configure(log_level)
     try:
         auth_file = load_auth(auth) if auth else None
+        port = http_port_of(http_port)
+        if port is not None and auth_file is None and http_host not in LOOPBACK:
+            raise SettingError(
+                f"--http-host {http_host}: without --auth the HTTP API takes whoever asks "
+                "at their word, so it listens on loopback only (127.0.0.1, ::1)"
+            )
         if auth_file and nats_url:
             raise AuthFileError(
                 "--auth sets the users of the embedded nats-server; a server "
@@ -144,13 +168,31 @@ def up(
             policy_path=policy,
             metrics_port=metrics_port,
             metrics_host=metrics_host,
+            http_port=port,
+            http_host=http_host,
         )
         announce = lambda url: print(f"nats: {without_credentials(url)}", flush=True)  # noqa: E731
         code = asyncio.run(run_service(settings, announce))
-    except (PolicyError, StoreUrlError, AuthFileError) as error:
+    except (PolicyError, StoreUrlError, AuthFileError, SettingError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     raise typer.Exit(code)
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+class SettingError(ValueError):
+    """A flag of `up` that cannot work (exit status 2, nothing started)."""
+
+
+def http_port_of(text: str) -> int | None:
+    """`--http-port`: a port number, or `off`."""
+    if text.strip().lower() == "off":
+        return None
+    if not text.strip().isdigit() or not 0 <= int(text) <= 65535:
+        raise SettingError(f"--http-port {text!r}: a port number (0-65535) or `off`")
+    return int(text)
 
 
 def asyncapi() -> None:

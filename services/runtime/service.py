@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from infra.urls import without_credentials
 from services.application.desk import TicketDesk
 from services.automation.sla_watcher import SlaWatcher
+from services.edge.http.server import HttpServer
 from services.edge.nats.intake import IntakeConsumer
 from services.ops.health import Health
 from services.runtime.link import NatsLink
@@ -37,6 +38,7 @@ class Parts:
     intake: IntakeConsumer
     watcher: SlaWatcher
     metrics: Worker | None
+    http: HttpServer | None
 
 
 Wire = Callable[[Settings, TicketDesk, NatsLink], Parts]

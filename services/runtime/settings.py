@@ -55,6 +55,8 @@ class Settings:
     auth: AuthFile | None = None  # --auth: the embedded server's users per role
     metrics_port: int | None = None  # HTTP /metrics, /healthz, /readyz; None: off
     metrics_host: str = "127.0.0.1"
+    http_port: int | None = 0  # the HTTP API; 0: a free port; None: off
+    http_host: str = "127.0.0.1"
     # Run as if the calendar were this far ahead: rehearse a holiday or a month end on a
     # copy of the data. The test suite runs every service shifted, so a test that
     # depends on today's date fails on the day it is written, not weeks later.

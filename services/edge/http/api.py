@@ -1,0 +1,223 @@
+"""The HTTP JSON API under `/api/v1/`: the same commands and queries as on NATS, through
+the same application, with the same validation, replies and error codes.
+
+The actor of every request is the signed-in user (HTTP Basic), never the body. Intake
+is published to JetStream exactly as a channel adapter does (`Nats-Msg-Id:
+<channel>:<external_id>`) and answered once JetStream holds it: the store, fed by the
+intake consumer, stays the only truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from nats.js import JetStreamContext
+from pydantic import BaseModel, ValidationError
+from pydantic_core import to_jsonable_python
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from domain.actor import Actor
+from domain.errors import TicketError
+from domain.ticket import ticket_id_for
+from services.application.commands import CommandService
+from services.application.messages import COMMANDS, HistoryQuery, TicketQuery, reason_of
+from services.edge.http.users import Users
+from services.edge.nats.handlers import QUERIES, Answer
+from services.edge.nats.intake import Rejected, parse_intake
+
+log = logging.getLogger("ticketflow.http")
+STATUS = {
+    "invalid": 400,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "illegal_state": 409,
+    "internal": 500,
+}
+MAY_SUBMIT = frozenset({"channel", "agent", "supervisor", "manager"})
+UUID_TEXT = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+MAX_BODY = 256 * 1024
+Handler = Callable[[Request, Actor], Awaitable[Response]]
+
+
+class Reply(JSONResponse):
+    """JSON as the NATS handlers send it: times and other values as pydantic renders them."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(to_jsonable_python(content), ensure_ascii=False).encode()
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status or STATUS[code]
+
+
+def error(code: str, message: str, status: int | None = None) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Basic realm="ticketflow"'} if code == "unauthorized" else {}
+    body = {"error": {"code": code, "message": message}}
+    return JSONResponse(body, status or STATUS[code], headers=headers)
+
+
+class Api:
+    def __init__(
+        self,
+        commands: CommandService,
+        answers: Mapping[str, Answer],
+        js: JetStreamContext,
+        users: Users,
+    ) -> None:
+        self.commands, self.answers, self.js, self.users = commands, answers, js, users
+
+    def routes(self) -> list[Route]:
+        signed_in = self._signed_in
+        return [
+            Route("/api/v1/intake/{channel}", signed_in(self.intake), methods=["POST"]),
+            Route("/api/v1/tickets/{ref}", signed_in(self.ticket), methods=["GET"]),
+            Route("/api/v1/tickets/{ref}/history", signed_in(self.history), methods=["GET"]),
+            Route("/api/v1/tickets/{ref}/{command}", signed_in(self.command), methods=["POST"]),
+            *[
+                Route(f"/api/v1/{name}", signed_in(self._query(name)), methods=["GET"])
+                for name in ("sla", "stats", "audit")
+            ],
+        ]
+
+    # ---- handlers: parse, call, reply ------------------------------------------------
+
+    async def ticket(self, request: Request, actor: Actor) -> Response:
+        query = {**_params(request, TicketQuery), **_ref(request), "actor": actor.record()}
+        return await self._answer("ticket", TicketQuery, query)
+
+    async def history(self, request: Request, actor: Actor) -> Response:
+        query = {**_params(request, HistoryQuery), **_ref(request), "actor": actor.record()}
+        return await self._answer("history", HistoryQuery, query)
+
+    def _query(self, name: str) -> Handler:
+        model = QUERIES[name]
+
+        async def answer(request: Request, actor: Actor) -> Response:
+            query = {**_params(request, model), "actor": actor.record()}
+            return await self._answer(name, model, query)
+
+        return answer
+
+    async def command(self, request: Request, actor: Actor) -> Response:
+        name = request.path_params["command"]
+        if name not in COMMANDS:
+            raise ApiError("not_found", f"no command {name!r}; known: {', '.join(COMMANDS)}")
+        body = await _json_object(request)
+        if "actor" in body:
+            raise ApiError("invalid", "actor: the actor is the signed-in user; do not send it")
+        if match := request.headers.get("if-match"):
+            body.setdefault("expected_version", _version(match))
+        command = _valid(COMMANDS[name], {**body, **_ref(request), "actor": actor.record()})
+        reply = await asyncio.to_thread(self.commands.execute, name, command)
+        return Reply(reply, headers={"ETag": f'"{reply.get("version")}"'})
+
+    async def intake(self, request: Request, actor: Actor) -> Response:
+        if actor.role not in MAY_SUBMIT:
+            raise ApiError("forbidden", f"role {actor.role!r} may not submit requests")
+        channel, raw = request.path_params["channel"], await _body(request)
+        try:
+            valid = parse_intake(f"tickets.intake.{channel}", raw, lambda: datetime.now(UTC))
+        except Rejected as rejected:
+            raise ApiError("invalid", str(rejected), 422) from None
+        key = f"{valid.channel}:{valid.body.external_id}"
+        await self.js.publish(f"tickets.intake.{channel}", raw, headers={"Nats-Msg-Id": key})
+        ticket_id = str(ticket_id_for(valid.channel, valid.body.external_id))
+        return JSONResponse({"ok": True, "ticket_id": ticket_id}, 202)
+
+    # ---- the parts every handler shares ------------------------------------------------
+
+    async def _answer(self, name: str, model: type[BaseModel], query: dict) -> Response:
+        reply = await asyncio.to_thread(self.answers[name], _valid(model, query))
+        return Reply(reply)
+
+    def _signed_in(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await handler(request, await self._actor(request))
+            except ApiError as e:
+                return error(e.code, e.message, e.status)
+            except TicketError as e:
+                return error(e.code, e.message)
+            except Exception as e:  # the same `internal` reply as on NATS; nothing changed
+                log.error("HTTP %s %s failed: %r", request.method, request.url.path, e, exc_info=e)
+                return error("internal", f"{type(e).__name__}: {e}")
+
+        return endpoint
+
+    async def _actor(self, request: Request) -> Actor:
+        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "basic":
+            raise ApiError("unauthorized", "sign in with HTTP Basic")
+        try:
+            name, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise ApiError("unauthorized", "malformed Basic credentials") from None
+        actor = await asyncio.to_thread(self.users.check, name, secret)
+        if actor is None:
+            raise ApiError("unauthorized", "unknown user or wrong password")
+        return actor
+
+
+def _ref(request: Request) -> dict[str, str]:
+    ref = request.path_params["ref"]
+    return {"ticket_id": ref} if UUID_TEXT.fullmatch(ref) else {"number": ref}
+
+
+def _params(request: Request, model: type[BaseModel]) -> dict[str, Any]:
+    """Query parameters as the message's fields: a number where the field takes one."""
+    numeric = {
+        n for n, f in model.model_fields.items() if re.search(r"\b(int|float)\b", str(f.annotation))
+    }
+    params: dict[str, Any] = {}
+    for key, value in request.query_params.items():
+        if key in numeric and re.fullmatch(r"-?\d+(\.\d+)?", value):
+            params[key] = float(value) if "." in value else int(value)
+        else:
+            params[key] = value
+    return params
+
+
+def _version(tag: str) -> int | str:
+    text = tag.strip().strip('"')
+    return int(text) if text.isdigit() else text
+
+
+def _valid(model: type[BaseModel], data: dict) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise ApiError("invalid", reason_of(e)) from None
+
+
+async def _body(request: Request) -> bytes:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise ApiError("invalid", f"the body is {len(raw)} bytes, over {MAX_BODY}", 413)
+    return raw
+
+
+async def _json_object(request: Request) -> dict:
+    raw = await _body(request)
+    try:
+        body = json.loads(raw or b"{}")
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ApiError("invalid", f"bad JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise ApiError("invalid", "the body must be a JSON object")
+    return body
