@@ -138,3 +138,10 @@ class TestQueriesOverHttp:
         assert stats.status_code == 200 and "groups" in stats.json()["stats"]
         bad = await api.get("/stats", params={"group_by": "moon"}, auth=("M001", "manager"))
         assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid"
+
+
+async def test_the_api_describes_itself_without_signing_in(api) -> None:
+    reply = await api.get("/openapi.json")
+    assert reply.status_code == 200
+    assert reply.json()["openapi"].startswith("3.1")
+    assert "/api/v1/tickets/{ref}/assign" in reply.json()["paths"]

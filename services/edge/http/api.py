@@ -31,6 +31,7 @@ from domain.errors import TicketError
 from domain.ticket import ticket_id_for
 from services.application.commands import CommandService
 from services.application.messages import COMMANDS, HistoryQuery, TicketQuery, reason_of
+from services.edge.http.openapi import openapi_document
 from services.edge.http.users import Users
 from services.edge.nats.handlers import QUERIES, Answer
 from services.edge.nats.intake import Rejected, parse_intake
@@ -81,10 +82,12 @@ class Api:
         users: Users,
     ) -> None:
         self.commands, self.answers, self.js, self.users = commands, answers, js, users
+        self._document = openapi_document()
 
     def routes(self) -> list[Route]:
         signed_in = self._signed_in
         return [
+            Route("/api/v1/openapi.json", self.openapi, methods=["GET"]),
             Route("/api/v1/intake/{channel}", signed_in(self.intake), methods=["POST"]),
             Route("/api/v1/tickets/{ref}", signed_in(self.ticket), methods=["GET"]),
             Route("/api/v1/tickets/{ref}/history", signed_in(self.history), methods=["GET"]),
@@ -96,6 +99,9 @@ class Api:
         ]
 
     # ---- handlers: parse, call, reply ------------------------------------------------
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(self._document)
 
     async def ticket(self, request: Request, actor: Actor) -> Response:
         query = {**_params(request, TicketQuery), **_ref(request), "actor": actor.record()}

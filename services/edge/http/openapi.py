@@ -1,0 +1,164 @@
+"""The OpenAPI 3.1 document of the HTTP API, made from the same message models the API
+validates with (`/api/v1/openapi.json`; a snapshot test notices any change)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from services.application.messages import (
+    CHANNELS,
+    COMMANDS,
+    HistoryQuery,
+    IntakeRequest,
+    TicketQuery,
+)
+from services.edge.nats.handlers import QUERIES
+
+VERSION = "1.0.0"
+FROM_PATH_OR_SIGN_IN = ("actor", "ticket_id", "number")
+ERRORS = {
+    "400": "invalid: the reason names the field",
+    "401": "unauthorized: sign in with HTTP Basic",
+    "403": "forbidden: the signed-in role may not",
+    "404": "not_found",
+    "409": "conflict or illegal_state",
+}
+REF = {
+    "name": "ref",
+    "in": "path",
+    "required": True,
+    "description": "a ticket id or number",
+    "schema": {"type": "string"},
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    schemas: dict[str, Any] = {"Error": _error_schema()}
+    paths: dict[str, Any] = {
+        "/api/v1/intake/{channel}": {"post": _intake(schemas)},
+        "/api/v1/tickets/{ref}": {"get": _query("ticket", TicketQuery, [REF])},
+        "/api/v1/tickets/{ref}/history": {"get": _query("history", HistoryQuery, [REF])},
+    }
+    for name, model in COMMANDS.items():
+        paths[f"/api/v1/tickets/{{ref}}/{name}"] = {"post": _command(name, model, schemas)}
+    for name in ("sla", "stats", "audit"):
+        paths[f"/api/v1/{name}"] = {"get": _query(name, QUERIES[name], [])}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "ticketflow HTTP API",
+            "version": VERSION,
+            "description": "The commands and queries of ticketflow over HTTP; the "
+            "actor is the signed-in user (HTTP Basic).",
+        },
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
+        },
+        "security": [{"basic": []}],
+        "paths": paths,
+    }
+
+
+def _intake(schemas: dict[str, Any]) -> dict[str, Any]:
+    schemas["IntakeRequest"] = _schema(IntakeRequest, schemas)
+    channel = {
+        "name": "channel",
+        "in": "path",
+        "required": True,
+        "schema": {"enum": list(CHANNELS)},
+    }
+    accepted = {
+        "type": "object",
+        "properties": {"ok": {"const": True}, "ticket_id": {"type": "string", "format": "uuid"}},
+    }
+    return {
+        "summary": "Submit a request; 202 once JetStream holds it",
+        "parameters": [channel],
+        "requestBody": _body("IntakeRequest"),
+        "responses": {
+            "202": {"description": "accepted", "content": _json(accepted)},
+            "422": _error("the request is refused, with the reason; nothing is published"),
+            **{code: _error(text) for code, text in ERRORS.items() if code in ("401", "403")},
+        },
+    }
+
+
+def _command(name: str, model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, Any]:
+    title = f"{model.__name__}Body"
+    schemas[title] = _schema(model, schemas, drop=FROM_PATH_OR_SIGN_IN)
+    if_match = {
+        "name": "If-Match",
+        "in": "header",
+        "required": False,
+        "description": "the expected version, as expected_version",
+        "schema": {"type": "string"},
+    }
+    return {
+        "summary": f"tickets.cmd.{name}",
+        "description": (model.__doc__ or "").strip(),
+        "parameters": [REF, if_match],
+        "requestBody": _body(title),
+        "responses": {
+            "200": {"description": "done", "content": _json({"type": "object"})},
+            **{code: _error(text) for code, text in ERRORS.items()},
+        },
+    }
+
+
+def _query(name: str, model: type[BaseModel], path: list[dict]) -> dict[str, Any]:
+    properties = model.model_json_schema()["properties"]
+    params = []
+    for field, info in model.model_fields.items():
+        wire = info.alias or field  # `from` is `from_` in Python
+        if field not in FROM_PATH_OR_SIGN_IN:
+            schema = _plain(properties[wire])
+            params.append(
+                {"name": wire, "in": "query", "required": info.is_required(), "schema": schema}
+            )
+    return {
+        "summary": f"tickets.query.{name}",
+        "parameters": [*path, *params],
+        "responses": {
+            "200": {"description": "the reply", "content": _json({"type": "object"})},
+            **{code: _error(text) for code, text in ERRORS.items()},
+        },
+    }
+
+
+def _schema(model: type[BaseModel], schemas: dict[str, Any], drop: tuple = ()) -> dict:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(schema.pop("$defs", {}))
+    for field in drop:
+        schema.get("properties", {}).pop(field, None)
+    if "required" in schema:
+        schema["required"] = [f for f in schema["required"] if f not in drop]
+    return schema
+
+
+def _plain(schema: dict) -> dict:
+    """A parameter's schema without pydantic's title."""
+    return {k: v for k, v in schema.items() if k != "title"}
+
+
+def _body(name: str) -> dict:
+    return {"required": True, "content": _json({"$ref": f"#/components/schemas/{name}"})}
+
+
+def _json(schema: dict) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+def _error(description: str) -> dict:
+    return {"description": description, "content": _json({"$ref": "#/components/schemas/Error"})}
+
+
+def _error_schema() -> dict:
+    inner = {
+        "type": "object",
+        "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+    }
+    return {"type": "object", "required": ["error"], "properties": {"error": inner}}
