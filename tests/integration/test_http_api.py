@@ -5,6 +5,7 @@ with HTTP Basic as `name:role`."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 
@@ -145,3 +146,46 @@ async def test_the_api_describes_itself_without_signing_in(api) -> None:
     assert reply.status_code == 200
     assert reply.json()["openapi"].startswith("3.1")
     assert "/api/v1/tickets/{ref}/assign" in reply.json()["paths"]
+
+
+class TestTheEventStreamOverHttp:
+    async def events(self, api, count: int, **headers: str) -> list[dict]:
+        """The first `count` events of `/events` as (id, event, data) records."""
+        found: list[dict] = []
+        async with api.stream("GET", "/events", auth=("BI", "analytics"), headers=headers) as r:
+            assert r.status_code == 200 and r.headers["content-type"].startswith(
+                "text/event-stream"
+            )
+            record: dict = {}
+            async for line in r.aiter_lines():
+                if line.startswith(("id: ", "event: ", "data: ")):
+                    key, _, value = line.partition(": ")
+                    record[key] = value
+                elif not line and "id" in record:
+                    found.append(record)
+                    record = {}
+                    if len(found) == count:
+                        break
+        return found
+
+    async def test_it_sends_each_stored_event_with_its_store_sequence(self, api) -> None:
+        ticket = await submitted(api)
+        events = await asyncio.wait_for(self.events(api, 2), 10)
+        assert [e["event"] for e in events] == [
+            "ticketflow.ticket.received.v2",
+            "ticketflow.ticket.classified.v1",
+        ]
+        data = [json.loads(e["data"]) for e in events]
+        assert [d["subject"] for d in data] == [ticket["ticket_id"]] * 2
+        assert [int(e["id"]) for e in events] == [d["sequence"] for d in data]
+
+    async def test_last_event_id_resumes_right_after_it(self, api) -> None:
+        await submitted(api)
+        await submitted(api, {**REQUEST, "external_id": "form-2"})
+        first, second, *_ = await asyncio.wait_for(self.events(api, 4), 10)
+        resumed = await asyncio.wait_for(self.events(api, 1, **{"Last-Event-ID": first["id"]}), 10)
+        assert resumed[0]["id"] == second["id"]
+
+    async def test_only_the_stream_s_readers_may_follow_it(self, api) -> None:
+        reply = await api.get("/events", auth=AGENT)
+        assert reply.status_code == 403

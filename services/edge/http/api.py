@@ -12,23 +12,27 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import nats
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from domain.actor import Actor
 from domain.errors import TicketError
 from domain.ticket import ticket_id_for
+from infra.stream_seek import first_after
 from services.application.commands import CommandService
 from services.application.messages import COMMANDS, HistoryQuery, TicketQuery, reason_of
 from services.edge.http.openapi import openapi_document
@@ -47,6 +51,8 @@ STATUS = {
     "internal": 500,
 }
 MAY_SUBMIT = frozenset({"channel", "agent", "supervisor", "manager"})
+MAY_FOLLOW = frozenset({"analytics", "auditor"})  # the readers of TICKETS_EVENTS on NATS
+KEEP_ALIVE = 15.0
 UUID_TEXT = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
@@ -88,6 +94,7 @@ class Api:
         signed_in = self._signed_in
         return [
             Route("/api/v1/openapi.json", self.openapi, methods=["GET"]),
+            Route("/api/v1/events", signed_in(self.events), methods=["GET"]),
             Route("/api/v1/intake/{channel}", signed_in(self.intake), methods=["POST"]),
             Route("/api/v1/tickets/{ref}", signed_in(self.ticket), methods=["GET"]),
             Route("/api/v1/tickets/{ref}/history", signed_in(self.history), methods=["GET"]),
@@ -146,6 +153,21 @@ class Api:
         ticket_id = str(ticket_id_for(valid.channel, valid.body.external_id))
         return JSONResponse({"ok": True, "ticket_id": ticket_id}, 202)
 
+    async def events(self, request: Request, actor: Actor) -> Response:
+        if actor.role not in MAY_FOLLOW:
+            raise ApiError("forbidden", f"role {actor.role!r} may not read the event stream")
+        after = _resume_after(request)
+        start = await first_after(self.js, after)
+        sub = await self.js.subscribe(
+            "tickets.events.>",
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            config=ConsumerConfig(opt_start_seq=start),
+        )
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        stream = _server_sent(sub, after)
+        return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+
     # ---- the parts every handler shares ------------------------------------------------
 
     async def _answer(self, name: str, model: type[BaseModel], query: dict) -> Response:
@@ -178,6 +200,35 @@ class Api:
         if actor is None:
             raise ApiError("unauthorized", "unknown user or wrong password")
         return actor
+
+
+async def _server_sent(sub: Any, after: int) -> AsyncIterator[str]:
+    """Each event once, in store order, with `id:` its store sequence; a comment every
+    15 s of quiet keeps proxies from closing the connection."""
+    try:
+        yield ": ticketflow events\n\n"
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=KEEP_ALIVE)
+            except nats.errors.TimeoutError:
+                yield ": still here\n\n"
+                continue
+            event = json.loads(msg.data)
+            sequence = int(event.get("sequence") or 0)
+            if sequence <= after:
+                continue  # a copy the relay sent again after the stream lost its tail
+            after = sequence
+            yield f"id: {sequence}\nevent: {event['type']}\ndata: {msg.data.decode()}\n\n"
+    finally:
+        with contextlib.suppress(nats.errors.Error):
+            await sub.unsubscribe()
+
+
+def _resume_after(request: Request) -> int:
+    text = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
+    if not text.isdigit():
+        raise ApiError("invalid", f"Last-Event-ID {text!r}: a store sequence (a number)")
+    return int(text)
 
 
 def _ref(request: Request) -> dict[str, str]:

@@ -38,6 +38,7 @@ def openapi_document() -> dict[str, Any]:
     schemas: dict[str, Any] = {"Error": _error_schema()}
     paths: dict[str, Any] = {
         "/api/v1/intake/{channel}": {"post": _intake(schemas)},
+        "/api/v1/events": {"get": _events()},
         "/api/v1/tickets/{ref}": {"get": _query("ticket", TicketQuery, [REF])},
         "/api/v1/tickets/{ref}/history": {"get": _query("history", HistoryQuery, [REF])},
     }
@@ -82,6 +83,28 @@ def _intake(schemas: dict[str, Any]) -> dict[str, Any]:
             "202": {"description": "accepted", "content": _json(accepted)},
             "422": _error("the request is refused, with the reason; nothing is published"),
             **{code: _error(text) for code, text in ERRORS.items() if code in ("401", "403")},
+        },
+    }
+
+
+def _events() -> dict[str, Any]:
+    resume = {
+        "name": "Last-Event-ID",
+        "in": "header",
+        "required": False,
+        "description": "resume right after this store sequence (also `?after=`)",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    }
+    stream = {"text/event-stream": {"schema": {"type": "string"}}}
+    return {
+        "summary": "The CloudEvents of TICKETS_EVENTS as server-sent events",
+        "description": "Each event once, in store order: `id:` its store sequence, "
+        "`event:` its CloudEvents type, `data:` the CloudEvent (JSON). Roles analytics "
+        "and auditor.",
+        "parameters": [resume],
+        "responses": {
+            "200": {"description": "the stream", "content": stream},
+            **{code: _error(ERRORS[code]) for code in ("400", "401", "403")},
         },
     }
 
