@@ -32,6 +32,8 @@ from services.automation.group_impact import GroupImpact
 from services.automation.retention import RetentionSchedule
 from services.automation.sla_watcher import SlaWatcher
 from services.edge.http.api import Api
+from services.edge.http.console.sessions import Sessions
+from services.edge.http.console.views import Console
 from services.edge.http.probes import probe_routes
 from services.edge.http.server import HttpServer
 from services.edge.http.users import Users
@@ -90,13 +92,20 @@ def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
     metrics = None
     if s.metrics_port is not None and s.role.serves:
         metrics = MetricsServer(s.metrics_host, s.metrics_port, probe_routes(ops))
-    http = None
-    if s.http_port is not None and s.role.serves:
-        api = Api(CommandService(desk), read.answers(), link.js, Users(s.auth))
-        http = HttpServer(s.http_host, s.http_port, api.routes())
+    http = http_edge(s, desk, link, read) if s.http_port is not None and s.role.serves else None
     front: list[Worker] = [responders, intake_loop, *[w for w in (metrics, http) if w]]
     workers = role_workers(s, desk, link, relay, leader, front)
     return Parts(workers, health, intake, read.watcher, metrics, http)
+
+
+def http_edge(s: Settings, desk: TicketDesk, link: NatsLink, read: ReadSide) -> HttpServer:
+    """The HTTP API and the console, on the same application as the NATS handlers."""
+    assert s.http_port is not None
+    commands, answers, users = CommandService(desk), read.answers(), Users(s.auth)
+    api = Api(commands, answers, link.js, users)
+    sessions = Sessions(desk.env.get("CIPHER_KEY") or "")
+    console = Console(commands, answers, users, sessions, desk.policy.business_calendar.tz)
+    return HttpServer(s.http_host, s.http_port, [*api.routes(), *console.routes()])
 
 
 @dataclass

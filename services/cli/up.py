@@ -171,7 +171,6 @@ def up(
             http_port=port,
             http_host=http_host,
         )
-        announce = lambda url: print(f"nats: {without_credentials(url)}", flush=True)  # noqa: E731
         code = asyncio.run(run_service(settings, announce))
     except (PolicyError, StoreUrlError, AuthFileError, SettingError) as error:
         typer.echo(f"error: {error}", err=True)
@@ -204,7 +203,14 @@ def asyncapi() -> None:
     typer.echo(json.dumps(asyncapi_document(), indent=2, sort_keys=True, ensure_ascii=False))
 
 
-async def run_service(settings: Any, announce: Callable[[str], None]) -> int:
+def announce(service: Any) -> None:
+    """What `up` prints once it serves: where programs and people find it."""
+    print(f"nats: {without_credentials(service.url)}", flush=True)
+    if service.parts.http is not None:
+        print(f"console: {service.parts.http.url}", flush=True)
+
+
+async def run_service(settings: Any, announce: Callable[[Any], None]) -> int:
     """Build the service these settings describe and serve until it is stopped."""
     from services.bootstrap import build_service
     from services.runtime.service import serve

@@ -68,7 +68,7 @@ class Service:
         self.desk.close()
 
 
-async def serve(service: Service, announce: Callable[[str], None]) -> int:
+async def serve(service: Service, announce: Callable[[Service], None]) -> int:
     """Run until SIGINT/SIGTERM (exit code 0) or until a part fails (exit code 1)."""
     settings = service.settings
     stop = asyncio.Event()
@@ -79,7 +79,7 @@ async def serve(service: Service, announce: Callable[[str], None]) -> int:
     url_file = settings.data_dir / "nats.url"  # where client commands find the service
     url_file.write_text(without_credentials(url) + "\n")
     url_file.chmod(0o600)
-    announce(url)
+    announce(service)
     failed = await service.runner.until_stopped(stop)
     for task in failed:
         log.error("%s stopped unexpectedly: %r", task.get_name(), task.exception())

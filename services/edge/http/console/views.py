@@ -1,0 +1,233 @@
+"""The console's pages: one view per page, each gathering what the application answers
+and rendering one template (templates only render; escaping is on everywhere).
+
+Every state-changing request is a POST with the session's CSRF token; the actor is the
+signed-in user. Commands go through the same application as NATS and the HTTP API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from domain.errors import TicketError
+from services.application.commands import CommandService
+from services.application.messages import COMMANDS, HistoryQuery, TicketQuery, reason_of
+from services.edge.http.console import i18n
+from services.edge.http.console.board import board_of
+from services.edge.http.console.sessions import COOKIE, MAX_AGE, Session, Sessions
+from services.edge.http.users import ROLES, Users
+from services.edge.nats.handlers import Answer
+from services.readside.sla import SlaQuery
+
+HERE = Path(__file__).parent
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+FORM_FIELDS = {  # the console's forms: command -> the fields it sends
+    "assign": ("assignee",),
+    "acknowledge": (),
+    "update": ("note", "visibility"),
+    "close": ("resolution",),
+}
+View = Callable[[Request, Session], Awaitable[Response]]
+
+
+class Console:
+    def __init__(
+        self,
+        commands: CommandService,
+        answers: Mapping[str, Answer],
+        users: Users,
+        sessions: Sessions,
+        tz: tzinfo,
+    ) -> None:
+        self.commands, self.answers, self.users, self.sessions = commands, answers, users, sessions
+        loader = jinja2.FileSystemLoader(HERE / "templates")
+        env = jinja2.Environment(loader=loader, autoescape=True)  # customers' words stay text
+        env.filters["local"] = lambda text: local_time(text, tz)
+        self.templates = Jinja2Templates(env=env)
+
+    def routes(self) -> list:
+        return [
+            Route("/login", self.login_page, methods=["GET"]),
+            Route("/login", self.login, methods=["POST"]),
+            Route("/logout", self._signed_in(self.logout), methods=["POST"]),
+            Route("/lang/{lang}", self.language, methods=["GET"]),
+            Route("/", self._signed_in(self.board), methods=["GET"]),
+            Route("/tickets/{number}", self._signed_in(self.ticket), methods=["GET"]),
+            Route("/tickets/{number}/{command}", self._signed_in(self.act), methods=["POST"]),
+            Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        ]
+
+    # ---- signing in and out ------------------------------------------------------------
+
+    async def login_page(self, request: Request, problem: str = "", status: int = 200) -> Response:
+        context = {
+            "local": self.users.local,
+            "roles": sorted(ROLES - {"channel"}),
+            "problem": problem,
+        }
+        return self._render(request, "login.html", context, status=status)
+
+    async def login(self, request: Request) -> Response:
+        form = await request.form()
+        name, secret = (
+            str(form.get("username", "")),
+            str(form.get("password") or form.get("role") or ""),
+        )
+        address = request.client.host if request.client else "?"
+        if not self.sessions.may_try(name, address):
+            return await self.login_page(request, "too_many", 429)
+        actor = await asyncio.to_thread(self.users.check, name, secret)
+        if actor is None:
+            self.sessions.failed(name, address)
+            return await self.login_page(request, "bad_credentials", 401)
+        if actor.role == "channel":
+            return await self.login_page(request, "no_console", 403)
+        _, cookie = self.sessions.open(actor)
+        response = RedirectResponse("/", 303)
+        response.set_cookie(
+            COOKIE,
+            cookie,
+            max_age=MAX_AGE,
+            httponly=True,
+            samesite="lax",
+            secure=self.sessions.secure,
+        )
+        return response
+
+    async def logout(self, request: Request, session: Session) -> Response:
+        await self._csrf(request, session)
+        response = RedirectResponse("/login", 303)
+        response.delete_cookie(COOKIE)
+        return response
+
+    async def language(self, request: Request) -> Response:
+        lang = request.path_params["lang"]
+        response = RedirectResponse("/", 303)
+        if lang in i18n.LANGUAGES:
+            response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax")
+        return response
+
+    # ---- pages ---------------------------------------------------------------------------
+
+    async def board(self, request: Request, session: Session) -> Response:
+        reply = await asyncio.to_thread(self.answers["sla"], SlaQuery(limit=10_000))
+        return self._render(request, "board.html", {"board": board_of(reply)}, session)
+
+    async def ticket(self, request: Request, session: Session) -> Response:
+        number, as_of = request.path_params["number"], request.query_params.get("as_of")
+        query: dict[str, Any] = {"number": number, "actor": session.actor.record()}
+        if as_of:
+            query["as_of"] = int(as_of) if as_of.isdigit() else as_of
+        try:
+            state = await asyncio.to_thread(
+                self.answers["ticket"], TicketQuery.model_validate(query)
+            )
+            history = await asyncio.to_thread(
+                self.answers["history"], HistoryQuery(number=number, actor=query["actor"])
+            )
+        except ValidationError as e:
+            return self._render(request, "problem.html", {"problem": reason_of(e)}, session, 400)
+        except TicketError as e:
+            return self._render(request, "problem.html", {"problem": e.message}, session, 404)
+        context = {
+            "t": state["ticket"],
+            "history": history,
+            "as_of": as_of,
+            "message": request.query_params.get("msg", ""),
+            "forms": FORM_FIELDS,
+        }
+        return self._render(request, "ticket.html", context, session)
+
+    async def act(self, request: Request, session: Session) -> Response:
+        form = await self._csrf(request, session)
+        number, name = request.path_params["number"], request.path_params["command"]
+        if name not in FORM_FIELDS:
+            return self._render(request, "problem.html", {"problem": name}, session, 404)
+        body: dict[str, Any] = {f: form.get(f) for f in FORM_FIELDS[name] if form.get(f)}
+        if version := str(form.get("expected_version", "")):
+            body["expected_version"] = int(version) if version.isdigit() else version
+        body.update(number=number, actor=session.actor.record())
+        if name == "assign":
+            body["collaborators"] = []
+        try:
+            command = COMMANDS[name].model_validate(body)
+            await asyncio.to_thread(self.commands.execute, name, command)
+            outcome = "done"
+        except ValidationError as e:
+            outcome = reason_of(e)
+        except TicketError as e:
+            outcome = "conflict" if e.code == "conflict" else f"{e.code}: {e.message}"
+        return RedirectResponse(f"/tickets/{quote(number)}?msg={quote(outcome)}", 303)
+
+    # ---- the parts every view shares -----------------------------------------------------
+
+    def _signed_in(self, view: View) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            session = self.sessions.read(request.cookies.get(COOKIE))
+            if session is None:
+                return RedirectResponse("/login", 303)
+            try:
+                return await view(request, session)
+            except _Refused:
+                problem = "the form is stale or came from elsewhere (CSRF); reload the page"
+                return self._render(request, "problem.html", {"problem": problem}, session, 403)
+
+        return endpoint
+
+    async def _csrf(self, request: Request, session: Session) -> Any:
+        form = await request.form()
+        if not session.checks(str(form.get("csrf", ""))):
+            raise _Refused()
+        return form
+
+    def _render(
+        self,
+        request: Request,
+        template: str,
+        context: dict,
+        session: Session | None = None,
+        status: int = 200,
+    ) -> Response:
+        lang = i18n.pick(request.cookies.get("lang"), request.headers.get("accept-language"))
+        context = {
+            **context,
+            "w": i18n.words(lang),
+            "lang": lang,
+            "session": session,
+            "local": self.users.local,
+        }
+        response = self.templates.TemplateResponse(request, template, context, status_code=status)
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+def local_time(text: str | None, tz: tzinfo) -> str:
+    """An RFC 3339 time as the team reads it: in the policy's time zone, to the minute."""
+    if not text:
+        return "—"
+    try:
+        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return str(text)
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+class _Refused(Exception):
+    """A state-changing request without the session's CSRF token."""

@@ -1,0 +1,62 @@
+"""One small helper per console page: the steps a person takes on it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LoginPage:
+    def __init__(self, page: Any) -> None:
+        self.page = page
+
+    async def sign_in(self, name: str, role: str | None = None, password: str | None = None):
+        await self.page.goto("/login")
+        await self.page.fill("#username", name)
+        if role is not None:
+            await self.page.select_option("#role", role)
+        if password is not None:
+            await self.page.fill("#password", password)
+        await self.page.click("#sign-in")
+        return BoardPage(self.page)
+
+
+class BoardPage:
+    def __init__(self, page: Any) -> None:
+        self.page = page
+
+    async def open(self) -> BoardPage:
+        await self.page.goto("/")
+        return self
+
+    async def numbers(self) -> list[str]:
+        return await self.page.locator("#board tbody td:first-child a").all_inner_texts()
+
+    async def count(self, name: str) -> int:
+        text = await self.page.locator(f"#counts li:has-text('{name}') b").inner_text()
+        return int(text)
+
+    async def open_ticket(self, number: str) -> TicketPage:
+        await self.page.click(f"#board a:text-is('{number}')")
+        return TicketPage(self.page)
+
+
+class TicketPage:
+    def __init__(self, page: Any) -> None:
+        self.page = page
+
+    async def open(self, number: str, as_of: int | None = None) -> TicketPage:
+        await self.page.goto(f"/tickets/{number}" + (f"?as_of={as_of}" if as_of else ""))
+        return self
+
+    async def assign(self, assignee: str) -> str:
+        await self.page.fill("#assign-to", assignee)
+        await self.page.click("#assign")
+        return await self.page.locator("#message").inner_text()
+
+    async def assignee(self) -> str:
+        return await self.page.locator("#assignee").inner_text()
+
+    async def step_back_to(self, version: int) -> TicketPage:
+        await self.page.select_option("#as-of-version", str(version))
+        await self.page.click("#as-of-show")
+        return self

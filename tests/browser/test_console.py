@@ -1,0 +1,136 @@
+"""The console as the people who use it see it, in headless Chromium: sign in, find a
+request on the board, open it, assign it, step back through its history."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import nats
+import pytest
+
+from domain.ticket import ticket_id_for
+from tests.browser.pages import BoardPage, LoginPage, TicketPage
+from tests.integration.helpers import ask, publish_request
+
+pytestmark = [pytest.mark.nats, pytest.mark.browser]
+HOSTILE = {
+    "external_id": "evil-1",
+    "content": '<script>alert("content")</script> 页面白屏 <img src=x onerror=alert("img")>',
+    "customer": {"name": '<b onmouseover=alert("name")>张女士</b>', "phone": "13812345678"},
+}
+
+
+async def published(console, body: dict, channel: str = "web") -> str:
+    """Publish a request over NATS as a channel adapter does; its number once stored."""
+    nc = await nats.connect(console.url)
+    try:
+        await publish_request(nc.jetstream(), channel, body)
+        ticket_id = str(ticket_id_for(channel, body["external_id"]))
+        deadline = time.monotonic() + 10
+        while not (reply := await ask(nc, "tickets.query.ticket", {"ticket_id": ticket_id}))["ok"]:
+            assert time.monotonic() < deadline, reply
+            await asyncio.sleep(0.05)
+        return reply["ticket"]["number"]
+    finally:
+        await nc.close()
+
+
+async def on_board(board: BoardPage, number: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while number not in await (await board.open()).numbers():
+        assert time.monotonic() < deadline, f"{number} never showed on the board"
+        await asyncio.sleep(0.2)
+
+
+async def test_a_supervisor_signs_in_and_finds_a_new_request_on_the_board(page, console) -> None:
+    number = await published(console, {"external_id": "w-1", "content": "页面白屏,报错500"})
+    board = await LoginPage(page).sign_in("S001", role="supervisor")
+    assert await page.locator("#who").inner_text() == "S001 · supervisor"
+    await on_board(board, number)
+    assert await board.count("Unassigned") >= 1
+
+
+async def test_assigning_from_the_ticket_page_and_stepping_back_through_history(
+    page, console
+) -> None:
+    number = await published(console, {"external_id": "w-2", "content": "无法登录 APP"})
+    board = await LoginPage(page).sign_in("S001", role="supervisor")
+    await on_board(board, number)
+    ticket = await board.open_ticket(number)
+    assert await ticket.assign("A007") == "Done."
+    assert await ticket.assignee() == "A007"
+    assert "Assigned" in await page.locator("#timeline").inner_text()
+    assert await page.locator("#verified").inner_text() == "History verified"
+    await ticket.step_back_to(2)
+    assert await ticket.assignee() == "—"
+    assert "Viewing version 2" in await page.locator("#as-of-banner").inner_text()
+    assert await page.locator("#actions").count() == 0  # the past is read-only
+
+
+async def test_a_form_on_a_stale_page_says_someone_else_changed_the_ticket(page, console) -> None:
+    number = await published(console, {"external_id": "w-3", "content": "退款还没到账"})
+    await LoginPage(page).sign_in("S001", role="supervisor")
+    ticket = await TicketPage(page).open(number)
+    nc = await nats.connect(console.url)  # meanwhile, someone else assigns it
+    reply = await ask(
+        nc,
+        "tickets.cmd.assign",
+        {"number": number, "assignee": "A008", "actor": {"id": "S002", "role": "supervisor"}},
+    )
+    await nc.close()
+    assert reply["ok"], reply
+    message = await ticket.assign("A007")
+    assert "Someone else changed this ticket" in message
+    assert await ticket.assignee() == "A008"
+
+
+async def test_what_a_customer_typed_is_shown_as_text_and_runs_nothing(page, console) -> None:
+    number = await published(console, HOSTILE)
+    await LoginPage(page).sign_in("S001", role="supervisor")
+    await TicketPage(page).open(number)
+    assert '<script>alert("content")</script>' in await page.locator("#content").inner_text()
+    assert "<b onmouseover" in await page.locator("#customer").inner_text()
+    await page.hover("#customer")
+    assert page.dialogs == []
+    assert await page.locator("#content script, #content img, #customer b").count() == 0
+
+
+async def test_an_auditor_reads_but_is_offered_no_actions(page, console) -> None:
+    number = await published(console, {"external_id": "w-4", "content": "建议增加夜间模式"})
+    await LoginPage(page).sign_in("AU1", role="auditor")
+    await TicketPage(page).open(number)
+    assert await page.locator("#timeline").count() == 1
+    assert await page.locator("#actions").count() == 0
+
+
+async def test_signing_out_ends_the_session(page, console) -> None:
+    await LoginPage(page).sign_in("S001", role="supervisor")
+    await page.click("#sign-out")
+    await page.goto("/")
+    assert page.url.endswith("/login")
+
+
+async def test_the_console_speaks_chinese_to_a_chinese_browser(browser, console) -> None:
+    context = await browser.new_context(locale="zh-CN", base_url=console.parts.http.url)
+    page = await context.new_page()
+    await LoginPage(page).sign_in("S001", role="supervisor")
+    assert await page.locator("h1").inner_text() == "工单看板"
+    await page.click("#lang-switch")
+    assert await page.locator("h1").inner_text() == "Queue and SLA board"
+    await context.close()
+
+
+async def test_a_post_without_the_session_s_token_changes_nothing(console) -> None:
+    base = console.parts.http.url
+    async with httpx.AsyncClient(base_url=base, follow_redirects=False) as client:
+        signed = await client.post("/login", data={"username": "S001", "role": "supervisor"})
+        assert signed.status_code == 303 and "ticketflow_session" in signed.cookies
+        number = await published(console, {"external_id": "w-5", "content": "查询订单"})
+        forged = await client.post(f"/tickets/{number}/assign", data={"assignee": "A007"})
+        assert forged.status_code == 403
+        page = await client.get(f"/tickets/{number}")
+        assert 'id="assignee">—<' in page.text
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert "unsafe-inline" not in page.headers["content-security-policy"]
