@@ -12,6 +12,7 @@ does both. Among instances on one store, one leads at a time (the lease).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,6 +33,7 @@ from services.automation.group_impact import GroupImpact
 from services.automation.retention import RetentionSchedule
 from services.automation.sla_watcher import SlaWatcher
 from services.edge.http.api import Api
+from services.edge.http.console.live import Live
 from services.edge.http.console.sessions import Sessions
 from services.edge.http.console.views import Console
 from services.edge.http.probes import probe_routes
@@ -92,20 +94,26 @@ def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
     metrics = None
     if s.metrics_port is not None and s.role.serves:
         metrics = MetricsServer(s.metrics_host, s.metrics_port, probe_routes(ops))
-    http = http_edge(s, desk, link, read) if s.http_port is not None and s.role.serves else None
-    front: list[Worker] = [responders, intake_loop, *[w for w in (metrics, http) if w]]
+    front: list[Worker] = [responders, intake_loop, *([metrics] if metrics else [])]
+    if s.http_port is not None and s.role.serves:
+        front += http_edge(s, desk, link, read)
     workers = role_workers(s, desk, link, relay, leader, front)
+    http = next((w for w in workers if isinstance(w, HttpServer)), None)
     return Parts(workers, health, intake, read.watcher, metrics, http)
 
 
-def http_edge(s: Settings, desk: TicketDesk, link: NatsLink, read: ReadSide) -> HttpServer:
-    """The HTTP API and the console, on the same application as the NATS handlers."""
+def http_edge(s: Settings, desk: TicketDesk, link: NatsLink, read: ReadSide) -> list[Worker]:
+    """The HTTP API and the console, on the same application as the NATS handlers: the
+    console's live feed, then the server (started in this order, stopped in reverse)."""
     assert s.http_port is not None
     commands, answers, users = CommandService(desk), read.answers(), Users(s.auth)
-    api = Api(commands, answers, link.js, users)
-    sessions = Sessions(desk.env.get("CIPHER_KEY") or "")
-    console = Console(commands, answers, users, sessions, desk.policy.business_calendar.tz)
-    return HttpServer(s.http_host, s.http_port, [*api.routes(), *console.routes()])
+    closing = asyncio.Event()  # set first when the server stops: open streams end
+    api = Api(commands, answers, link.js, users, closing)
+    sessions, live = Sessions(desk.env.get("CIPHER_KEY") or ""), Live(link.js, closing)
+    tz = desk.policy.business_calendar.tz
+    console = Console(commands, answers, users, sessions, live, tz)
+    routes = [*api.routes(), *console.routes()]
+    return [live, HttpServer(s.http_host, s.http_port, routes, closing)]
 
 
 @dataclass

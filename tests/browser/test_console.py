@@ -134,3 +134,14 @@ async def test_a_post_without_the_session_s_token_changes_nothing(console) -> No
         assert 'id="assignee">—<' in page.text
         assert "script-src 'self'" in page.headers["content-security-policy"]
         assert "unsafe-inline" not in page.headers["content-security-policy"]
+
+
+async def test_the_board_shows_a_new_request_without_a_reload(page, console) -> None:
+    await LoginPage(page).sign_in("S001", role="supervisor")
+    await page.wait_for_selector("#board-area")
+    await asyncio.sleep(0.5)  # the live feed is connected
+    reloads: list[str] = []
+    page.on("framenavigated", lambda frame: reloads.append(frame.url))
+    number = await published(console, {"external_id": "live-1", "content": "支付失败"})
+    await page.wait_for_selector(f"#board a:text-is('{number}')", timeout=5000)
+    assert reloads == []

@@ -53,6 +53,7 @@ STATUS = {
 MAY_SUBMIT = frozenset({"channel", "agent", "supervisor", "manager"})
 MAY_FOLLOW = frozenset({"analytics", "auditor"})  # the readers of TICKETS_EVENTS on NATS
 KEEP_ALIVE = 15.0
+TICK = 1.0  # how often an open stream looks whether the server is closing
 UUID_TEXT = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
@@ -86,8 +87,10 @@ class Api:
         answers: Mapping[str, Answer],
         js: JetStreamContext,
         users: Users,
+        closing: asyncio.Event | None = None,
     ) -> None:
         self.commands, self.answers, self.js, self.users = commands, answers, js, users
+        self.closing = closing or asyncio.Event()
         self._document = openapi_document()
 
     def routes(self) -> list[Route]:
@@ -165,7 +168,7 @@ class Api:
             config=ConsumerConfig(opt_start_seq=start),
         )
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        stream = _server_sent(sub, after)
+        stream = _server_sent(sub, after, self.closing)
         return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
     # ---- the parts every handler shares ------------------------------------------------
@@ -202,17 +205,23 @@ class Api:
         return actor
 
 
-async def _server_sent(sub: Any, after: int) -> AsyncIterator[str]:
+async def _server_sent(sub: Any, after: int, closing: asyncio.Event) -> AsyncIterator[str]:
     """Each event once, in store order, with `id:` its store sequence; a comment every
-    15 s of quiet keeps proxies from closing the connection."""
+    15 s of quiet keeps proxies from closing the connection. Ends when the server
+    closes (the client resumes with Last-Event-ID)."""
+    quiet = 0.0
     try:
         yield ": ticketflow events\n\n"
-        while True:
+        while not closing.is_set():
             try:
-                msg = await sub.next_msg(timeout=KEEP_ALIVE)
+                msg = await sub.next_msg(timeout=TICK)
             except nats.errors.TimeoutError:
-                yield ": still here\n\n"
+                quiet += TICK
+                if quiet >= KEEP_ALIVE:
+                    quiet = 0.0
+                    yield ": still here\n\n"
                 continue
+            quiet = 0.0
             event = json.loads(msg.data)
             sequence = int(event.get("sequence") or 0)
             if sequence <= after:

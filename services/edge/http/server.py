@@ -24,11 +24,19 @@ class _InLoop(uvicorn.Server):
 class HttpServer:
     name = "http"
 
-    def __init__(self, host: str, port: int, routes: Sequence[BaseRoute]) -> None:
-        self.host, self.port = host, port
+    def __init__(
+        self, host: str, port: int, routes: Sequence[BaseRoute], closing: asyncio.Event
+    ) -> None:
+        self.host, self.port, self.closing = host, port, closing
         app = Starlette(routes=list(routes))
         config = uvicorn.Config(
-            app, host=host, port=port, lifespan="off", log_config=None, access_log=False
+            app,
+            host=host,
+            port=port,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=5,
         )
         self._server = _InLoop(config)
         self.task: asyncio.Task | None = None
@@ -47,6 +55,7 @@ class HttpServer:
         log.info("HTTP API on %sapi/v1/", self.url, extra={"port": self.port})
 
     async def stop(self) -> None:
+        self.closing.set()  # open event streams end within a second
         self._server.should_exit = True
         if self.task is not None:
             await asyncio.wait([self.task], timeout=10)

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import jinja2
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -27,6 +27,7 @@ from services.application.commands import CommandService
 from services.application.messages import COMMANDS, HistoryQuery, TicketQuery, reason_of
 from services.edge.http.console import i18n
 from services.edge.http.console.board import board_of
+from services.edge.http.console.live import Live
 from services.edge.http.console.sessions import COOKIE, MAX_AGE, Session, Sessions
 from services.edge.http.users import ROLES, Users
 from services.edge.nats.handlers import Answer
@@ -53,9 +54,11 @@ class Console:
         answers: Mapping[str, Answer],
         users: Users,
         sessions: Sessions,
+        live: Live,
         tz: tzinfo,
     ) -> None:
         self.commands, self.answers, self.users, self.sessions = commands, answers, users, sessions
+        self.live = live
         loader = jinja2.FileSystemLoader(HERE / "templates")
         env = jinja2.Environment(loader=loader, autoescape=True)  # customers' words stay text
         env.filters["local"] = lambda text: local_time(text, tz)
@@ -68,6 +71,8 @@ class Console:
             Route("/logout", self._signed_in(self.logout), methods=["POST"]),
             Route("/lang/{lang}", self.language, methods=["GET"]),
             Route("/", self._signed_in(self.board), methods=["GET"]),
+            Route("/board/table", self._signed_in(self.board_table), methods=["GET"]),
+            Route("/live", self._signed_in(self.live_feed), methods=["GET"]),
             Route("/tickets/{number}", self._signed_in(self.ticket), methods=["GET"]),
             Route("/tickets/{number}/{command}", self._signed_in(self.act), methods=["POST"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
@@ -128,6 +133,15 @@ class Console:
     async def board(self, request: Request, session: Session) -> Response:
         reply = await asyncio.to_thread(self.answers["sla"], SlaQuery(limit=10_000))
         return self._render(request, "board.html", {"board": board_of(reply)}, session)
+
+    async def board_table(self, request: Request, session: Session) -> Response:
+        """The board's counts and rows alone: what an open board fetches after a change."""
+        reply = await asyncio.to_thread(self.answers["sla"], SlaQuery(limit=10_000))
+        return self._render(request, "board_table.html", {"board": board_of(reply)}, session)
+
+    async def live_feed(self, request: Request, session: Session) -> Response:
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(self.live.feed(), media_type="text/event-stream", headers=headers)
 
     async def ticket(self, request: Request, session: Session) -> Response:
         number, as_of = request.path_params["number"], request.query_params.get("as_of")
