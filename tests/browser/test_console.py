@@ -145,3 +145,49 @@ async def test_the_board_shows_a_new_request_without_a_reload(page, console) -> 
     number = await published(console, {"external_id": "live-1", "content": "支付失败"})
     await page.wait_for_selector(f"#board a:text-is('{number}')", timeout=5000)
     assert reloads == []
+
+
+@pytest.fixture
+async def console_with_users(fresh_streams, tmp_path, policy):
+    """A console whose users come from an auth file: a supervisor with a bcrypt hash and
+    a channel adapter with a password in the environment."""
+    import bcrypt
+
+    from infra.auth_file import AuthFile
+    from services.bootstrap import build_service
+    from services.runtime.settings import Settings
+
+    hashed = bcrypt.hashpw(b"lamp post 7", bcrypt.gensalt(rounds=4)).decode()
+    auth = AuthFile.model_validate(
+        {
+            "users": [
+                {"name": "alice", "role": "supervisor", "password_bcrypt": hashed},
+                {"name": "webform", "role": "channel", "password_bcrypt": hashed},
+            ]
+        }
+    )
+    settings = Settings(data_dir=tmp_path, nats_url=fresh_streams, policy=policy, auth=auth)
+    service = build_service(settings)
+    await service.start()
+    yield service
+    await service.stop()
+
+
+async def test_with_an_auth_file_only_its_people_sign_in_and_guessing_is_limited(
+    browser, console_with_users
+) -> None:
+    context = await browser.new_context(locale="en-US", base_url=console_with_users.parts.http.url)
+    page = await context.new_page()
+    login = LoginPage(page)
+    await login.sign_in("alice", password="lamp post 7")
+    assert await page.locator("#who").inner_text() == "alice · supervisor"
+    assert await page.locator("#local-mode").count() == 0
+    await page.click("#sign-out")
+    await login.sign_in("webform", password="lamp post 7")
+    assert "Channel accounts cannot sign in" in await page.locator("#problem").inner_text()
+    for _ in range(5):
+        await login.sign_in("alice", password="wrong")
+        assert "wrong password" in await page.locator("#problem").inner_text()
+    await login.sign_in("alice", password="lamp post 7")  # right, but too late
+    assert "Too many attempts" in await page.locator("#problem").inner_text()
+    await context.close()
