@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+PAGE = 100  # rows a page shows
 
-def board_of(reply: dict[str, Any]) -> dict[str, Any]:
+
+def board_of(reply: dict[str, Any], page: int = 1) -> dict[str, Any]:
     rows: dict[str, dict] = {}
     breached: set[str] = set()
     at_risk: set[str] = set()
@@ -24,4 +26,7 @@ def board_of(reply: dict[str, Any]) -> dict[str, Any]:
         "at_risk": len(at_risk - breached),
         "breached": len(breached),
     }
-    return {"rows": ordered, "counts": counts, "now": reply["now"]}
+    pages = max(1, -(-len(ordered) // PAGE))
+    page = min(max(page, 1), pages)
+    shown = ordered[(page - 1) * PAGE : page * PAGE]
+    return {"rows": shown, "counts": counts, "now": reply["now"], "page": page, "pages": pages}

@@ -131,13 +131,16 @@ class Console:
     # ---- pages ---------------------------------------------------------------------------
 
     async def board(self, request: Request, session: Session) -> Response:
-        reply = await asyncio.to_thread(self.answers["sla"], SlaQuery(limit=10_000))
-        return self._render(request, "board.html", {"board": board_of(reply)}, session)
+        return self._render(request, "board.html", await self._board(request), session)
 
     async def board_table(self, request: Request, session: Session) -> Response:
         """The board's counts and rows alone: what an open board fetches after a change."""
+        return self._render(request, "board_table.html", await self._board(request), session)
+
+    async def _board(self, request: Request) -> dict[str, Any]:
+        page = request.query_params.get("page", "1")
         reply = await asyncio.to_thread(self.answers["sla"], SlaQuery(limit=10_000))
-        return self._render(request, "board_table.html", {"board": board_of(reply)}, session)
+        return {"board": board_of(reply, int(page) if page.isdigit() else 1)}
 
     async def live_feed(self, request: Request, session: Session) -> Response:
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
