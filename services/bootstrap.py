@@ -99,7 +99,7 @@ def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
         front += http_edge(s, desk, link, read)
     workers = role_workers(s, desk, link, relay, leader, front)
     http = next((w for w in workers if isinstance(w, HttpServer)), None)
-    return Parts(workers, health, intake, read.watcher, metrics, http)
+    return Parts(workers, health, intake, read.watcher, metrics, http, read.answers())
 
 
 def http_edge(s: Settings, desk: TicketDesk, link: NatsLink, read: ReadSide) -> list[Worker]:

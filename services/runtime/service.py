@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from infra.urls import without_credentials
 from services.application.desk import TicketDesk
 from services.automation.sla_watcher import SlaWatcher
 from services.edge.http.server import HttpServer
+from services.edge.nats.handlers import Answer
 from services.edge.nats.intake import IntakeConsumer
 from services.ops.health import Health
 from services.runtime.link import NatsLink
@@ -39,6 +40,7 @@ class Parts:
     watcher: SlaWatcher
     metrics: Worker | None
     http: HttpServer | None
+    answers: Mapping[str, Answer]  # the queries, as every edge calls them
 
 
 Wire = Callable[[Settings, TicketDesk, NatsLink], Parts]
