@@ -110,8 +110,9 @@ def http_edge(s: Settings, desk: TicketDesk, link: NatsLink, read: ReadSide) -> 
     closing = asyncio.Event()  # set first when the server stops: open streams end
     api = Api(commands, answers, link.js, users, closing)
     sessions, live = Sessions(desk.env.get("CIPHER_KEY") or ""), Live(link.js, closing)
-    tz = desk.policy.business_calendar.tz
-    console = Console(commands, answers, users, sessions, live, tz)
+    tz, tree = desk.policy.business_calendar.tz, desk.policy.classification.categories
+    categories = sorted([*tree, *(f"{top}/{sub}" for top, subs in tree.items() for sub in subs)])
+    console = Console(commands, answers, users, sessions, live, tz, categories)
     routes = [*api.routes(), *console.routes()]
     return [live, HttpServer(s.http_host, s.http_port, routes, closing)]
 

@@ -191,3 +191,25 @@ async def test_with_an_auth_file_only_its_people_sign_in_and_guessing_is_limited
     await login.sign_in("alice", password="lamp post 7")  # right, but too late
     assert "Too many attempts" in await page.locator("#problem").inner_text()
     await context.close()
+
+
+async def test_a_ticket_is_worked_to_closed_and_reopened_from_its_page(page, console) -> None:
+    number = await published(console, {"external_id": "w-6", "content": "发票开错了"})
+    await LoginPage(page).sign_in("S001", role="supervisor")
+    ticket = await TicketPage(page).open(number)
+    steps = [
+        ("#escalate-reason", "customer called twice", "#escalate"),
+        ("#classify-reason", "it is about the invoice", "#classify"),
+        ("#note", "we asked finance", "#update"),
+        ("#resolution", "invoice reissued", "#close"),
+        ("#reopen-reason", "the new one is wrong too", "#reopen"),
+    ]
+    for field, text, button in steps:
+        await page.fill(field, text)
+        await page.click(button)
+        assert await page.locator("#message").inner_text() == "Done.", button
+    timeline = await page.locator("#timeline").inner_text()
+    for kind in ("Escalated", "Classified", "ProgressUpdated", "Closed", "Reopened"):
+        assert kind in timeline
+    assert "the new one is wrong too" in timeline
+    assert await ticket.assignee() == "—"

@@ -41,9 +41,14 @@ CSP = (
 FORM_FIELDS = {  # the console's forms: command -> the fields it sends
     "assign": ("assignee",),
     "acknowledge": (),
-    "update": ("note", "visibility"),
+    "update": ("note", "visibility", "next_step", "waiting_on_customer"),
+    "escalate": ("level", "reason"),
+    "classify": ("type", "category", "priority", "reason"),
     "close": ("resolution",),
+    "reopen": ("reason",),
+    "follow_up": ("note",),
 }
+CHECKBOXES = ("waiting_on_customer",)  # sent as "on" when ticked
 View = Callable[[Request, Session], Awaitable[Response]]
 
 
@@ -56,9 +61,10 @@ class Console:
         sessions: Sessions,
         live: Live,
         tz: tzinfo,
+        categories: list[str],
     ) -> None:
         self.commands, self.answers, self.users, self.sessions = commands, answers, users, sessions
-        self.live = live
+        self.live, self.categories = live, categories
         loader = jinja2.FileSystemLoader(HERE / "templates")
         env = jinja2.Environment(loader=loader, autoescape=True)  # customers' words stay text
         env.filters["local"] = lambda text: local_time(text, tz)
@@ -163,6 +169,7 @@ class Console:
         except TicketError as e:
             return self._render(request, "problem.html", {"problem": e.message}, session, 404)
         context = {
+            "categories": self.categories,
             "t": state["ticket"],
             "history": history,
             "as_of": as_of,
@@ -177,6 +184,7 @@ class Console:
         if name not in FORM_FIELDS:
             return self._render(request, "problem.html", {"problem": name}, session, 404)
         body: dict[str, Any] = {f: form.get(f) for f in FORM_FIELDS[name] if form.get(f)}
+        body.update({box: True for box in CHECKBOXES if box in body})
         if version := str(form.get("expected_version", "")):
             body["expected_version"] = int(version) if version.isdigit() else version
         body.update(number=number, actor=session.actor.record())
