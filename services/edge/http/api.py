@@ -36,6 +36,7 @@ from infra.stream_seek import first_after
 from services.application.commands import CommandService
 from services.application.messages import COMMANDS, HistoryQuery, TicketQuery, reason_of
 from services.edge.http.openapi import openapi_document
+from services.edge.http.sse import server_sent
 from services.edge.http.users import Users
 from services.edge.nats.handlers import QUERIES, Answer
 from services.edge.nats.intake import Rejected, parse_intake
@@ -52,8 +53,6 @@ STATUS = {
 }
 MAY_SUBMIT = frozenset({"channel", "agent", "supervisor", "manager"})
 MAY_FOLLOW = frozenset({"analytics", "auditor"})  # the readers of TICKETS_EVENTS on NATS
-KEEP_ALIVE = 15.0
-TICK = 1.0  # how often an open stream looks whether the server is closing
 UUID_TEXT = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
@@ -206,28 +205,24 @@ class Api:
 
 
 async def _server_sent(sub: Any, after: int, closing: asyncio.Event) -> AsyncIterator[str]:
-    """Each event once, in store order, with `id:` its store sequence; a comment every
-    15 s of quiet keeps proxies from closing the connection. Ends when the server
-    closes (the client resumes with Last-Event-ID)."""
-    quiet = 0.0
+    """Each event once, in store order, with `id:` its store sequence."""
+
+    async def next_text(timeout: float) -> str | None:
+        nonlocal after
+        try:
+            msg = await sub.next_msg(timeout=timeout)
+        except nats.errors.TimeoutError:
+            raise TimeoutError from None
+        event = json.loads(msg.data)
+        sequence = int(event.get("sequence") or 0)
+        if sequence <= after:
+            return None  # a copy the relay sent again after the stream lost its tail
+        after = sequence
+        return f"id: {sequence}\nevent: {event['type']}\ndata: {msg.data.decode()}\n\n"
+
     try:
-        yield ": ticketflow events\n\n"
-        while not closing.is_set():
-            try:
-                msg = await sub.next_msg(timeout=TICK)
-            except nats.errors.TimeoutError:
-                quiet += TICK
-                if quiet >= KEEP_ALIVE:
-                    quiet = 0.0
-                    yield ": still here\n\n"
-                continue
-            quiet = 0.0
-            event = json.loads(msg.data)
-            sequence = int(event.get("sequence") or 0)
-            if sequence <= after:
-                continue  # a copy the relay sent again after the stream lost its tail
-            after = sequence
-            yield f"id: {sequence}\nevent: {event['type']}\ndata: {msg.data.decode()}\n\n"
+        async for text in server_sent(": ticketflow events\n\n", next_text, closing):
+            yield text
     finally:
         with contextlib.suppress(nats.errors.Error):
             await sub.unsubscribe()

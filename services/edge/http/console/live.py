@@ -14,8 +14,8 @@ import nats
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 
-KEEP_ALIVE = 15.0
-TICK = 1.0  # how often an open feed looks whether the server is closing
+from services.edge.http.sse import server_sent
+
 BACKLOG = 200  # changes waiting for a slow browser; more are dropped
 
 
@@ -48,19 +48,12 @@ class Live:
     async def feed(self) -> AsyncIterator[str]:
         queue: asyncio.Queue[str] = asyncio.Queue(BACKLOG)
         self._browsers.add(queue)
-        quiet = 0.0
-        try:
-            yield "retry: 2000\n\n"
-            while not self.closing.is_set():  # the browser reconnects to whoever serves
-                try:
-                    change = await asyncio.wait_for(queue.get(), TICK)
-                except TimeoutError:
-                    quiet += TICK
-                    if quiet >= KEEP_ALIVE:
-                        quiet = 0.0
-                        yield ": still here\n\n"
-                    continue
-                quiet = 0.0
-                yield f"event: changed\ndata: {change}\n\n"
+
+        async def next_text(timeout: float) -> str | None:
+            return f"event: changed\ndata: {await asyncio.wait_for(queue.get(), timeout)}\n\n"
+
+        try:  # the browser reconnects, to whichever instance serves it
+            async for text in server_sent("retry: 2000\n\n", next_text, self.closing):
+                yield text
         finally:
             self._browsers.discard(queue)
