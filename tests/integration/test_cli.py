@@ -120,3 +120,50 @@ async def test_two_processes_serve_intake_and_publish_events(tmp_path) -> None:
     assert code == 0
     assert len(events) == 40 and len({e["id"] for e in events}) == 40
     assert not port_open(url)
+
+
+def test_up_prints_the_console_after_the_nats_url_and_it_answers(tmp_path) -> None:
+    import httpx
+
+    process, _ = up(tmp_path)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        assert line.startswith("console: http://127.0.0.1:"), line
+        login = httpx.get(line.removeprefix("console: ") + "login", timeout=10)
+        assert login.status_code == 200 and 'name="username"' in login.text
+        assert "script-src 'self'" in login.headers["content-security-policy"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+
+
+def test_without_the_http_port_there_is_no_console_line(tmp_path) -> None:
+    process, _ = up(tmp_path, "--http-port", "off")
+    try:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+        assert process.stdout is not None and "console:" not in process.stdout.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+@pytest.mark.parametrize(
+    "flags, says",
+    [
+        (["--http-port", "eighty"], "--http-port 'eighty'"),
+        (["--http-host", "0.0.0.0"], "loopback only"),
+    ],
+)
+def test_a_console_that_cannot_be_safe_is_refused_before_anything_starts(
+    tmp_path, flags: list[str], says: str
+) -> None:
+    result = subprocess.run(
+        [*TICKETFLOW, "up", "--data-dir", str(tmp_path), *flags],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and says in result.stderr
+    assert result.stdout == ""
