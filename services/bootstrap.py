@@ -13,7 +13,7 @@ does both. Among instances on one store, one leads at a time (the lease).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
@@ -89,24 +89,31 @@ def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
         registrar.received, intake.stats.accepted, intake.stats.rejected, registrar.batch_seconds
     )
     ops = Ops(health, counters)
-    routers = [build_router(CommandService(desk), read.answers()), ops_router(ops)]
+    commands, answers = CommandService(desk), read.answers()  # every edge calls these
+    routers = [build_router(commands, answers), ops_router(ops)]
     responders = Responders(link.nc, link.servers, link.broker_login(), routers)
     metrics = None
     if s.metrics_port is not None and s.role.serves:
         metrics = MetricsServer(s.metrics_host, s.metrics_port, probe_routes(ops))
     front: list[Worker] = [responders, intake_loop, *([metrics] if metrics else [])]
     if s.http_port is not None and s.role.serves:
-        front += http_edge(s, desk, link, read)
+        front += http_edge(s, desk, link, commands, answers)
     workers = role_workers(s, desk, link, relay, leader, front)
     http = next((w for w in workers if isinstance(w, HttpServer)), None)
-    return Parts(workers, health, intake, read.watcher, metrics, http, read.answers())
+    return Parts(workers, health, intake, read.watcher, metrics, http, answers)
 
 
-def http_edge(s: Settings, desk: TicketDesk, link: NatsLink, read: ReadSide) -> list[Worker]:
+def http_edge(
+    s: Settings,
+    desk: TicketDesk,
+    link: NatsLink,
+    commands: CommandService,
+    answers: Mapping[str, Answer],
+) -> list[Worker]:
     """The HTTP API and the console, on the same application as the NATS handlers: the
     console's live feed, then the server (started in this order, stopped in reverse)."""
     assert s.http_port is not None
-    commands, answers, users = CommandService(desk), read.answers(), Users(s.auth)
+    users = Users(s.auth)
     closing = asyncio.Event()  # set first when the server stops: open streams end
     api = Api(commands, answers, link.js, users, closing)
     sessions, live = Sessions(desk.env.get("CIPHER_KEY") or ""), Live(link.js, closing)

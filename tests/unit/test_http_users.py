@@ -34,6 +34,14 @@ class TestWithAnAuthFile:
         assert self.users.check("form", "") is None
         assert self.users.check("mallory", "correct horse") is None
 
+    def test_a_proven_password_is_still_checked_on_every_request(self) -> None:
+        users = Users(AUTH, {"FORM_PASSWORD": "s3cret"})
+        assert users.check("alice", "correct horse") == Actor("alice", "supervisor")
+        assert users.check("alice", "correct horse") == Actor("alice", "supervisor")
+        assert users.check("alice", "wrong") is None
+        assert users.check("form", "s3cret") == Actor("form", "channel")
+        assert users.check("form", "S3CRET") is None
+
     def test_a_role_is_not_something_one_can_claim(self) -> None:
         assert self.users.check("alice", "manager") is None
 

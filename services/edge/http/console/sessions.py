@@ -63,7 +63,8 @@ class Sessions:
 
     def _recent(self, key: tuple[str, str]) -> deque[float]:
         if len(self._failures) > 10_000:  # a flood of names: forget the quiet ones
-            self._failures = {k: v for k, v in self._failures.items() if v}
+            since = time.monotonic() - WINDOW
+            self._failures = {k: v for k, v in self._failures.items() if v and v[-1] >= since}
         recent = self._failures.setdefault(key, deque())
         while recent and recent[0] < time.monotonic() - WINDOW:
             recent.popleft()
