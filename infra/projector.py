@@ -35,8 +35,11 @@ class Projection(Protocol):
     """What a projector needs of a read model (`projections.base.Projection` is one)."""
 
     name: str
+    version: int  # raised when the tables change: the projection is built again
 
     def create(self, tx: Tx) -> None: ...
+
+    def drop(self, tx: Tx) -> None: ...
 
     def reset(self, tx: Tx) -> None: ...
 
@@ -56,6 +59,12 @@ class Projector:
         self.position = 0
         self._lock = asyncio.Lock()  # a rebuild pauses the feed
         with db.transaction() as tx:
+            name, version = projection.name, projection.version
+            if tx.version(name) != version:  # tables of another shape: build them again
+                projection.drop(tx)
+                tx.set_position(name, 0)
+                tx.set_version(name, version)
+                log.info("projection %s is version %d: built again from the stream", name, version)
             projection.create(tx)
             self.position = tx.position(projection.name)
 

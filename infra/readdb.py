@@ -18,6 +18,8 @@ POSITIONS = """CREATE TABLE IF NOT EXISTS projection_positions (
     name TEXT PRIMARY KEY, stream_seq BIGINT NOT NULL, store_seq BIGINT NOT NULL DEFAULT 0)"""
 # Databases from before `store_seq` (the store sequence of the last event applied).
 ADD_STORE_SEQ = "ALTER TABLE projection_positions ADD COLUMN store_seq BIGINT NOT NULL DEFAULT 0"
+VERSIONS = """CREATE TABLE IF NOT EXISTS projection_versions (
+    name TEXT PRIMARY KEY, version BIGINT NOT NULL)"""
 
 
 class Tx:
@@ -52,6 +54,20 @@ class Tx:
         ).fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
+    def version(self, name: str) -> int:
+        """The version of the projection's tables (1: from before versions were kept)."""
+        row = self.execute(
+            "SELECT version FROM projection_versions WHERE name=?", (name,)
+        ).fetchone()
+        return int(row[0]) if row else 1
+
+    def set_version(self, name: str, version: int) -> None:
+        self.execute(
+            "INSERT INTO projection_versions (name, version) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET version = excluded.version",
+            (name, version),
+        )
+
     def set_position(self, name: str, stream_seq: int, store_seq: int = 0) -> None:
         self.execute(
             "INSERT INTO projection_positions (name, stream_seq, store_seq) "
@@ -82,6 +98,7 @@ class ReadDB:
         self._lock = threading.Lock()
         with self.transaction() as tx:
             tx.execute(POSITIONS)
+            tx.execute(VERSIONS)
             if "store_seq" not in tx.columns("projection_positions"):
                 tx.execute(ADD_STORE_SEQ)
 

@@ -4,12 +4,16 @@ Projections read the CloudEvents on TICKETS_EVENTS (the public stream, masked), 
 they can run anywhere a consumer of the stream can. `apply` must be deterministic:
 the runner applies each event once per stream position, in one transaction with the
 position, so a redelivered or replayed event changes nothing.
+
+A projection whose tables change shape raises its `version`: at the next start its
+tables are dropped and built again from the stream (no migration scripts to keep).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import overload
 
 from infra.readdb import Tx
 
@@ -18,10 +22,15 @@ class Projection(ABC):
     name: str
     tables: tuple[str, ...]  # CREATE TABLE IF NOT EXISTS ... (portable SQL)
     table_names: tuple[str, ...]
+    version: int = 1
 
     def create(self, tx: Tx) -> None:
         for ddl in self.tables:
             tx.execute(ddl)
+
+    def drop(self, tx: Tx) -> None:
+        for table in self.table_names:
+            tx.execute(f"DROP TABLE IF EXISTS {table}")
 
     def reset(self, tx: Tx) -> None:
         for table in self.table_names:
@@ -40,3 +49,19 @@ def event_kind(event: dict) -> str:
 
 def parse_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
+
+
+@overload
+def utc_text(moment: str | datetime) -> str: ...
+@overload
+def utc_text(moment: None) -> None: ...
+@overload
+def utc_text(moment: str | datetime | None) -> str | None: ...
+def utc_text(moment: str | datetime | None) -> str | None:
+    """`2026-11-24T02:00:00.000000+00:00` from any RFC 3339 text or aware datetime."""
+    if moment is None:
+        return None
+    when = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    if when.tzinfo is None:  # the stream never sends these; read them as UTC, not local
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat(timespec="microseconds")

@@ -5,46 +5,81 @@ It follows the events exactly as the Ticket aggregate does (the due instants
 themselves are worked out by the application and travel in the events' `sla` data),
 so the view and the `ticket` query agree. States (`on_track`, `at_risk`, `breached`,
 `met`) depend on the moment asked, so `services.readside.sla` computes them on read.
+
+The view is also the queue board's read model: per ticket its channel, the first line
+of its request (masked, as the stream carries it), classification, impact, the teams
+whose queue holds it, and its next due target. So that the board can count and filter
+10,000 open tickets in SQL, each target keeps the instant it becomes at risk
+(`at_risk_at`, on the policy's calendar) and each ticket the soonest of its open
+targets' due and at-risk instants (`next_due`, `next_at_risk`) and whether a target
+was met late (`late`). These are `utc_text` so that text order is time order.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
+from domain.calendar import BusinessCalendar, CalendarConfig
+from domain.sla import at_risk_from
+from domain.team_scope import Member, ticket_teams
 from infra.readdb import Tx
-from projections.base import Projection, event_kind
+from projections.base import Projection, event_kind, parse_time, utc_text
+
+SUMMARY_CHARS = 120  # the board shows the first line of a request, up to this long
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS sla_tickets (
         ticket_id TEXT PRIMARY KEY, number TEXT, status TEXT, type TEXT, priority TEXT,
-        assignee TEXT, paused_at TEXT, closed_at TEXT)""",
+        assignee TEXT, paused_at TEXT, closed_at TEXT, channel TEXT, summary TEXT,
+        category TEXT, impact TEXT, teams TEXT NOT NULL DEFAULT '', received_at TEXT,
+        next_target TEXT, next_due TEXT, next_at_risk TEXT, paused_utc TEXT,
+        late BIGINT NOT NULL DEFAULT 0)""",
     """CREATE TABLE IF NOT EXISTS sla_targets (
         ticket_id TEXT NOT NULL, target TEXT NOT NULL, clock TEXT, duration TEXT,
         started_at TEXT, due TEXT, met_at TEXT, escalations TEXT NOT NULL DEFAULT '[]',
-        PRIMARY KEY (ticket_id, target))""",
+        at_risk_at TEXT, PRIMARY KEY (ticket_id, target))""",
     """CREATE TABLE IF NOT EXISTS sla_pauses (
         ticket_id TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT,
         PRIMARY KEY (ticket_id, started_at))""",
+    "CREATE INDEX IF NOT EXISTS sla_tickets_board ON sla_tickets (closed_at, next_due)",
 )
+
+
+def summary_of(subject: str | None, content: str | None) -> str:
+    """The first line of a request: its subject, else the first non-empty line."""
+    lines = [line.strip() for line in (subject or content or "").splitlines()]
+    first = next((line for line in lines if line), "")
+    return first if len(first) <= SUMMARY_CHARS else first[: SUMMARY_CHARS - 1] + "…"
 
 
 class SlaView(Projection):
     name = "sla"
+    version = 2  # 2: the board's columns
     tables = TABLES
     table_names = ("sla_tickets", "sla_targets", "sla_pauses")
+
+    def __init__(
+        self, calendar: BusinessCalendar | None = None, agents: Sequence[Member] = ()
+    ) -> None:
+        self.calendar = calendar or BusinessCalendar.from_config(CalendarConfig())
+        self.agents = agents
 
     def apply(self, tx: Tx, event: dict) -> None:
         kind, ticket, data, at = event_kind(event), event["subject"], event["data"], event["time"]
         if kind == "Received":
+            summary = summary_of(data.get("subject"), data.get("content"))
             tx.execute(
-                "INSERT INTO sla_tickets (ticket_id, number, status) VALUES (?, ?, ?) "
-                "ON CONFLICT (ticket_id) DO NOTHING",
-                (ticket, event.get("ticketnumber"), "open"),
+                "INSERT INTO sla_tickets (ticket_id, number, status, channel, summary, "
+                "received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (ticket_id) DO NOTHING",
+                (ticket, event.get("ticketnumber"), "open", data.get("channel"), summary, at),
             )
+            self._teams(tx, ticket)
             return
         handler = getattr(self, f"_{kind}", None)
         if handler:
             handler(tx, ticket, data, at)
+            self._refresh(tx, ticket)
 
     # ---- one method per event type that changes targets -------------------------------
 
@@ -64,9 +99,11 @@ class SlaView(Projection):
                 (met_at, ticket, target),
             )
         tx.execute(
-            "UPDATE sla_tickets SET type=COALESCE(?, type), priority=? WHERE ticket_id=?",
-            (data["type"], data["priority"], ticket),
+            "UPDATE sla_tickets SET type=COALESCE(?, type), category=COALESCE(?, category), "
+            "priority=?, impact=? WHERE ticket_id=?",
+            (data["type"], data.get("category"), data["priority"], data.get("impact"), ticket),
         )
+        self._teams(tx, ticket)
 
     def _ImpactRaised(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
         self._Classified(tx, ticket, {**data, "type": None}, at)
@@ -79,6 +116,7 @@ class SlaView(Projection):
             "'waiting_on_customer' THEN status ELSE 'assigned' END WHERE ticket_id=?",
             (data["assignee"], ticket),
         )
+        self._teams(tx, ticket)
 
     def _Acknowledged(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
         self._meet(tx, ticket, "acknowledge", at)
@@ -161,13 +199,69 @@ class SlaView(Projection):
             (at, ticket, target),
         )
 
-    @staticmethod
-    def _start(tx: Tx, ticket: str, targets: dict) -> None:
+    def _start(self, tx: Tx, ticket: str, targets: dict) -> None:
         for name, t in targets.items():
+            at_risk = at_risk_from(
+                {
+                    "clock": t["clock"],
+                    "started_at": parse_time(t.get("started_at")),
+                    "due": parse_time(t.get("due")),
+                },
+                self.calendar,
+            )
             tx.execute(
                 "INSERT INTO sla_targets (ticket_id, target, clock, duration, started_at, due, "
-                "met_at) VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (ticket_id, target) DO "
-                "UPDATE SET clock=excluded.clock, duration=excluded.duration, "
-                "started_at=excluded.started_at, due=excluded.due, met_at=NULL, escalations='[]'",
-                (ticket, name, t["clock"], t["duration"], t.get("started_at"), t.get("due")),
+                "met_at, at_risk_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT "
+                "(ticket_id, target) DO UPDATE SET clock=excluded.clock, "
+                "duration=excluded.duration, started_at=excluded.started_at, due=excluded.due, "
+                "met_at=NULL, escalations='[]', at_risk_at=excluded.at_risk_at",
+                (
+                    ticket,
+                    name,
+                    t["clock"],
+                    t["duration"],
+                    t.get("started_at"),
+                    t.get("due"),
+                    utc_text(at_risk),
+                ),
             )
+
+    def _teams(self, tx: Tx, ticket: str) -> None:
+        """The teams whose queue holds the ticket, as `,a,b,` ('' for the shared queue)."""
+        row = tx.execute(
+            "SELECT assignee, type, category FROM sla_tickets WHERE ticket_id=?", (ticket,)
+        ).fetchone()
+        if row is None:
+            return
+        teams = ticket_teams(self.agents, assignee=row[0], type=row[1], category=row[2])
+        text = "," + ",".join(sorted(teams)) + "," if teams else ""
+        tx.execute("UPDATE sla_tickets SET teams=? WHERE ticket_id=?", (text, ticket))
+
+    @staticmethod
+    def _refresh(tx: Tx, ticket: str) -> None:
+        """The ticket's next due target, its soonest at-risk instant, and lateness."""
+        targets = tx.execute(
+            "SELECT target, due, at_risk_at, met_at FROM sla_targets WHERE ticket_id=? "
+            "AND due IS NOT NULL",
+            (ticket,),
+        ).fetchall()
+        running = sorted(
+            (utc_text(due), target, risk) for target, due, risk, met in targets if not met
+        )
+        late = any(met and utc_text(met) > utc_text(due) for _, due, _, met in targets)
+        paused = tx.execute(
+            "SELECT paused_at FROM sla_tickets WHERE ticket_id=?", (ticket,)
+        ).fetchone()
+        risks = [risk for _, _, risk in running if risk]
+        tx.execute(
+            "UPDATE sla_tickets SET next_target=?, next_due=?, next_at_risk=?, late=?, "
+            "paused_utc=? WHERE ticket_id=?",
+            (
+                running[0][1] if running else None,
+                running[0][0] if running else None,
+                min(risks) if risks else None,
+                int(late),
+                utc_text(paused[0]) if paused else None,
+                ticket,
+            ),
+        )

@@ -1,9 +1,10 @@
 """The statistics view (docs/process.md): one row of facts per ticket, and its SLA targets.
 
-A ticket's row holds what a report slices and counts: channel, type, category,
-priority, the last assignee and their team, when it was received, first answered
-(first customer-visible update, or the first close if earlier) and closed (first and
-last), its status, how often it was reopened and escalated, and its last rating.
+A ticket's row holds its number (for the lists behind each figure) and what a report
+slices and counts: channel, type, category, priority, the last assignee and their
+team, when it was received, first answered (first customer-visible update, or the
+first close if earlier) and closed (first and last), its status, how often it was
+reopened and escalated, and its last rating.
 `services.readside.stats` aggregates the rows on read, because SLA compliance depends on
 the moment asked.
 
@@ -20,11 +21,8 @@ databases.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import overload
-
 from infra.readdb import Tx
-from projections.base import Projection, event_kind
+from projections.base import Projection, event_kind, utc_text
 
 TICKETS, TARGETS = "stats_tickets", "stats_sla_targets"
 TABLES = (
@@ -34,28 +32,13 @@ TABLES = (
         first_response_at TEXT, first_closed_at TEXT, last_closed_at TEXT,
         resolution_seconds DOUBLE PRECISION, reopens BIGINT NOT NULL DEFAULT 0,
         escalations BIGINT NOT NULL DEFAULT 0, score BIGINT,
-        sla_on_time BIGINT NOT NULL DEFAULT 0, sla_breached BIGINT NOT NULL DEFAULT 0)""",
+        sla_on_time BIGINT NOT NULL DEFAULT 0, sla_breached BIGINT NOT NULL DEFAULT 0,
+        number TEXT)""",
     f"CREATE INDEX IF NOT EXISTS {TICKETS}_received ON {TICKETS} (received_at)",
     f"""CREATE TABLE IF NOT EXISTS {TARGETS} (
         ticket_id TEXT NOT NULL, target TEXT NOT NULL, started_at TEXT, due TEXT,
         met_at TEXT, PRIMARY KEY (ticket_id, target))""",
 )
-
-
-@overload
-def utc_text(moment: str | datetime) -> str: ...
-@overload
-def utc_text(moment: None) -> None: ...
-@overload
-def utc_text(moment: str | datetime | None) -> str | None: ...
-def utc_text(moment: str | datetime | None) -> str | None:
-    """`2026-11-24T02:00:00.000000+00:00` from any RFC 3339 text or aware datetime."""
-    if moment is None:
-        return None
-    when = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
-    if when.tzinfo is None:  # the stream never sends these; read them as UTC, not local
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def judge(due: str | None, met_at: str | None, now: str) -> bool | None:
@@ -71,6 +54,7 @@ def judge(due: str | None, met_at: str | None, now: str) -> bool | None:
 
 class Statistics(Projection):
     name = "stats"
+    version = 2  # 2: the ticket's number (the console's ticket lists)
     tables = TABLES
     table_names = (TICKETS, TARGETS)
 
@@ -78,17 +62,23 @@ class Statistics(Projection):
         self.agent_teams = dict(agent_teams)  # agent id -> team; others have no team
 
     def apply(self, tx: Tx, event: dict) -> None:
-        handler = getattr(self, f"_{event_kind(event)}", None)
+        kind, at = event_kind(event), utc_text(event["time"])
+        if kind == "Received":  # the number travels in the envelope, beside the data
+            self._Received(tx, event["subject"], event["data"], at, event.get("ticketnumber"))
+            return
+        handler = getattr(self, f"_{kind}", None)
         if handler:
-            handler(tx, event["subject"], event["data"], utc_text(event["time"]))
+            handler(tx, event["subject"], event["data"], at)
 
     # ---- one method per event type that changes the facts ------------------------------
 
-    def _Received(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+    def _Received(
+        self, tx: Tx, ticket: str, data: dict, at: str, number: str | None = None
+    ) -> None:
         tx.execute(
-            f"INSERT INTO {TICKETS} (ticket_id, channel, status, received_at) "
-            "VALUES (?, ?, 'open', ?) ON CONFLICT (ticket_id) DO NOTHING",
-            (ticket, data.get("channel"), utc_text(data.get("received_at")) or at),
+            f"INSERT INTO {TICKETS} (ticket_id, number, channel, status, received_at) "
+            "VALUES (?, ?, ?, 'open', ?) ON CONFLICT (ticket_id) DO NOTHING",
+            (ticket, number, data.get("channel"), utc_text(data.get("received_at")) or at),
         )
 
     def _ImpactRaised(self, tx: Tx, ticket: str, data: dict, at: str) -> None:

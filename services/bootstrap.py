@@ -47,6 +47,7 @@ from services.edge.nats.responders import Responders
 from services.ops.health import Health, Local, leader_facts
 from services.ops.metrics import Counters, Ops
 from services.readside.audit import AuditService
+from services.readside.board import BoardService
 from services.readside.projections import projections_for
 from services.readside.sla import SlaService
 from services.readside.stats import StatsService
@@ -131,6 +132,7 @@ class ReadSide:
 
     queries: QueryService
     sla: SlaService
+    board: BoardService
     audit: AuditService
     stats: StatsService
     watcher: SlaWatcher
@@ -145,6 +147,7 @@ class ReadSide:
             "sla": self.sla.sla,
             "audit": self.audit.audit,
             "stats": self.stats.stats,
+            "board": self.board.board,
         }
 
 
@@ -165,7 +168,8 @@ def read_side(db: str, desk: TicketDesk, js: JetStreamContext) -> ReadSide:
         p.name: Projector(p, ReadDB(db), js, on_applied=applied) for p in projections_for(policy)
     }
     audit, stats = AuditService(ReadDB(db)), StatsService(ReadDB(db), policy, clock)
-    return ReadSide(QueryService(desk), sla, audit, stats, watcher, group, projectors)
+    board = BoardService(ReadDB(db), policy, clock)
+    return ReadSide(QueryService(desk), sla, board, audit, stats, watcher, group, projectors)
 
 
 def leader_of(

@@ -1,6 +1,6 @@
 """The read models ticketflow keeps, each fed from TICKETS_EVENTS by its projector:
 
-sla     -> sla_* tables   -> the `sla` query, the SLA watcher
+sla     -> sla_* tables   -> the `sla` and `board` queries, the SLA watcher
 audit   -> audit_* tables -> the `audit` query
 stats   -> stats_* tables -> the `stats` query
 reports -> reports table  -> group impact
@@ -18,4 +18,5 @@ from projections.stats import Statistics
 
 def projections_for(policy: Policy) -> list[Projection]:
     teams = {a.id: a.team for a in policy.agents}
-    return [SlaView(), AuditTrail(), Statistics(teams), ReportsByCategory()]
+    sla = SlaView(policy.business_calendar, policy.agents)
+    return [sla, AuditTrail(), Statistics(teams), ReportsByCategory()]

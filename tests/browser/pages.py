@@ -39,6 +39,20 @@ class BoardPage:
         await self.page.click(f"#board a:text-is('{number}')")
         return TicketPage(self.page)
 
+    async def filter_by(self, key: str, value: str) -> BoardPage:
+        """Choose a filter; the board reloads with it in the URL."""
+        async with self.page.expect_navigation():
+            await self.page.select_option(f"#filter-{key}", value)
+        return self
+
+    async def open_with_keys(self, down: int) -> TicketPage:
+        """Move down the rows with `j`, then open the selected one with Enter."""
+        for _ in range(down):
+            await self.page.keyboard.press("j")
+        async with self.page.expect_navigation():
+            await self.page.keyboard.press("Enter")
+        return TicketPage(self.page)
+
 
 class TicketPage:
     def __init__(self, page: Any) -> None:

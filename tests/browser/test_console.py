@@ -4,7 +4,9 @@ request on the board, open it, assign it, step back through its history."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from datetime import datetime
 
 import httpx
 import nats
@@ -145,6 +147,59 @@ async def test_the_board_shows_a_new_request_without_a_reload(page, console) -> 
     number = await published(console, {"external_id": "live-1", "content": "支付失败"})
     await page.wait_for_selector(f"#board a:text-is('{number}')", timeout=5000)
     assert reloads == []
+
+
+async def test_filters_live_in_the_url_and_the_keyboard_opens_a_row(page, console) -> None:
+    phoned = await published(console, {"external_id": "p-1", "content": "电话打不通"}, "phone")
+    mailed = await published(console, {"external_id": "m-1", "content": "发票抬头错了"}, "email")
+    board = await LoginPage(page).sign_in("S001", role="supervisor")
+    await on_board(board, mailed)
+    await board.filter_by("channel", "phone")
+    assert "channel=phone" in page.url
+    assert await board.numbers() == [phoned]
+    await page.reload()  # a filtered board survives a reload (and a shared link)
+    assert await board.numbers() == [phoned]
+    assert await page.locator("#filter-channel").input_value() == "phone"
+    ticket = await board.open_with_keys(down=1)
+    assert page.url.endswith(f"/tickets/{phoned}")
+    assert phoned in await ticket.page.locator("h1").inner_text()
+
+
+async def test_each_row_shows_the_request_s_first_line_and_counts_link_to_their_tickets(
+    page, console
+) -> None:
+    number = await published(
+        console, {"external_id": "row-1", "content": "APP 登录后闪退\n第二行不上看板"}, "app"
+    )
+    board = await LoginPage(page).sign_in("S001", role="supervisor")
+    await on_board(board, number)
+    row = page.locator(f"#board tr:has(a:text-is('{number}'))")
+    summary = await row.locator("td.summary").inner_text()
+    assert summary.startswith("APP 登录后闪退") and "第二行" not in summary
+    await page.click("#count-unassigned")
+    assert "unassigned=1" in page.url and number in await board.numbers()
+
+
+async def test_a_countdown_runs_on_the_service_s_clock_not_the_browser_s(page, console) -> None:
+    """The tests run the service weeks ahead of the browser's clock, as a wrong PC clock
+    would be: the countdown still says how long the ticket has."""
+    number = await published(console, {"external_id": "c-1", "content": "退款没到账"})
+    board = await LoginPage(page).sign_in("S001", role="supervisor")
+    await on_board(board, number)
+    served = await page.locator("#board").get_attribute("data-now")
+    countdown = page.locator(f"#board tr:has(a:text-is('{number}')) time")
+    due = await countdown.get_attribute("datetime")
+    shown = await countdown.inner_text()
+    assert served and due and shown
+    expected = (datetime.fromisoformat(due) - datetime.fromisoformat(served)).total_seconds()
+    assert abs(seconds_of(shown) - expected) < 15, (shown, expected)
+
+
+def seconds_of(countdown: str) -> int:
+    """`-3h 05m 09s` -> -11109."""
+    sign = -1 if countdown.startswith("-") else 1
+    parts = dict(re.findall(r"(\d+)([hms])", countdown))
+    return sign * sum(int(parts.get(u, 0)) * s for u, s in (("h", 3600), ("m", 60), ("s", 1)))
 
 
 @pytest.fixture

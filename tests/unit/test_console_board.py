@@ -1,47 +1,44 @@
-"""The board from the `sla` query's reply: one row per open ticket at its next target,
-soonest first; counts over all of them; a page of rows at a time."""
+"""The board's filters live in the URL: parsed into the `board` query, and every link
+changes one filter while keeping the others."""
 
 from __future__ import annotations
 
-from services.edge.http.console.board import PAGE, board_of
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from pydantic import ValidationError
+
+from services.edge.http.console.board import board_query, filters_of, link
 from services.edge.http.console.i18n import WORDS
 
+AGENT = {"id": "A007", "role": "agent"}
 
-def target(ticket: str, due: str, state: str = "on_track", assignee: str | None = None) -> dict:
-    return {
-        "ticket_id": ticket,
-        "number": f"CS-{ticket}",
-        "target": "resolution",
-        "due": due,
-        "state": state,
-        "assignee": assignee,
-        "priority": "normal",
-        "status": "open",
+
+def test_the_url_s_filters_become_the_board_query_with_the_signed_in_actor() -> None:
+    query = board_query({"mine": "1", "priority": "high", "state": "breached", "page": "3"}, AGENT)
+    assert (query.mine, query.priority, query.state, query.page) == (True, "high", "breached", 3)
+    assert query.actor is not None and query.actor.id == "A007"
+
+
+def test_empty_values_are_no_filter_and_a_bad_page_is_the_first() -> None:
+    assert filters_of({"priority": "", "type": "", "mine": ""}) == {}
+    assert board_query({"page": "-2"}, AGENT).page == 1
+
+
+def test_a_value_the_board_does_not_offer_is_refused_naming_the_field() -> None:
+    with pytest.raises(ValidationError, match="channel"):
+        board_query({"channel": "fax"}, AGENT)
+
+
+def test_a_link_changes_one_filter_keeps_the_rest_and_starts_at_page_one() -> None:
+    filters = filters_of({"mine": "1", "priority": "high", "page": "4"})
+    url = link(filters, state="at_risk")
+    assert parse_qs(urlparse(url).query) == {
+        "mine": ["1"],
+        "priority": ["high"],
+        "state": ["at_risk"],
     }
-
-
-def test_each_ticket_shows_once_at_its_soonest_target_and_the_counts_cover_all() -> None:
-    reply = {
-        "now": "t",
-        "targets": [
-            target("a", "2026-01-01T01:00:00Z", "breached"),
-            target("b", "2026-01-01T02:00:00Z", "at_risk", assignee="A1"),
-            target("a", "2026-01-01T03:00:00Z"),
-            target("c", "2026-01-01T04:00:00Z"),
-        ],
-    }
-    board = board_of(reply)
-    assert [r["ticket_id"] for r in board["rows"]] == ["a", "b", "c"]
-    assert board["counts"] == {"open": 3, "unassigned": 2, "at_risk": 1, "breached": 1}
-
-
-def test_a_long_queue_is_shown_a_page_at_a_time() -> None:
-    many = [target(f"t{i:05d}", f"2026-01-01T00:00:{i % 60:02d}Z") for i in range(PAGE * 2 + 5)]
-    reply = {"now": "t", "targets": sorted(many, key=lambda t: t["due"])}
-    first, last = board_of(reply, 1), board_of(reply, 99)
-    assert len(first["rows"]) == PAGE and first["pages"] == 3
-    assert last["page"] == 3 and len(last["rows"]) == 5
-    assert first["counts"]["open"] == PAGE * 2 + 5
+    assert parse_qs(urlparse(link(filters, priority=None)).query) == {"mine": ["1"]}
 
 
 def test_no_word_of_the_console_hides_behind_a_dict_method_in_templates() -> None:

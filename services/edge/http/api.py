@@ -38,7 +38,7 @@ from services.application.messages import COMMANDS, HistoryQuery, TicketQuery, r
 from services.edge.http.openapi import openapi_document
 from services.edge.http.sse import server_sent
 from services.edge.http.users import Users
-from services.edge.nats.handlers import QUERIES, Answer
+from services.edge.nats.handlers import LISTS, QUERIES, Answer
 from services.edge.nats.intake import Rejected, parse_intake
 
 log = logging.getLogger("ticketflow.http")
@@ -103,7 +103,7 @@ class Api:
             Route("/api/v1/tickets/{ref}/{command}", signed_in(self.command), methods=["POST"]),
             *[
                 Route(f"/api/v1/{name}", signed_in(self._query(name)), methods=["GET"])
-                for name in ("sla", "stats", "audit")
+                for name in LISTS
             ],
         ]
 

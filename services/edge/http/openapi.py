@@ -14,7 +14,7 @@ from services.application.messages import (
     IntakeRequest,
     TicketQuery,
 )
-from services.edge.nats.handlers import QUERIES
+from services.edge.nats.handlers import LISTS, QUERIES
 
 VERSION = "1.0.0"
 FROM_PATH_OR_SIGN_IN = ("actor", "ticket_id", "number")
@@ -44,7 +44,7 @@ def openapi_document() -> dict[str, Any]:
     }
     for name, model in COMMANDS.items():
         paths[f"/api/v1/tickets/{{ref}}/{name}"] = {"post": _command(name, model, schemas)}
-    for name in ("sla", "stats", "audit"):
+    for name in LISTS:
         paths[f"/api/v1/{name}"] = {"get": _query(name, QUERIES[name], [])}
     return {
         "openapi": "3.1.0",

@@ -20,6 +20,7 @@ from domain.errors import TicketError
 from services.application.commands import CommandService
 from services.application.messages import COMMANDS, Forget, HistoryQuery, TicketQuery, reason_of
 from services.readside.audit import AuditQuery
+from services.readside.board import BoardQuery
 from services.readside.sla import SlaQuery
 from services.readside.stats import StatsQuery
 
@@ -31,7 +32,9 @@ QUERIES: dict[str, type] = {
     "sla": SlaQuery,
     "stats": StatsQuery,
     "audit": AuditQuery,
+    "board": BoardQuery,
 }
+LISTS = ("sla", "stats", "audit", "board")  # the queries that take no ticket
 Answer = Callable[[Any], dict]
 
 

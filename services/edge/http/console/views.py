@@ -26,12 +26,12 @@ from domain.errors import TicketError
 from services.application.commands import CommandService
 from services.application.messages import COMMANDS, HistoryQuery, TicketQuery, reason_of
 from services.edge.http.console import i18n
-from services.edge.http.console.board import board_of
+from services.edge.http.console.board import board_query, filters_of, link
 from services.edge.http.console.live import Live
 from services.edge.http.console.sessions import COOKIE, MAX_AGE, Session, Sessions
 from services.edge.http.users import ROLES, Users
 from services.edge.nats.handlers import Answer
-from services.readside.sla import SlaQuery
+from services.readside.board import FILTER_CHOICES
 
 HERE = Path(__file__).parent
 CSP = (
@@ -137,16 +137,31 @@ class Console:
     # ---- pages ---------------------------------------------------------------------------
 
     async def board(self, request: Request, session: Session) -> Response:
-        return self._render(request, "board.html", await self._board(request), session)
+        if session.actor.role == "analytics":  # statistics only
+            return RedirectResponse("/stats", 303)
+        return await self._board(request, session, "board.html")
 
     async def board_table(self, request: Request, session: Session) -> Response:
         """The board's counts and rows alone: what an open board fetches after a change."""
-        return self._render(request, "board_table.html", await self._board(request), session)
+        return await self._board(request, session, "board_table.html")
 
-    async def _board(self, request: Request) -> dict[str, Any]:
-        page = request.query_params.get("page", "1")
-        reply = await asyncio.to_thread(self.answers["sla"], SlaQuery(limit=10_000))
-        return {"board": board_of(reply, int(page) if page.isdigit() else 1)}
+    async def _board(self, request: Request, session: Session, template: str) -> Response:
+        params = request.query_params
+        try:
+            query = board_query(params, session.actor.record())
+        except ValidationError as e:
+            return self._render(request, "problem.html", {"problem": reason_of(e)}, session, 400)
+        reply = await asyncio.to_thread(self.answers["board"], query)
+        filters = filters_of(params)
+        context = {
+            "board": reply,
+            "filters": filters,
+            "choices": FILTER_CHOICES,
+            "categories": self.categories,
+            "link": lambda **change: link(filters, **change),
+            "table_url": "/board/table?" + str(params),
+        }
+        return self._render(request, template, context, session)
 
     async def live_feed(self, request: Request, session: Session) -> Response:
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
