@@ -124,7 +124,8 @@ class BoardService:
         }
 
     def _where(self, q: BoardQuery) -> tuple[str, list[Any]]:
-        where, params = ["closed_at IS NULL"], []
+        where: list[str] = ["closed_at IS NULL"]
+        params: list[Any] = []
         me = q.actor.id if q.actor else None
         if q.actor and q.actor.role == "agent" and me in self.teams:  # their scope only
             where.append(f"(assignee = ? OR teams = '' OR {IN_TEAMS})")
