@@ -18,7 +18,10 @@ MAY_SEND: dict[str, frozenset[str]] = {
     "rate": frozenset({"channel", "agent", "supervisor"}),
     "reopen": frozenset({"agent", "supervisor", "manager", "channel"}),
     "follow_up": frozenset({"agent", "supervisor", "manager"}),
-    "forget": frozenset({"manager"}),  # erase a customer's personal data (docs/process.md)
+    "forget": frozenset({"manager"}),
+    "reveal_contact": frozenset(
+        {"agent", "supervisor", "manager"}
+    ),  # recorded in history  # erase a customer's personal data (docs/process.md)
 }
 
 

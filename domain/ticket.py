@@ -238,6 +238,16 @@ class Ticket(Aggregate):
         def apply(self, t: Ticket) -> None:
             t.personal_erased = True
 
+    class ContactRevealed(Event):
+        """Someone saw the customer's contact data unmasked (who, when and why stay in
+        the history; the data itself is not in the event)."""
+
+        number: str
+        reason: str
+
+        def apply(self, t: Ticket) -> None:
+            pass  # a fact for the record: the ticket's state does not change
+
     # ---- state ------------------------------------------------------------------
 
     chain_head: str = ""
@@ -501,6 +511,14 @@ class Ticket(Aggregate):
         if basis not in ("request", "retention"):
             raise Invalid(f"basis {basis!r} is not request or retention")
         self._record(self.PersonalDataErased, actor=actor, at=at, basis=basis, reason=reason)
+
+    def reveal_contact(self, *, reason: str, actor: Actor, at: datetime) -> None:
+        """The assigned agent, a supervisor or a manager sees the contact, recorded."""
+        if self.personal_erased:
+            raise IllegalState("this ticket's personal data is erased: nothing to reveal")
+        if actor.role == "agent" and actor.id != self.assignee:
+            raise Forbidden(f"only the assigned agent ({self.assignee or 'nobody yet'}) may reveal")
+        self._record(self.ContactRevealed, actor=actor, at=at, reason=reason)
 
     def reopen(self, *, reason: str, sla: dict, actor: Actor, at: datetime) -> None:
         if self.status != "closed":

@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from domain.actor import Actor
-from domain.errors import Invalid
-from domain.personal_data import key_subject
+from domain.errors import IllegalState, Invalid
+from domain.personal_data import CONTACT_FIELDS, key_subject
 from domain.priority import priority
 from domain.roles import check_may_send
 from domain.sla import Facts, restart, resume, started
@@ -40,6 +40,7 @@ class CommandService:
             "rate": self._rate,
             "reopen": self._reopen,
             "follow_up": self._follow_up,
+            "reveal_contact": self._reveal_contact,
         }
 
     def execute(self, name: str, command: m._Command) -> dict:
@@ -73,12 +74,15 @@ class CommandService:
                 "version": ticket.version,
             },
         )
-        return {
+        reply = {
             "ok": True,
             "ticket_id": str(ticket.id),
             "number": ticket.number,
             "version": ticket.version,
         }
+        if name == "reveal_contact":  # what the recorded look was for
+            reply["contact"] = self._contact(ticket)
+        return reply
 
     def forget(self, command: m.Forget) -> dict:
         """`tickets.cmd.forget`: erase the personal data of a customer (or of a ticket's
@@ -98,6 +102,17 @@ class CommandService:
             actor=command.actor.value(),
             also=also,
         ).reply()
+
+    def _contact(self, t: Ticket) -> dict:
+        """The customer's contact fields, unmasked: opened with their key, or as a ticket
+        from before sealing holds them."""
+        opened = None
+        if t.sealed is not None and t.key_id is not None:
+            opened = self.desk.reveal(t.key_id, t.sealed)
+        customer = (opened or {}).get("customer") if t.sealed is not None else t.customer
+        if customer is None:
+            raise IllegalState("the contact data is erased (its key is gone): nothing to reveal")
+        return {key: customer.get(key) for key in CONTACT_FIELDS}
 
     @property
     def _calendar(self):
@@ -163,6 +178,10 @@ class CommandService:
 
     def _follow_up(self, t: Ticket, c: m.FollowUp, actor: Actor, now: datetime) -> None:
         t.follow_up(note=c.note, actor=actor, at=now)
+
+    def _reveal_contact(self, t: Ticket, c: m.RevealContact, actor: Actor, now: datetime) -> None:
+        self._contact(t)  # the key still opens it: else nothing is recorded
+        t.reveal_contact(reason=c.reason, actor=actor, at=now)
 
     def _rate(self, t: Ticket, c: m.Rate, actor: Actor, now: datetime) -> None:
         t.rate(score=c.score, comment=c.comment, actor=actor, at=now)

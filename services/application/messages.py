@@ -214,6 +214,12 @@ class Reopen(_Command):
     reason: Text
 
 
+class RevealContact(_Command):
+    """See the customer's contact data unmasked; recorded as `ContactRevealed`."""
+
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
 class FollowUp(_Command):
     """The follow-up visit after closing (extension; docs/process.md)."""
 
@@ -247,6 +253,7 @@ COMMANDS: dict[str, type[_Command]] = {
     "rate": Rate,
     "reopen": Reopen,
     "follow_up": FollowUp,
+    "reveal_contact": RevealContact,
 }
 
 

@@ -67,6 +67,15 @@ class TicketPage:
         await self.page.click("#assign")
         return await self.page.locator("#message").inner_text()
 
+    async def reveal_contact(self, reason: str) -> str:
+        """Reveal the customer's contact, saying why; the phone number now shown."""
+        await self.page.fill("#reveal-reason", reason)
+        await self.page.click("#reveal_contact")
+        return await self.page.locator("#revealed-phone").inner_text()
+
+    async def timeline(self) -> list[str]:
+        return await self.page.locator("#timeline tbody td b").all_inner_texts()
+
     async def assignee(self) -> str:
         return await self.page.locator("#assignee").inner_text()
 

@@ -104,7 +104,7 @@ async def test_an_auditor_reads_but_is_offered_no_actions(page, console) -> None
     await LoginPage(page).sign_in("AU1", role="auditor")
     await TicketPage(page).open(number)
     assert await page.locator("#timeline").count() == 1
-    assert await page.locator("#actions").count() == 0
+    assert await page.locator("#actions, #reveal_contact-form").count() == 0
 
 
 async def test_signing_out_ends_the_session(page, console) -> None:
@@ -198,8 +198,20 @@ async def test_a_countdown_runs_on_the_service_s_clock_not_the_browser_s(page, c
 def seconds_of(countdown: str) -> int:
     """`-3h 05m 09s` -> -11109."""
     sign = -1 if countdown.startswith("-") else 1
-    parts = dict(re.findall(r"(\d+)([hms])", countdown))
-    return sign * sum(int(parts.get(u, 0)) * s for u, s in (("h", 3600), ("m", 60), ("s", 1)))
+    parts = {unit: int(value) for value, unit in re.findall(r"(\d+)([hms])", countdown)}
+    return sign * sum(parts.get(u, 0) * s for u, s in (("h", 3600), ("m", 60), ("s", 1)))
+
+
+async def test_revealing_the_contact_shows_it_once_and_records_the_look(page, console) -> None:
+    body = {"external_id": "rv-1", "content": "请回电", "customer": {"phone": "13812345678"}}
+    number = await published(console, body)
+    await LoginPage(page).sign_in("S001", role="supervisor")
+    ticket = await TicketPage(page).open(number)
+    assert "13812345678" not in await page.locator("#customer").inner_text()
+    assert await ticket.reveal_contact("calling back about the refund") == "13812345678"
+    assert (await ticket.timeline())[-1] == "ContactRevealed"
+    await ticket.open(number)  # shown on that answer only: the page masks it again
+    assert "13812345678" not in await page.content()
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ MAY_SEND = {  # docs/contract.md "Commands" (follow_up: docs/contract.md "Extens
     "rate": {"channel", "agent", "supervisor"},
     "reopen": {"agent", "supervisor", "manager", "channel"},
     "follow_up": {"agent", "supervisor", "manager"},
+    "reveal_contact": {"agent", "supervisor", "manager"},  # an agent: only the assignee
 }
 EVENTS = {
     "classify": ["Classified"],
@@ -44,6 +45,7 @@ EVENTS = {
     "rate": ["Rated"],
     "reopen": ["Reopened"],
     "follow_up": ["FollowedUp"],
+    "reveal_contact": ["ContactRevealed"],
 }
 PEOPLE = ("A007", "A008", "S001", "M001")
 CATEGORIES = (
@@ -81,6 +83,7 @@ def _fields(name: str, actor_id: str) -> st.SearchStrategy[dict]:
         "rate": {"score": st.integers(1, 5)},
         "reopen": {"reason": text},
         "follow_up": {"note": text},
+        "reveal_contact": {"reason": text},
     }[name]
     optional: dict[str, Any] = {
         "classify": {"priority": st.sampled_from(["urgent", "high", "normal", "low"])},
@@ -182,6 +185,8 @@ def expected_codes(name: str, command: Any, ticket: Ticket | None, taxonomy: dic
             codes.add("illegal_state")
         if ticket.assignee is not None and ticket.assignee != actor_id:
             codes.add("forbidden")
+    if name == "reveal_contact" and role == "agent" and ticket.assignee != actor_id:
+        codes.add("forbidden")
     return codes
 
 

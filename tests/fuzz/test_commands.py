@@ -148,12 +148,16 @@ def check(store: Desk, name: str, data: bytes) -> dict:
     new_events = [*EVENTS[name], *(["Reopened"] if reopens else [])]
     assert after.version == ticket.version + len(new_events)
     assert store.stored_events() == before + len(new_events)
+    contact = {"contact": reply.get("contact")} if name == "reveal_contact" else {}
     assert reply == {
         "ok": True,
         "ticket_id": str(ticket.id),
         "number": ticket.number,
         "version": after.version,
+        **contact,
     }
+    if name == "reveal_contact":
+        assert set(reply["contact"]) == {"name", "company", "phone", "email"}
     stored = store.desk.recorder.select_events(ticket.id, gt=ticket.version)
     assert [e.topic.rpartition(".")[2] for e in stored] == new_events
     assert after.status == expected_status(name, command, ticket, reopens)

@@ -35,6 +35,14 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (zh, en)
     "due": ("到期", "Due"),
     "state": ("时效状态", "SLA state"),
     "nothing_open": ("没有未结工单。", "No open tickets."),
+    # the ticket page: contact, attachments, links
+    "erased": ("个人信息已删除", "personal data erased"),
+    "reveal_contact": ("查看完整联系方式", "Reveal contact"),
+    "reveal_reason": ("查看原因(记入处理记录)", "Why (recorded in the history)"),
+    "contact_revealed": ("完整联系方式(已记录本次查看)", "Contact (this look is recorded)"),
+    "attachments": ("附件", "Attachments"),
+    "candidates": ("建议处理人", "Proposed assignees"),
+    "linked": ("关联工单", "Linked tickets"),
     # the board's filters, counts and keys
     "breached_open": ("超时仍未处理", "Breached, still running"),
     "breached_any": ("曾超时(含已补救)", "Missed a target (any)"),

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import jinja2
 from pydantic import ValidationError
@@ -47,7 +47,9 @@ FORM_FIELDS = {  # the console's forms: command -> the fields it sends
     "close": ("resolution",),
     "reopen": ("reason",),
     "follow_up": ("note",),
+    "reveal_contact": ("reason",),
 }
+LINKED_SHOWN = 20  # linked tickets listed on a ticket's page
 CHECKBOXES = ("waiting_on_customer",)  # sent as "on" when ticked
 View = Callable[[Request, Session], Awaitable[Response]]
 
@@ -167,7 +169,11 @@ class Console:
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return StreamingResponse(self.live.feed(), media_type="text/event-stream", headers=headers)
 
-    async def ticket(self, request: Request, session: Session) -> Response:
+    async def ticket(
+        self, request: Request, session: Session, revealed: dict | None = None
+    ) -> Response:
+        """`revealed`: the contact a `reveal_contact` just returned, shown on this answer
+        only (never in a URL or a cache)."""
         number, as_of = request.path_params["number"], request.query_params.get("as_of")
         query: dict[str, Any] = {"number": number, "actor": session.actor.record()}
         if as_of:
@@ -183,15 +189,37 @@ class Console:
             return self._render(request, "problem.html", {"problem": reason_of(e)}, session, 400)
         except TicketError as e:
             return self._render(request, "problem.html", {"problem": e.message}, session, 404)
+        ticket = state["ticket"]
         context = {
             "categories": self.categories,
-            "t": state["ticket"],
+            "t": ticket,
             "history": history,
             "as_of": as_of,
             "message": request.query_params.get("msg", ""),
             "forms": FORM_FIELDS,
+            "reason": classification_reason(history["events"], ticket["version"]),
+            "linked": await self._numbers_of(ticket["linked"][:LINKED_SHOWN], session),
+            "revealed": revealed,
+            "attachments": [(a, safe_link(a.get("url"))) for a in ticket["attachments"]],
         }
-        return self._render(request, "ticket.html", context, session)
+        response = self._render(request, "ticket.html", context, session)
+        if revealed is not None:
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def _numbers_of(self, ticket_ids: list[str], session: Session) -> list[str]:
+        """The numbers of linked tickets (the ones still readable)."""
+        numbers = []
+        for ticket_id in ticket_ids:
+            query = TicketQuery.model_validate(
+                {"ticket_id": ticket_id, "actor": session.actor.record()}
+            )
+            try:
+                reply = await asyncio.to_thread(self.answers["ticket"], query)
+            except TicketError:
+                continue
+            numbers.append(reply["ticket"]["number"])
+        return numbers
 
     async def act(self, request: Request, session: Session) -> Response:
         form = await self._csrf(request, session)
@@ -207,7 +235,9 @@ class Console:
             body["collaborators"] = []
         try:
             command = COMMANDS[name].model_validate(body)
-            await asyncio.to_thread(self.commands.execute, name, command)
+            reply = await asyncio.to_thread(self.commands.execute, name, command)
+            if name == "reveal_contact":  # shown on this answer, not put in the redirect
+                return await self.ticket(request, session, revealed=reply["contact"])
             outcome = "done"
         except ValidationError as e:
             outcome = reason_of(e)
@@ -256,6 +286,21 @@ class Console:
         response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
+
+
+def classification_reason(events: list[dict], version: int) -> str | None:
+    """Why the ticket has its classification: the reason of the last `Classified` or
+    `ImpactRaised` up to the version shown."""
+    for e in reversed(events):
+        if e.get("version", 0) <= version and e.get("type") in ("Classified", "ImpactRaised"):
+            return (e.get("data") or {}).get("reason")
+    return None
+
+
+def safe_link(url: object) -> str | None:
+    """An attachment's URL as a link only when it is http(s); anything else is text."""
+    text = str(url or "")
+    return text if urlsplit(text).scheme in ("http", "https") else None
 
 
 def local_time(text: str | None, tz: tzinfo) -> str:
