@@ -73,6 +73,12 @@ class TicketPage:
         await self.page.click("#reveal_contact")
         return await self.page.locator("#revealed-phone").inner_text()
 
+    async def step_back_to_moment(self, local: str) -> TicketPage:
+        """`local`: `YYYY-MM-DDTHH:MM:SS` on the team's clock."""
+        await self.page.fill("#as-at-time", local)
+        await self.page.click("#as-at-show")
+        return self
+
     async def timeline(self) -> list[str]:
         return await self.page.locator("#timeline tbody td b").all_inner_texts()
 

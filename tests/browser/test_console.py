@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 import nats
@@ -69,6 +69,22 @@ async def test_assigning_from_the_ticket_page_and_stepping_back_through_history(
     assert await ticket.assignee() == "—"
     assert "Viewing version 2" in await page.locator("#as-of-banner").inner_text()
     assert await page.locator("#actions").count() == 0  # the past is read-only
+
+
+async def test_stepping_back_to_a_moment_on_the_team_s_clock(page, console) -> None:
+    number = await published(console, {"external_id": "w-2t", "content": "无法登录 APP"})
+    await asyncio.sleep(1.2)  # the assignment comes in a later second than the request
+    await LoginPage(page).sign_in("S001", role="supervisor")
+    ticket = await TicketPage(page).open(number)
+    assert await ticket.assign("A007") == "Done."
+    received = await page.locator("#timeline tbody tr:first-child time").get_attribute("datetime")
+    assert received
+    tz = console.desk.policy.business_calendar.tz
+    moment = datetime.fromisoformat(received).astimezone(tz).replace(microsecond=0)
+    after_received = (moment + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    await ticket.step_back_to_moment(after_received)
+    assert await ticket.assignee() == "—"  # not assigned yet at that moment
+    assert "Viewing version 2" in await page.locator("#as-of-banner").inner_text()
 
 
 async def test_a_form_on_a_stale_page_says_someone_else_changed_the_ticket(page, console) -> None:
