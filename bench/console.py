@@ -13,8 +13,9 @@ published over NATS and left open (the projections caught up before measuring):
 3. live: `--clients` browsers' `/live` feeds; a command is sent and the time until each
    feed hears of it is taken, p50/p99 ms over `--runs` commands; raw: a plain JetStream
    subscription to the same stream hearing the same events.
-4. HTTP intake: requests/s accepted by `POST /api/v1/intake/web` (32 at a time) until
-   all are acknowledged; raw: the same requests published straight to JetStream.
+4. HTTP intake: tickets/s from the first `POST /api/v1/intake/<channel>` (32 at a time,
+   from a client process of its own) until every ticket is on TICKETS_EVENTS; raw: the
+   same requests published straight to JetStream, through the same service.
 
 Prints a table, then one JSON line.
 """
@@ -27,7 +28,8 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from asyncio.subprocess import PIPE
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -214,28 +216,48 @@ async def any_number(service: Any) -> str:
 
 async def intake(web: httpx.AsyncClient, js: Any, texts: list[str], n: int) -> dict:
     """Tickets/s from the first request until all are on the stream, over HTTP and over
-    NATS (the same service does the same work behind both)."""
+    NATS (the same service does the same work behind both). The HTTP requests come from
+    a client process of its own (`bench.http_load`, 32 keep-alive connections), as an
+    adapter's would; the NATS ones are published from this process, as `bench.intake`
+    does."""
     n = min(n, 3000)
-    gate = asyncio.Semaphore(32)
+    url = httpx.URL(str(web.base_url))
 
-    async def post(r: Any) -> None:
-        async with gate:
-            path, auth = f"/api/v1/intake/{r.channel}", ("web", "channel")
-            reply = await web.post(path, content=r.payload, auth=auth)
-            assert reply.status_code == 202, reply.text
+    async def over_http(reqs: Sequence[Any]) -> Callable[[], Awaitable[None]]:
+        args = [url.host, str(url.port), "web:channel", "32"]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.http_load", *args, stdin=PIPE, stdout=PIPE
+        )
+        assert proc.stdin and proc.stdout
+        for i, r in enumerate(reqs):
+            item = {"path": f"/api/v1/intake/{r.channel}", "body": r.payload.decode()}
+            proc.stdin.write((json.dumps({**item, "last": i == len(reqs) - 1}) + "\n").encode())
+        await proc.stdin.drain()
+        assert (await proc.stdout.readline()).strip() == b"ready"
 
-    async def over_http(reqs: Sequence[Any]) -> None:
-        await asyncio.gather(*(post(r) for r in reqs))
+        async def go() -> None:
+            assert proc.stdin and proc.stdout
+            proc.stdin.write(b"go\n")
+            await proc.stdin.drain()
+            done = json.loads(await proc.stdout.readline())
+            assert done["statuses"] == {"202": len(reqs)}, done
+            await proc.wait()
 
-    async def over_nats(reqs: Sequence[Any]) -> None:
-        await publish_all(js, reqs, lambda r: r.subject)
+        return go
+
+    async def over_nats(reqs: Sequence[Any]) -> Callable[[], Awaitable[None]]:
+        async def go() -> None:
+            await publish_all(js, reqs, lambda r: r.subject)
+
+        return go
 
     rates = {}
-    for name, send, seed in (("http", over_http, 2), ("nats", over_nats, 3)):
+    for name, prepare, seed in (("http", over_http, 2), ("nats", over_nats, 3)):
         reqs = make_requests(n, texts, name, seed)
+        go = await prepare(reqs)
         before = (await js.stream_info("TICKETS_EVENTS")).state.messages
         t0 = time.perf_counter()
-        await send(reqs)
+        await go()
         while (await js.stream_info("TICKETS_EVENTS")).state.messages < before + 2 * n:
             await asyncio.sleep(0.01)  # Received and Classified of every ticket
         rates[name] = n / (time.perf_counter() - t0)
