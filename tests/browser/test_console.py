@@ -115,6 +115,27 @@ async def test_what_a_customer_typed_is_shown_as_text_and_runs_nothing(page, con
     assert await page.locator("#content script, #content img, #customer b").count() == 0
 
 
+async def test_on_the_board_too_a_request_s_words_are_text_and_reordering_is_visible(
+    page, console
+) -> None:
+    body = {
+        "external_id": "evil-2",
+        "content": 'javascript:alert(1) <img src=x onerror=alert("board")> 发票\u202efdp.exe',
+        "attachments": [{"name": "<svg onload=alert(2)>.png", "url": "javascript:alert(3)"}],
+    }
+    number = await published(console, body)
+    board = await LoginPage(page).sign_in("S001", role="supervisor")
+    await on_board(board, number)
+    row = page.locator(f"#board tr:has(a:text-is('{number}')) td.summary")
+    assert "[U+202E]fdp.exe" in await row.inner_text()
+    assert "<img src=x" in await row.inner_text()
+    await board.open_ticket(number)
+    assert "<svg onload" in await page.locator("#attachments").inner_text()
+    assert await page.locator("#attachments a").count() == 0  # javascript: is no link
+    assert await page.locator("img, svg").count() == 0
+    assert page.dialogs == []
+
+
 async def test_an_auditor_reads_but_is_offered_no_actions(page, console) -> None:
     number = await published(console, {"external_id": "w-4", "content": "建议增加夜间模式"})
     await LoginPage(page).sign_in("AU1", role="auditor")
