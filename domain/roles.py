@@ -25,6 +25,27 @@ MAY_SEND: dict[str, frozenset[str]] = {
 }
 
 
+# Who may ask which query when the query names its actor (as the console and the HTTP
+# API always do): what each role's NATS subjects allow. Analytics reads statistics
+# (and the tickets counted in them, without texts); channel adapters submit requests.
+READERS = frozenset({"agent", "supervisor", "manager", "auditor", "system"})
+MAY_ASK: dict[str, frozenset[str]] = {
+    "ticket": READERS,
+    "history": READERS,
+    "sla": READERS,
+    "board": READERS,
+    "audit": READERS,
+    "stats": READERS | {"analytics"},
+    "tickets": READERS | {"analytics"},
+}
+
+
+def check_may_ask(query: str, role: str) -> None:
+    allowed = MAY_ASK.get(query, READERS)
+    if role not in allowed:
+        raise Forbidden(f"role {role!r} may not ask {query}; allowed: {sorted(allowed)}")
+
+
 def check_may_send(command: str, role: str) -> None:
     allowed = MAY_SEND[command]
     if role not in allowed:

@@ -8,6 +8,7 @@ predecessor's digest differs from the one it recorded) gives `verified: false`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -19,9 +20,27 @@ from domain.calendar import BusinessCalendar
 from domain.errors import NotFound
 from domain.event_data import Reveal, event_data, event_name
 from domain.personal_data import shown
+from domain.roles import check_may_ask
+from domain.team_scope import check_agent_scope
 from domain.ticket import Ticket, digest_of, event_digest
 from services.application.desk import TicketDesk
-from services.application.messages import HistoryQuery, TicketQuery
+from services.application.messages import Actor, HistoryQuery, TicketQuery
+
+
+def role_checked(answers: dict[str, Callable[[Any], dict]]) -> dict[str, Callable[[Any], dict]]:
+    """Each answer refusing a role that may not ask it, when the query names its actor
+    (the console and the HTTP API always do; on NATS the role's subjects decide)."""
+
+    def checked(name: str, answer: Callable[[Any], dict]) -> Callable[[Any], dict]:
+        def ask(query: Any) -> dict:
+            actor = getattr(query, "actor", None)
+            if actor is not None:
+                check_may_ask(name, actor.role)
+            return answer(query)
+
+        return ask
+
+    return {name: checked(name, answer) for name, answer in answers.items()}
 
 
 class QueryService:
@@ -30,6 +49,7 @@ class QueryService:
 
     def ticket(self, q: TicketQuery) -> dict:
         ticket_id = self.desk.resolve(q.ticket_id, q.number)
+        self._check_scope(ticket_id, q.actor)
         if isinstance(q.as_of, int):
             ticket = self.desk.load(ticket_id, version=q.as_of)
             if ticket.version != q.as_of:
@@ -40,6 +60,21 @@ class QueryService:
         else:
             ticket, moment = self.desk.load(ticket_id), self.desk.clock()
         return {"ok": True, "ticket": to_jsonable_python(self.view(ticket, moment))}
+
+    def _check_scope(self, ticket_id: UUID, actor: Actor | None) -> None:
+        """An agent the directory lists reads only what they may work on: their team's
+        queue, the shared queue, and the tickets they hold or help with."""
+        if actor is None or actor.role != "agent":
+            return
+        t = self.desk.load(ticket_id)
+        check_agent_scope(
+            self.desk.policy.agents,
+            actor.value(),
+            assignee=t.assignee,
+            collaborators=t.collaborators,
+            type=t.type,
+            category=t.category,
+        )
 
     def _as_at(self, ticket_id: UUID, moment: datetime) -> Ticket:
         ticket: Any = None
@@ -101,6 +136,7 @@ class QueryService:
 
     def history(self, q: HistoryQuery) -> dict:
         ticket_id = self.desk.resolve(q.ticket_id, q.number)
+        self._check_scope(ticket_id, q.actor)
         stored = self.desk.recorder.select_events(ticket_id)
         if not stored:
             raise NotFound(f"no ticket {ticket_id}")

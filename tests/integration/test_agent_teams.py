@@ -11,11 +11,14 @@ from domain.errors import Forbidden
 from domain.policy import AgentConfig, TeamConfig
 from services.application.commands import CommandService
 from services.application.desk import TicketDesk
+from services.application.messages import HistoryQuery, TicketQuery
+from services.application.queries import QueryService, role_checked
 from services.application.registration import Registrar
 from tests.integration.test_desk import command, events_of, request
 
 BILLING = AgentConfig(id="B1", team="billing", skills=["billing"])
 TECH = AgentConfig(id="T1", team="tech", skills=["technical"])
+BILLING_AGENT, TECH_AGENT = {"id": "B1", "role": "agent"}, {"id": "T1", "role": "agent"}
 
 
 @pytest.fixture
@@ -57,3 +60,28 @@ def test_a_supervisor_may_hand_it_to_the_other_team_which_then_works_it(desk, re
             note="mine?",
             visibility="internal",
         )
+
+
+class TestReading:
+    """The same rule for reading, when the query names its reader (the console and the
+    HTTP API always do): an agent reads what they may work on."""
+
+    def test_an_agent_reads_their_team_s_ticket_but_not_another_team_s(self, desk, refund) -> None:
+        queries = role_checked({"ticket": QueryService(desk).ticket})
+        mine = TicketQuery.model_validate({"ticket_id": refund, "actor": BILLING_AGENT})
+        assert queries["ticket"](mine)["ticket"]["ticket_id"] == refund
+        theirs = TicketQuery.model_validate({"ticket_id": refund, "actor": TECH_AGENT})
+        with pytest.raises(Forbidden, match="team 'tech'"):
+            queries["ticket"](theirs)
+        with pytest.raises(Forbidden):
+            QueryService(desk).history(
+                HistoryQuery.model_validate({"ticket_id": refund, "actor": TECH_AGENT})
+            )
+
+    def test_analytics_reads_statistics_but_no_ticket(self, desk, refund) -> None:
+        queries = role_checked({"ticket": QueryService(desk).ticket})
+        asking = TicketQuery.model_validate(
+            {"ticket_id": refund, "actor": {"id": "X1", "role": "analytics"}}
+        )
+        with pytest.raises(Forbidden, match="may not ask ticket"):
+            queries["ticket"](asking)

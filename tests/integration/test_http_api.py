@@ -140,6 +140,24 @@ class TestQueriesOverHttp:
         bad = await api.get("/stats", params={"group_by": "moon"}, auth=("M001", "manager"))
         assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid"
 
+    async def test_a_value_no_store_can_hold_is_refused_as_invalid(self, api) -> None:
+        """Not an `internal` error: a number past 64 bits, a time with no UTC (year 0 or
+        10000), a horizon past year 9999, a NUL (PostgreSQL refuses it in text)."""
+        ticket = await submitted(api)
+        for path, params in [
+            (f"/tickets/{ticket['number']}", {"as_of": str(2**63)}),
+            ("/audit", {"after": str(2**63)}),
+            ("/audit", {"from": "0001-01-01T00:00:00+14:00"}),
+            ("/stats", {"to": "9999-12-31T23:59:59-14:00"}),
+            ("/sla", {"due_within": "1e308"}),
+            ("/sla", {"ticket_id": "x\x00"}),
+            ("/audit", {"actor_id": "A\x00"}),
+            ("/board", {"category": "billing\x00"}),
+        ]:
+            reply = await api.get(path, params=params, auth=("M001", "manager"))
+            assert reply.status_code == 400, (path, params, reply.text)
+            assert reply.json()["error"]["code"] == "invalid"
+
 
 async def test_the_api_describes_itself_without_signing_in(api) -> None:
     reply = await api.get("/openapi.json")
@@ -189,3 +207,19 @@ class TestTheEventStreamOverHttp:
     async def test_only_the_stream_s_readers_may_follow_it(self, api) -> None:
         reply = await api.get("/events", auth=AGENT)
         assert reply.status_code == 403
+
+
+class TestWhoMayRead:
+    async def test_analytics_reads_statistics_but_not_a_ticket_or_the_board(self, api) -> None:
+        ticket = await submitted(api)
+        analytics = ("X1", "analytics")
+        assert (await api.get("/stats", auth=analytics)).status_code == 200
+        for path in (f"/tickets/{ticket['number']}", "/board", "/audit"):
+            refused = await api.get(path, auth=analytics)
+            assert refused.status_code == 403, path
+            assert refused.json()["error"]["code"] == "forbidden"
+
+    async def test_a_channel_adapter_submits_but_reads_nothing(self, api) -> None:
+        ticket = await submitted(api)
+        refused = await api.get(f"/tickets/{ticket['number']}", auth=WEB)
+        assert refused.status_code == 403
