@@ -4,7 +4,7 @@ block that grants them.
 | role | publishes | reads |
 |---|---|---|
 | channel | `tickets.intake.>` (+ `tickets.cmd.rate`/`reopen` if the file grants them) | its inbox |
-| analytics | `tickets.query.stats` | TICKETS_EVENTS |
+| analytics | `tickets.query.stats`, `tickets.query.tickets` | TICKETS_EVENTS |
 | agent, supervisor | `tickets.cmd.>`, `tickets.query.>` | its inbox |
 | manager | the same and `tickets.admin.rebuild` | its inbox |
 | auditor | `tickets.query.>`, `tickets.admin.rebuild` | TICKETS_EVENTS, TICKETS_DLQ |
@@ -28,6 +28,8 @@ from infra.streams import DLQ, EVENTS
 
 SERVICE_CONSUMERS = {EVENTS: ("ticketflow-read-side",)}  # infra.projector.Feed's durable
 REBUILD = "tickets.admin.rebuild"  # a projection rebuilt: roles manager, auditor (docs/contract.md)
+# What analytics may ask: the statistics and the tickets behind each figure (no texts).
+ANALYTICS_QUERIES = ("tickets.query.stats", "tickets.query.tickets")
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ def permissions(role: str, user: str, commands: Sequence[str] = ()) -> Permissio
         return Permissions(("tickets.cmd.>", "tickets.query.>", REBUILD), inbox)
     if role == "analytics":
         return Permissions(
-            ("tickets.query.stats", *reading(EVENTS)),
+            (*ANALYTICS_QUERIES, *reading(EVENTS)),
             (*inbox, "tickets.events.>"),
             untouchable(EVENTS),
         )

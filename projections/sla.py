@@ -18,6 +18,7 @@ was met late (`late`). These are `utc_text` so that text order is time order.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 from domain.calendar import BusinessCalendar, CalendarConfig
@@ -27,6 +28,7 @@ from infra.readdb import Tx
 from projections.base import Projection, event_kind, parse_time, utc_text
 
 SUMMARY_CHARS = 120  # the board shows the first line of a request, up to this long
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # PostgreSQL refuses NUL in TEXT
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS sla_tickets (
@@ -48,7 +50,8 @@ TABLES = (
 
 def summary_of(subject: str | None, content: str | None) -> str:
     """The first line of a request: its subject, else the first non-empty line."""
-    lines = [line.strip() for line in (subject or content or "").splitlines()]
+    text = subject or content or ""
+    lines = [CONTROL.sub(" ", line).strip() for line in text.splitlines()]
     first = next((line for line in lines if line), "")
     return first if len(first) <= SUMMARY_CHARS else first[: SUMMARY_CHARS - 1] + "…"
 

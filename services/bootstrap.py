@@ -27,7 +27,7 @@ from infra.store import store_env
 from infra.streams import INTAKE_DURABLE
 from services.application.commands import CommandService
 from services.application.desk import TicketDesk, utc_now
-from services.application.queries import QueryService
+from services.application.queries import QueryService, role_checked
 from services.application.registration import Registrar
 from services.automation.group_impact import GroupImpact
 from services.automation.retention import RetentionSchedule
@@ -38,7 +38,7 @@ from services.edge.http.console.sessions import Sessions
 from services.edge.http.console.views import Console
 from services.edge.http.probes import probe_routes
 from services.edge.http.server import HttpServer
-from services.edge.http.users import Users
+from services.edge.http.users import Attempts, Users
 from services.edge.nats.handlers import Answer, build_router
 from services.edge.nats.intake import IntakeConsumer
 from services.edge.nats.ops import ops_router
@@ -51,6 +51,7 @@ from services.readside.board import BoardService
 from services.readside.projections import projections_for
 from services.readside.sla import SlaService
 from services.readside.stats import StatsService
+from services.readside.tickets import TicketList
 from services.runtime.back_process import BackProcess
 from services.runtime.leader import Leader
 from services.runtime.link import NatsLink
@@ -114,15 +115,17 @@ def http_edge(
     """The HTTP API and the console, on the same application as the NATS handlers: the
     console's live feed, then the server (started in this order, stopped in reverse)."""
     assert s.http_port is not None
-    users = Users(s.auth)
+    users, attempts = Users(s.auth), Attempts()  # one budget of failed sign-ins for both
     closing = asyncio.Event()  # set first when the server stops: open streams end
-    api = Api(commands, answers, link.js, users, closing)
-    sessions, live = Sessions(desk.env.get("CIPHER_KEY") or ""), Live(link.js, closing)
+    api = Api(commands, answers, link.js, users, closing, attempts)
+    sessions = Sessions(desk.env.get("CIPHER_KEY") or "", attempts=attempts)
+    live = Live(link.js, closing)
     tz, tree = desk.policy.business_calendar.tz, desk.policy.classification.categories
     categories = sorted([*tree, *(f"{top}/{sub}" for top, subs in tree.items() for sub in subs)])
-    console = Console(commands, answers, users, sessions, live, tz, categories)
+    console = Console(commands, answers, users, sessions, live, tz, categories, desk.clock)
     routes = [*api.routes(), *console.routes()]
-    return [live, HttpServer(s.http_host, s.http_port, routes, closing)]
+    server = HttpServer(s.http_host, s.http_port, routes, closing, s.http_forwarded_allow_ips)
+    return [live, server]
 
 
 @dataclass
@@ -140,15 +143,19 @@ class ReadSide:
     projectors: dict[str, Projector]
 
     def answers(self) -> dict[str, Answer]:
+        """Every query by name, each refusing a role that may not ask it."""
         q = self.queries
-        return {
-            "ticket": q.ticket,
-            "history": q.history,
-            "sla": self.sla.sla,
-            "audit": self.audit.audit,
-            "stats": self.stats.stats,
-            "board": self.board.board,
-        }
+        return role_checked(
+            {
+                "ticket": q.ticket,
+                "history": q.history,
+                "sla": self.sla.sla,
+                "audit": self.audit.audit,
+                "stats": self.stats.stats,
+                "board": self.board.board,
+                "tickets": TicketList(self.stats).tickets,
+            }
+        )
 
 
 def read_side(db: str, desk: TicketDesk, js: JetStreamContext) -> ReadSide:

@@ -57,7 +57,20 @@ def _no_control_chars(text: str) -> str:
     return text
 
 
+def _utc_representable(moment: datetime) -> datetime:
+    """The read side compares times in UTC: a time that has none (`0001-01-01T00:00+14:00`
+    is in year 0 there) is refused rather than an OverflowError."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"time {moment.isoformat()} is outside years 1-9999 in UTC") from None
+    return moment
+
+
 Moment = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_in_range)]
+QueryTime = Annotated[AwareDatetime, AfterValidator(_utc_representable)]  # a query's bound
+QueryKey = Annotated[str, AfterValidator(_no_control_chars)]  # an id a query looks up
+MAX_INTEGER = 2**63 - 1  # what a store's 64-bit integer column holds (a version, a row id)
 Name = Annotated[
     str, StringConstraints(min_length=1, max_length=200), AfterValidator(_no_control_chars)
 ]  # an actor, assignee or collaborator id
@@ -263,7 +276,7 @@ COMMANDS: dict[str, type[_Command]] = {
 class TicketQuery(_Edge):
     ticket_id: str | None = None
     number: str | None = None
-    as_of: int | datetime | None = None
+    as_of: Annotated[int, Field(le=MAX_INTEGER)] | datetime | None = None
     actor: Actor | None = None
 
     @model_validator(mode="after")

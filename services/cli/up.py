@@ -130,6 +130,16 @@ def up(
             help="Address the HTTP API listens on. Without --auth: loopback only.",
         ),
     ] = "127.0.0.1",
+    http_forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            "--http-forwarded-allow-ips",
+            envvar="TICKETFLOW_HTTP_FORWARDED_ALLOW_IPS",
+            help="The TLS proxy in front of the console and the API: addresses or networks "
+            "(comma-separated; `*`: any) whose X-Forwarded-Proto and X-Forwarded-For are "
+            "believed. A request the proxy says came over https gets Secure cookies.",
+        ),
+    ] = "127.0.0.1",
 ) -> None:
     """Run the whole service: intake, commands and queries, the relay to TICKETS_EVENTS.
 
@@ -170,6 +180,7 @@ def up(
             metrics_host=metrics_host,
             http_port=port,
             http_host=http_host,
+            http_forwarded_allow_ips=http_forwarded_allow_ips,
         )
         code = asyncio.run(run_service(settings, announce))
     except (PolicyError, StoreUrlError, AuthFileError, SettingError) as error:

@@ -6,10 +6,10 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from infra.readdb import ReadDB
-from services.application.messages import Actor
+from services.application.messages import MAX_INTEGER, Actor, QueryKey, QueryTime
 
 COLUMNS = (
     "sequence",
@@ -28,12 +28,12 @@ COLUMNS = (
 class AuditQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    ticket_id: str | None = None
-    number: str | None = None
-    actor_id: str | None = None
-    from_: AwareDatetime | None = Field(default=None, alias="from")
-    to: AwareDatetime | None = None
-    after: Annotated[int, Field(ge=0)] | None = None  # the `next` of the previous page
+    ticket_id: QueryKey | None = None
+    number: QueryKey | None = None
+    actor_id: QueryKey | None = None
+    from_: QueryTime | None = Field(default=None, alias="from")
+    to: QueryTime | None = None
+    after: Annotated[int, Field(ge=0, le=MAX_INTEGER)] | None = None  # the previous page's `next`
     limit: Annotated[int, Field(ge=1, le=500)] = 100
     actor: Actor | None = None
 

@@ -28,11 +28,10 @@ from domain.policy import Policy
 from domain.priority import PRIORITIES
 from infra.readdb import ReadDB
 from projections.base import utc_text
-from services.application.messages import CHANNELS, Actor
+from services.application.messages import CHANNELS, Actor, Name
 
 PAGE = 100  # rows a page holds
 State = Literal["on_track", "at_risk", "breached"]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 AT = "COALESCE(paused_utc, ?)"  # the moment a ticket is judged at: now, or its pause
 STATE_SQL = {

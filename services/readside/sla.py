@@ -16,7 +16,7 @@ from pydantic_core import to_jsonable_python
 from domain import sla as rules
 from domain.policy import Policy
 from infra.readdb import ReadDB
-from services.application.messages import Actor
+from services.application.messages import Actor, QueryKey
 
 OPEN_TARGETS = """
     SELECT t.ticket_id, s.number, t.target, t.clock, t.duration, t.started_at, t.due,
@@ -25,12 +25,15 @@ OPEN_TARGETS = """
     WHERE t.met_at IS NULL AND t.due IS NOT NULL"""
 
 
+MAX_HORIZON = 100 * 366 * 86400  # seconds: a horizon of a century takes every target
+
+
 class SlaQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     state: Literal["on_track", "at_risk", "breached"] | None = None
-    due_within: Annotated[float, Field(ge=0)] | None = None
-    ticket_id: str | None = None
+    due_within: Annotated[float, Field(ge=0, le=MAX_HORIZON)] | None = None
+    ticket_id: QueryKey | None = None
     limit: Annotated[int, Field(ge=1, le=10_000)] = 1000
     actor: Actor | None = None
 

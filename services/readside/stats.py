@@ -18,6 +18,15 @@ those tickets, as of the moment asked:
 - `escalations`: Escalated events of these tickets.
 - `high_frequency`: categories with at least `policy.stats.high_frequency_share` of
   the tickets, `{category, count, share}`, most frequent first.
+- The counts behind the ratios, so that each figure can name its tickets:
+  `closed_once` (tickets closed at least once: the denominator of `fcr_rate` and
+  `reopen_rate`), `first_contact` and `reopened` (their numerators), `satisfied` (the
+  numerator of `csat`; `ratings` is its denominator), `escalated` (tickets escalated at
+  least once), `sla_tickets` `{judged, breached}` (tickets with at least one target
+  instance judged / judged late).
+- `closed_by_day` (top level only): the tickets closed now, by the day of their last
+  close in the policy calendar's time zone (`{"2026-11-24": 3}`); its values add up to
+  `closed`.
 Ratios are 0–1, null when the denominator is 0. With `group_by`, `groups` maps each
 slice's key to the same metrics; day (`2026-11-24`), week (`2026-W48`, ISO) and month
 (`2026-11`) are of `received_at` in the policy calendar's time zone; agent and team
@@ -32,17 +41,20 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.policy import Policy
 from infra.readdb import ReadDB
 from projections.stats import TARGETS, TICKETS, judge, utc_text
-from services.application.messages import Actor
+from services.application.messages import Actor, QueryTime
 
 GroupBy = Literal[
     "type", "category", "priority", "channel", "agent", "team", "day", "week", "month"
 ]
 NONE = "none"  # the key of a missing value (an unassigned ticket's agent, ...)
+# The process's goals (docs/process.md, "Statistics"), shown beside the figures: first-
+# contact resolution at least 85 %, satisfaction (ratings of 4 or 5) at least 90 %.
+FCR_GOAL, CSAT_GOAL = 0.85, 0.90
 FIELD_OF = {
     "type": "type",
     "category": "category",
@@ -56,8 +68,8 @@ FIELD_OF = {
 class StatsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_: AwareDatetime | None = Field(default=None, alias="from")
-    to: AwareDatetime | None = None
+    from_: QueryTime | None = Field(default=None, alias="from")
+    to: QueryTime | None = None
     group_by: GroupBy | None = None
     actor: Actor | None = None
 
@@ -88,6 +100,9 @@ class Facts:
     score: int | None
     sla_on_time: int = 0
     sla_judged: int = 0
+    ticket_id: str = ""
+    number: str | None = None
+    closed_at: datetime | None = None  # the last close (while closed)
 
 
 # ---- the math: pure functions ---------------------------------------------------------
@@ -163,7 +178,31 @@ def metrics(facts: Sequence[Facts], high_frequency_share: float) -> dict[str, An
         "reopen_rate": ratio(sum(f.reopens > 0 for f in closed_once), len(closed_once)),
         "escalations": sum(f.escalations for f in facts),
         "high_frequency": high_frequency([f.category for f in facts], high_frequency_share),
+        "closed_once": len(closed_once),
+        "first_contact": sum(map(first_contact, closed_once)),
+        "reopened": sum(f.reopens > 0 for f in closed_once),
+        "satisfied": sum(s >= 4 for s in scores),
+        "escalated": sum(f.escalations > 0 for f in facts),
+        "sla_tickets": {
+            "judged": sum(f.sla_judged > 0 for f in facts),
+            "breached": sum(late(f) for f in facts),
+        },
     }
+
+
+def late(f: Facts) -> bool:
+    """At least one of the ticket's target instances was judged late."""
+    return f.sla_judged > f.sla_on_time
+
+
+def closed_by_day(facts: Sequence[Facts], tz: tzinfo) -> dict[str, int]:
+    """The tickets closed now, by the local day of their last close."""
+    days = Counter(
+        f.closed_at.astimezone(tz).date().isoformat()
+        for f in facts
+        if f.status == "closed" and f.closed_at is not None
+    )
+    return dict(sorted(days.items()))
 
 
 def group_key(f: Facts, group_by: GroupBy, tz: tzinfo) -> str:
@@ -208,6 +247,8 @@ COLUMNS = (
     "score",
     "sla_on_time",
     "sla_breached",
+    "number",
+    "last_closed_at",
 )
 
 
@@ -227,8 +268,9 @@ class StatsService:
             },
             **metrics(facts, share),
         }
+        tz = self.policy.business_calendar.tz
+        stats["closed_by_day"] = closed_by_day(facts, tz)
         if q.group_by:
-            tz = self.policy.business_calendar.tz
             stats["groups"] = groups(facts, q.group_by, tz, share)
         return {"ok": True, "stats": stats}
 
@@ -284,4 +326,7 @@ def _facts(row: dict[str, Any], targets: list[tuple[str, str | None]], now: str)
         score=None if row["score"] is None else int(row["score"]),
         sla_on_time=on_time,
         sla_judged=on_time + row["sla_breached"] + outcomes.count(False),
+        ticket_id=row["ticket_id"],
+        number=row["number"],
+        closed_at=row["last_closed_at"] and datetime.fromisoformat(row["last_closed_at"]),
     )

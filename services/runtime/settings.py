@@ -57,6 +57,8 @@ class Settings:
     metrics_host: str = "127.0.0.1"
     http_port: int | None = 0  # the HTTP API; 0: a free port; None: off
     http_host: str = "127.0.0.1"
+    # The TLS proxy's addresses: their X-Forwarded-Proto/-For name the scheme and client.
+    http_forwarded_allow_ips: str = "127.0.0.1"
     # Run as if the calendar were this far ahead: rehearse a holiday or a month end on a
     # copy of the data. The test suite runs every service shifted, so a test that
     # depends on today's date fails on the day it is written, not weeks later.

@@ -89,3 +89,56 @@ class TicketPage:
         await self.page.select_option("#as-of-version", str(version))
         await self.page.click("#as-of-show")
         return self
+
+
+class StatsPage:
+    def __init__(self, page: Any) -> None:
+        self.page = page
+
+    async def open(self, query: str = "") -> StatsPage:
+        await self.page.goto("/stats" + (f"?{query}" if query else ""))
+        return self
+
+    async def count(self, key: str) -> str:
+        """A count on top: tickets_total, open or closed_now."""
+        return await self.page.locator(f"#count-{key}").inner_text()
+
+    async def bars(self) -> int:
+        return await self.page.locator("#per-day svg.chart rect.bar").count()
+
+    async def open_figure(self, selector: str) -> TicketListPage:
+        await self.page.click(selector)
+        await self.page.wait_for_url("**/tickets?**")
+        return TicketListPage(self.page)
+
+
+class TicketListPage:
+    def __init__(self, page: Any) -> None:
+        self.page = page
+
+    async def numbers(self) -> list[str]:
+        return await self.page.locator("#tickets tbody td:first-child").all_inner_texts()
+
+    async def count(self) -> int:
+        return int(await self.page.locator("#found").get_attribute("data-count"))
+
+
+class AuditPage:
+    def __init__(self, page: Any) -> None:
+        self.page = page
+
+    async def open(self, query: str = "") -> AuditPage:
+        await self.page.goto("/audit" + (f"?{query}" if query else ""))
+        return self
+
+    async def sequences(self) -> list[str]:
+        rows = self.page.locator("#audit tbody tr")
+        return [await rows.nth(i).get_attribute("data-sequence") for i in range(await rows.count())]
+
+    async def next(self) -> AuditPage:
+        await self.page.click("#next")
+        return self
+
+    async def first(self) -> AuditPage:
+        await self.page.click("#first")
+        return self

@@ -68,6 +68,14 @@ def test_a_long_first_line_is_cut_with_an_ellipsis() -> None:
     assert summary_of("  Subject  ", "body") == "Subject"
 
 
+def test_a_control_character_in_the_first_line_reads_as_a_space(desk, board) -> None:
+    """A NUL in a request's text is not refused at intake, and PostgreSQL refuses it in a
+    text column: the view must not stall on it."""
+    opened(desk, request("m-1", content="页面\x00白屏\x1b\n第二行"))
+    (row,) = board()["rows"]
+    assert row["summary"] == "页面 白屏"
+
+
 def test_the_board_judges_each_ticket_as_the_sla_query_does_at_every_moment(
     desk, board, store_url, staffed, clock
 ) -> None:

@@ -37,7 +37,7 @@ from services.application.commands import CommandService
 from services.application.messages import COMMANDS, HistoryQuery, TicketQuery, reason_of
 from services.edge.http.openapi import openapi_document
 from services.edge.http.sse import server_sent
-from services.edge.http.users import Users
+from services.edge.http.users import Attempts, Users
 from services.edge.nats.handlers import LISTS, QUERIES, Answer
 from services.edge.nats.intake import Rejected, parse_intake
 
@@ -49,6 +49,7 @@ STATUS = {
     "not_found": 404,
     "conflict": 409,
     "illegal_state": 409,
+    "too_many_attempts": 429,
     "internal": 500,
 }
 MAY_SUBMIT = frozenset({"channel", "agent", "supervisor", "manager"})
@@ -68,15 +69,20 @@ class Reply(JSONResponse):
 
 
 class ApiError(Exception):
-    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, status: int | None = None, headers: dict | None = None
+    ) -> None:
         super().__init__(message)
         self.code, self.message, self.status = code, message, status or STATUS[code]
+        self.headers = headers or {}
 
 
-def error(code: str, message: str, status: int | None = None) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Basic realm="ticketflow"'} if code == "unauthorized" else {}
+def error(
+    code: str, message: str, status: int | None = None, headers: dict | None = None
+) -> JSONResponse:
+    ask = {"WWW-Authenticate": 'Basic realm="ticketflow"'} if code == "unauthorized" else {}
     body = {"error": {"code": code, "message": message}}
-    return JSONResponse(body, status or STATUS[code], headers=headers)
+    return JSONResponse(body, status or STATUS[code], headers={**ask, **(headers or {})})
 
 
 class Api:
@@ -87,9 +93,11 @@ class Api:
         js: JetStreamContext,
         users: Users,
         closing: asyncio.Event | None = None,
+        attempts: Attempts | None = None,
     ) -> None:
         self.commands, self.answers, self.js, self.users = commands, answers, js, users
         self.closing = closing or asyncio.Event()
+        self.attempts = attempts or Attempts()  # the console's too, when it shares one
         self._document = openapi_document()
 
     def routes(self) -> list[Route]:
@@ -181,7 +189,7 @@ class Api:
             try:
                 return await handler(request, await self._actor(request))
             except ApiError as e:
-                return error(e.code, e.message, e.status)
+                return error(e.code, e.message, e.status, e.headers)
             except TicketError as e:
                 return error(e.code, e.message)
             except Exception as e:  # the same `internal` reply as on NATS; nothing changed
@@ -198,8 +206,14 @@ class Api:
             name, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise ApiError("unauthorized", "malformed Basic credentials") from None
+        address = request.client.host if request.client else "?"
+        if not self.attempts.may_try(name, address):
+            wait = self.attempts.retry_after(name, address)
+            message = f"too many failed sign-ins as {name!r} from here; retry in {wait} s"
+            raise ApiError("too_many_attempts", message, headers={"Retry-After": str(wait)})
         actor = await asyncio.to_thread(self.users.check, name, secret)
         if actor is None:
+            self.attempts.failed(name, address)
             raise ApiError("unauthorized", "unknown user or wrong password")
         return actor
 

@@ -25,6 +25,7 @@ ERRORS = {
     "404": "not_found",
     "409": "conflict or illegal_state",
 }
+TOO_LARGE = "the body is over 256 KiB"
 REF = {
     "name": "ref",
     "in": "path",
@@ -82,7 +83,9 @@ def _intake(schemas: dict[str, Any]) -> dict[str, Any]:
         "responses": {
             "202": {"description": "accepted", "content": _json(accepted)},
             "422": _error("the request is refused, with the reason; nothing is published"),
+            "413": _error(TOO_LARGE),
             **{code: _error(text) for code, text in ERRORS.items() if code in ("401", "403")},
+            "429": _limited(),
         },
     }
 
@@ -105,6 +108,7 @@ def _events() -> dict[str, Any]:
         "responses": {
             "200": {"description": "the stream", "content": stream},
             **{code: _error(ERRORS[code]) for code in ("400", "401", "403")},
+            "429": _limited(),
         },
     }
 
@@ -127,6 +131,8 @@ def _command(name: str, model: type[BaseModel], schemas: dict[str, Any]) -> dict
         "responses": {
             "200": {"description": "done", "content": _json({"type": "object"})},
             **{code: _error(text) for code, text in ERRORS.items()},
+            "413": _error(TOO_LARGE),
+            "429": _limited(),
         },
     }
 
@@ -147,6 +153,7 @@ def _query(name: str, model: type[BaseModel], path: list[dict]) -> dict[str, Any
         "responses": {
             "200": {"description": "the reply", "content": _json({"type": "object"})},
             **{code: _error(text) for code, text in ERRORS.items()},
+            "429": _limited(),
         },
     }
 
@@ -176,6 +183,16 @@ def _json(schema: dict) -> dict:
 
 def _error(description: str) -> dict:
     return {"description": description, "content": _json({"$ref": "#/components/schemas/Error"})}
+
+
+def _limited() -> dict:
+    retry_after = {
+        "description": "seconds until this name may try again from this address",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+    text = "too_many_attempts: five failed sign-ins as this name from this address in a minute"
+    return {**_error(text), "headers": {"Retry-After": retry_after}}
 
 
 def _error_schema() -> dict:

@@ -23,6 +23,7 @@ from services.readside.audit import AuditQuery
 from services.readside.board import BoardQuery
 from services.readside.sla import SlaQuery
 from services.readside.stats import StatsQuery
+from services.readside.tickets import TicketsQuery
 
 log = logging.getLogger("ticketflow.handlers")
 QUEUE = "ticketflow"  # instances share the work
@@ -33,8 +34,9 @@ QUERIES: dict[str, type] = {
     "stats": StatsQuery,
     "audit": AuditQuery,
     "board": BoardQuery,
+    "tickets": TicketsQuery,
 }
-LISTS = ("sla", "stats", "audit", "board")  # the queries that take no ticket
+LISTS = ("sla", "stats", "audit", "board", "tickets")  # the queries that take no ticket
 Answer = Callable[[Any], dict]
 
 

@@ -1,5 +1,5 @@
 """Console sessions: a signed cookie (HttpOnly, SameSite=Lax) holding who signed in and
-the session's CSRF token, and a limit on sign-in attempts.
+the session's CSRF token, and the limit on sign-in attempts (shared with the API).
 
 The signing secret is derived from the store key, which every instance on one store
 shares, so a session works on whichever instance a browser reaches.
@@ -10,17 +10,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
-from collections import deque
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from domain.actor import Actor
+from services.edge.http.users import Attempts
 
 COOKIE = "ticketflow_session"
 MAX_AGE = 12 * 3600  # a working day and then some
-ATTEMPTS, WINDOW = 5, 60.0  # failed sign-ins per user name and address per minute
 
 
 @dataclass(frozen=True)
@@ -33,11 +31,13 @@ class Session:
 
 
 class Sessions:
-    def __init__(self, store_key: str, secure: bool = False) -> None:
+    def __init__(
+        self, store_key: str, secure: bool = False, attempts: Attempts | None = None
+    ) -> None:
         secret = hashlib.sha256(b"ticketflow-console:" + store_key.encode()).hexdigest()
         self._signer = URLSafeTimedSerializer(secret, salt="session")
         self.secure = secure
-        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self.attempts = attempts or Attempts()
 
     def open(self, actor: Actor) -> tuple[Session, str]:
         """A new session and its cookie value."""
@@ -55,17 +55,7 @@ class Sessions:
         return Session(Actor(name, role), csrf)
 
     def may_try(self, name: str, address: str) -> bool:
-        recent = self._recent((name, address))
-        return len(recent) < ATTEMPTS
+        return self.attempts.may_try(name, address)
 
     def failed(self, name: str, address: str) -> None:
-        self._recent((name, address)).append(time.monotonic())
-
-    def _recent(self, key: tuple[str, str]) -> deque[float]:
-        if len(self._failures) > 10_000:  # a flood of names: forget the quiet ones
-            since = time.monotonic() - WINDOW
-            self._failures = {k: v for k, v in self._failures.items() if v and v[-1] >= since}
-        recent = self._failures.setdefault(key, deque())
-        while recent and recent[0] < time.monotonic() - WINDOW:
-            recent.popleft()
-        return recent
+        self.attempts.failed(name, address)

@@ -24,11 +24,15 @@ from starlette.templating import Jinja2Templates
 
 from domain.errors import TicketError
 from services.application.commands import CommandService
+from services.application.desk import utc_now
 from services.application.messages import COMMANDS, HistoryQuery, TicketQuery, reason_of
 from services.edge.http.console import i18n
+from services.edge.http.console.access import nav_for
 from services.edge.http.console.board import board_query, filters_of, link
 from services.edge.http.console.live import Live
+from services.edge.http.console.report_pages import ReportPages
 from services.edge.http.console.sessions import COOKIE, MAX_AGE, Session, Sessions
+from services.edge.http.console.text import shown
 from services.edge.http.users import ROLES, Users
 from services.edge.nats.handlers import Answer
 from services.readside.board import FILTER_CHOICES
@@ -64,11 +68,14 @@ class Console:
         live: Live,
         tz: tzinfo,
         categories: list[str],
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.commands, self.answers, self.users, self.sessions = commands, answers, users, sessions
-        self.live, self.categories = live, categories
+        self.live, self.categories, self.tz = live, categories, tz
+        self.reports = ReportPages(answers, tz, clock, self._render)  # /stats, /tickets, /audit
         loader = jinja2.FileSystemLoader(HERE / "templates")
-        env = jinja2.Environment(loader=loader, autoescape=True)  # customers' words stay text
+        # customers' words stay text: escaped, and with reordering controls made visible
+        env = jinja2.Environment(loader=loader, autoescape=True, finalize=shown)
         env.filters["local"] = lambda text: local_time(text, tz)
         self.templates = Jinja2Templates(env=env)
 
@@ -81,6 +88,9 @@ class Console:
             Route("/", self._signed_in(self.board), methods=["GET"]),
             Route("/board/table", self._signed_in(self.board_table), methods=["GET"]),
             Route("/live", self._signed_in(self.live_feed), methods=["GET"]),
+            Route("/stats", self._signed_in(self.reports.stats), methods=["GET"]),
+            Route("/tickets", self._signed_in(self.reports.tickets), methods=["GET"]),
+            Route("/audit", self._signed_in(self.reports.audit), methods=["GET"]),
             Route("/tickets/{number}", self._signed_in(self.ticket), methods=["GET"]),
             Route("/tickets/{number}/{command}", self._signed_in(self.act), methods=["POST"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
@@ -176,6 +186,8 @@ class Console:
         only (never in a URL or a cache)."""
         number, as_of = request.path_params["number"], request.query_params.get("as_of")
         query: dict[str, Any] = {"number": number, "actor": session.actor.record()}
+        if at := request.query_params.get("at"):  # a moment, as the team's clock reads
+            as_of = moment_in(at, self.tz)
         if as_of:
             query["as_of"] = int(as_of) if as_of.isdigit() else as_of
         try:
@@ -281,6 +293,7 @@ class Console:
             "lang": lang,
             "session": session,
             "local": self.users.local,
+            "nav": nav_for(session.actor.role, request.url.path) if session else [],
         }
         response = self.templates.TemplateResponse(request, template, context, status_code=status)
         response.headers["Content-Security-Policy"] = CSP
@@ -295,6 +308,16 @@ def classification_reason(events: list[dict], version: int) -> str | None:
         if e.get("version", 0) <= version and e.get("type") in ("Classified", "ImpactRaised"):
             return (e.get("data") or {}).get("reason")
     return None
+
+
+def moment_in(text: str, tz: tzinfo) -> str:
+    """`2026-11-24T10:30` (a browser's datetime-local) in the team's time zone, as RFC
+    3339; text that is no such moment is passed on for the query to refuse by name."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    return (moment if moment.tzinfo else moment.replace(tzinfo=tz)).isoformat()
 
 
 def safe_link(url: object) -> str | None:
