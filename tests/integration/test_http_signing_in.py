@@ -83,6 +83,7 @@ class TestTheApiLimitsFailedSignIns:
         assert (await site.get("/api/v1/sla", auth=("S001", "supervisor"))).status_code == 429
         console = await site.post("/login", data={"username": "S001", "role": "supervisor"})
         assert console.status_code == 429
+        assert 0 < int(console.headers["retry-after"]) <= 60
 
 
 class TestCookiesOverHttps:

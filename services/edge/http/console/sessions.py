@@ -31,12 +31,12 @@ class Session:
 
 
 class Sessions:
-    def __init__(
-        self, store_key: str, secure: bool = False, attempts: Attempts | None = None
-    ) -> None:
+    """Signed session cookies (marked `Secure` by the server when the request came over
+    https) and the sign-in attempts they share with the API."""
+
+    def __init__(self, store_key: str, attempts: Attempts | None = None) -> None:
         secret = hashlib.sha256(b"ticketflow-console:" + store_key.encode()).hexdigest()
         self._signer = URLSafeTimedSerializer(secret, salt="session")
-        self.secure = secure
         self.attempts = attempts or Attempts()
 
     def open(self, actor: Actor) -> tuple[Session, str]:

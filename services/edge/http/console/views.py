@@ -114,7 +114,9 @@ class Console:
         )
         address = request.client.host if request.client else "?"
         if not self.sessions.may_try(name, address):
-            return await self.login_page(request, "too_many", 429)
+            refused = await self.login_page(request, "too_many", 429)
+            refused.headers["Retry-After"] = str(self.sessions.attempts.retry_after(name, address))
+            return refused
         actor = await asyncio.to_thread(self.users.check, name, secret)
         if actor is None:
             self.sessions.failed(name, address)
@@ -129,7 +131,6 @@ class Console:
             max_age=MAX_AGE,
             httponly=True,
             samesite="lax",
-            secure=self.sessions.secure,
         )
         return response
 
