@@ -28,17 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import to_jsonable_python
 
 from services.application.messages import Actor, QueryKey, QueryTime
-from services.readside.stats import NONE, Facts, StatsService, first_contact, late
+from services.readside.stats import FIELD_OF, NONE, Facts, StatsService, first_contact, late
 
 Facet = Annotated[QueryKey, Field(min_length=1, max_length=200)]
-FACETS = {  # the query's facet -> the field of Facts it compares (`"none"`: no value)
-    "type": "type",
-    "category": "category",
-    "priority": "priority",
-    "channel": "channel",
-    "agent": "assignee",
-    "team": "team",
-}
+FACETS = FIELD_OF  # the query's facet -> the field of Facts it compares (`"none"`: no value)
 FLAGS: dict[str, Callable[[Facts], bool]] = {
     "responded": lambda f: f.first_response_seconds is not None,
     "resolved": lambda f: f.resolution_seconds is not None,

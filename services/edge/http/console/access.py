@@ -1,12 +1,11 @@
-"""Who may see which console page: the role's subjects on the wire decide, so a page
-shows what its query would answer that role over NATS with `--auth`
-(`infra.nats_auth.permissions`): statistics for every role but `channel`; the ticket
-list behind them for the same roles; the audit trail for agents, supervisors,
-managers and auditors; the board and ticket pages for all but `analytics`."""
+"""Who may see which console page: the page's query decides (domain.roles.MAY_ASK, the
+same rule as the role's NATS subjects): statistics and the ticket lists behind them
+for every role but `channel`; the board, the tickets and the audit trail for all but
+`analytics`."""
 
 from __future__ import annotations
 
-from infra.nats_auth import permissions
+from domain.roles import MAY_ASK, READERS
 
 NAV = (  # (path, word, the query the page is made of)
     ("/", "nav_board", "board"),
@@ -15,25 +14,10 @@ NAV = (  # (path, word, the query the page is made of)
 )
 
 
-def _covers(pattern: str, subject: str) -> bool:
-    """NATS subject matching: `*` one token, `>` the rest."""
-    want, have = pattern.split("."), subject.split(".")
-    for i, token in enumerate(want):
-        if token == ">":
-            return len(have) > i
-        if i >= len(have) or token not in ("*", have[i]):
-            return False
-    return len(want) == len(have)
-
-
 def may_ask(role: str, query: str) -> bool:
-    """Whether the role may ask `tickets.query.<query>` on the wire."""
-    try:
-        granted = permissions(role, "console")
-    except ValueError:  # not a role
-        return False
-    subject = f"tickets.query.{query}"
-    return granted is None or any(_covers(p, subject) for p in granted.publish)
+    """Whether the role may ask the query (the application's rule, which the role's NATS
+    subjects grant alike)."""
+    return role in MAY_ASK.get(query, READERS)
 
 
 def nav_for(role: str, path: str) -> list[dict[str, object]]:

@@ -344,40 +344,25 @@ def stats_view(replies: Mapping[str, dict], p: StatsParams, w: Mapping[str, str]
         "escalated": fig(s["escalated"], s["escalated"], escalated=True),
     }
     q = quality
+    goals = (  # (label, the rate in the reply, its figures, the goal it is held to)
+        ("fcr", "fcr_rate", "fcr", (FCR_GOAL,)),
+        ("csat", "csat", "csat", (CSAT_GOAL,)),
+        ("reopen_rate", "reopen_rate", "reopen", ()),
+    )
     quality_chart = meters(
         [
             (
-                w["fcr"],
+                w[label],
                 Bar(
-                    s["fcr_rate"],
-                    _said(w["fcr"], q["fcr"]),
-                    q["fcr"]["rate"].href,
-                    "fcr",
-                    q["fcr"]["rate"].text,
-                    FCR_GOAL,
+                    s[rate],
+                    _said(w[label], q[key]),
+                    q[key]["rate"].href,
+                    key,
+                    q[key]["rate"].text,
+                    *goal,
                 ),
-            ),
-            (
-                w["csat"],
-                Bar(
-                    s["csat"],
-                    _said(w["csat"], q["csat"]),
-                    q["csat"]["rate"].href,
-                    "csat",
-                    q["csat"]["rate"].text,
-                    CSAT_GOAL,
-                ),
-            ),
-            (
-                w["reopen_rate"],
-                Bar(
-                    s["reopen_rate"],
-                    _said(w["reopen_rate"], q["reopen"]),
-                    q["reopen"]["rate"].href,
-                    "reopen",
-                    q["reopen"]["rate"].text,
-                ),
-            ),
+            )
+            for label, rate, key, goal in goals
         ],
         title=w["quality"],
         empty=w["no_data"],
