@@ -13,6 +13,7 @@ import nats
 import pytest
 
 from domain.ticket import ticket_id_for
+from services.application.messages import HistoryQuery
 from tests.browser.pages import BoardPage, LoginPage, TicketPage
 from tests.integration.helpers import ask, publish_request
 
@@ -317,3 +318,22 @@ async def test_a_ticket_is_worked_to_closed_and_reopened_from_its_page(page, con
         assert kind in timeline
     assert "the new one is wrong too" in timeline
     assert await ticket.assignee() == "—"
+
+
+async def test_an_update_says_the_next_step_and_when_it_should_be_done(page, console) -> None:
+    number = await published(console, {"external_id": "w-7", "content": "退款没到账"})
+    await LoginPage(page).sign_in("S001", role="supervisor")
+    await TicketPage(page).open(number)
+    await page.fill("#note", "finance is checking the transfer")
+    await page.fill("#next-step", "call the bank")
+    await page.fill("#expected-done", "2030-01-15T17:30")  # on the team's clock
+    await page.click("#update")
+    assert await page.locator("#message").inner_text() == "Done."
+    last = await page.locator("#timeline tbody tr:last-child").inner_text()
+    assert "call the bank" in last
+    assert "expected_done_at: 2030-01-15 17:30" in last  # shown on the team's clock
+    history = await asyncio.to_thread(console.parts.answers["history"], HistoryQuery(number=number))
+    update = [e for e in history["events"] if e["type"] == "ProgressUpdated"][-1]
+    tz = console.desk.policy.business_calendar.tz
+    expected = datetime(2030, 1, 15, 17, 30, tzinfo=tz)
+    assert datetime.fromisoformat(update["data"]["expected_done_at"]) == expected

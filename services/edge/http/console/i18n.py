@@ -123,6 +123,7 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (zh, en)
     "reopen": ("重新打开", "Reopen"),
     "follow_up": ("回访", "Follow up"),
     "next_step": ("下一步", "Next step"),
+    "expected_done": ("预计完成时间", "Expected to be done"),
     "waiting": ("等待客户回复(暂停计时)", "Waiting on the customer (the clock pauses)"),
     "keep": ("不变", "unchanged"),
     "conflict": (

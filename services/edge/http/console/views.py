@@ -45,7 +45,7 @@ CSP = (
 FORM_FIELDS = {  # the console's forms: command -> the fields it sends
     "assign": ("assignee",),
     "acknowledge": (),
-    "update": ("note", "visibility", "next_step", "waiting_on_customer"),
+    "update": ("note", "visibility", "next_step", "expected_done_at", "waiting_on_customer"),
     "escalate": ("level", "reason"),
     "classify": ("type", "category", "priority", "reason"),
     "close": ("resolution",),
@@ -55,6 +55,7 @@ FORM_FIELDS = {  # the console's forms: command -> the fields it sends
 }
 LINKED_SHOWN = 20  # linked tickets listed on a ticket's page
 CHECKBOXES = ("waiting_on_customer",)  # sent as "on" when ticked
+MOMENTS = ("expected_done_at",)
 View = Callable[[Request, Session], Awaitable[Response]]
 
 
@@ -241,6 +242,9 @@ class Console:
             return self._render(request, "problem.html", {"problem": name}, session, 404)
         body: dict[str, Any] = {f: form.get(f) for f in FORM_FIELDS[name] if form.get(f)}
         body.update({box: True for box in CHECKBOXES if box in body})
+        for key in MOMENTS:  # typed on the team's clock (a datetime-local field)
+            if key in body:
+                body[key] = moment_in(str(body[key]), self.tz)
         if version := str(form.get("expected_version", "")):
             body["expected_version"] = int(version) if version.isdigit() else version
         body.update(number=number, actor=session.actor.record())
