@@ -8,12 +8,14 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from services.bootstrap import build_service
 from services.runtime.service import Service
 from services.runtime.settings import Settings
+from tests.browser import screenshots
 
 CHROMIUM = os.environ.get("TICKETFLOW_TEST_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -63,6 +65,12 @@ async def page(browser, console, tmp_path: Path) -> AsyncIterator:
     page.dialogs = []  # any alert() a page runs ends up here (none may)
     page.on("dialog", lambda dialog: page.dialogs.append(dialog.message))
     yield page
-    await page.screenshot(path=str(tmp_path / "last-page.png"), full_page=True)
-    print(f"screenshot: {tmp_path / 'last-page.png'}")
+    await screenshots.save(page, tmp_path / "last-page.png")
     await context.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if screenshots.TAKEN:
+        terminalreporter.section(f"screenshots of the console ({len(screenshots.TAKEN)})")
+        for path in screenshots.TAKEN:
+            terminalreporter.write_line(str(path))

@@ -14,6 +14,7 @@ import nats
 import pytest
 
 from services.edge.http.console.text import shown
+from tests.browser import screenshots
 from tests.browser.pages import AuditPage, LoginPage, StatsPage, TicketListPage
 from tests.browser.test_console import published
 from tests.integration.helpers import ask
@@ -43,8 +44,7 @@ async def until(check: Callable[[], Awaitable[bool]], timeout: float = 10) -> No
 
 
 async def shot(page, tmp_path: Path, name: str) -> None:
-    await page.screenshot(path=str(tmp_path / name), full_page=True)
-    print(f"screenshot: {tmp_path / name}")
+    await screenshots.save(page, tmp_path / name)
 
 
 async def test_the_statistics_draw_their_charts_and_a_figure_opens_its_tickets(
