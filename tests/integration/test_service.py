@@ -107,6 +107,11 @@ async def test_commands_and_queries_answer_over_request_reply(client) -> None:
     assert conflict["error"]["code"] == "conflict"
     bad = await ask(client, "tickets.cmd.close", b"{not json")
     assert bad["error"]["code"] == "invalid"
+    deep = await ask(client, "tickets.cmd.escalate", b'{"alert": ' + b"[" * 100_000 + b"]")
+    assert deep["error"] == {
+        "code": "invalid",
+        "message": "the request is nested too deeply to read",
+    }
     view = await ask(client, "tickets.query.ticket", {"number": reply["number"]})
     assert view["ticket"]["assignee"] == "A007"
     assert view["ticket"]["customer"]["phone"] == "138****5678"

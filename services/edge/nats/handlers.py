@@ -55,6 +55,10 @@ def replies_for_errors() -> ExceptionMiddleware:
     def refused(exc: TicketError) -> dict:
         return error(exc.code, exc.message)
 
+    @middleware.add_handler(RecursionError, publish=True)
+    def too_deep(exc: RecursionError) -> dict:  # JSON nested deeper than Python recurses
+        return error("invalid", "the request is nested too deeply to read")
+
     @middleware.add_handler(Exception, publish=True)
     def failed(exc: Exception) -> dict:
         log.error("handler failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
