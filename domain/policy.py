@@ -72,6 +72,9 @@ class StatsConfig(_Strict):
 class GroupImpactConfig(_Strict):
     customers: int = Field(default=3, ge=2)
     within: str = "24h"
+    # How alike two requests must read to be one problem (domain.similarity; 0 to 1):
+    # a request joins the group whose requests it resembles this much on average.
+    similarity: float = Field(default=0.15, gt=0, le=1)
     ignore_categories: list[str] = ["general"]  # "nothing matched" is not one problem
 
     @field_validator("within")

@@ -1,31 +1,56 @@
-"""Who reported what, and when: per ticket its reporter, arrival, category and impact,
-and whether it is closed. Group impact counts the customers in a category's window here.
+"""Who reported what, and when: per ticket its reporter, arrival, category, impact,
+whether it is closed, and the cluster of requests that say the same thing.
+
+Group impact counts the customers of a cluster within its window here. The cluster is
+decided when the request arrives (domain.similarity.Clusters: the request's words,
+masked as the stream carries them, against the requests of the window before it), in
+stream order, so a restart or a rebuild gives the same clusters. Each request's terms
+are kept, so that a restarted projection takes up its window where it was.
 """
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+
+from domain.similarity import Clusters, vector
 from infra.readdb import Tx
 from projections.base import Projection, event_kind
 
+TABLES = (
+    """CREATE TABLE IF NOT EXISTS reports (
+    ticket_id TEXT PRIMARY KEY, customer TEXT, received_at TEXT, category TEXT,
+    impact TEXT, closed INTEGER NOT NULL DEFAULT 0, cluster TEXT,
+    similarity DOUBLE PRECISION)""",
+    "CREATE INDEX IF NOT EXISTS reports_by_cluster ON reports (cluster, received_at)",
+    """CREATE TABLE IF NOT EXISTS report_terms (
+    ticket_id TEXT PRIMARY KEY, arrived DOUBLE PRECISION NOT NULL, terms TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS report_terms_by_arrival ON report_terms (arrived)",
+)
 
-class ReportsByCategory(Projection):
+
+class ReportsByProblem(Projection):
     name = "reports"
-    tables = (
-        """CREATE TABLE IF NOT EXISTS reports (
-        ticket_id TEXT PRIMARY KEY, customer TEXT, received_at TEXT, category TEXT,
-        impact TEXT, closed INTEGER NOT NULL DEFAULT 0)""",
-        "CREATE INDEX IF NOT EXISTS reports_by_category ON reports (category, received_at)",
-    )
-    table_names = ("reports",)
+    version = 2  # 2: clusters of requests that say the same thing
+    tables = TABLES
+    table_names = ("reports", "report_terms")
+
+    def __init__(self, threshold: float = 0.15, window_seconds: float = 86_400.0) -> None:
+        self.threshold, self.window = threshold, window_seconds
+        self._clusters: Clusters | None = None  # the window, loaded at the first event
+
+    def reset(self, tx: Tx) -> None:
+        super().reset(tx)
+        self._clusters = None
+
+    def drop(self, tx: Tx) -> None:
+        super().drop(tx)
+        self._clusters = None
 
     def apply(self, tx: Tx, event: dict) -> None:
         kind, ticket, data = event_kind(event), event["subject"], event["data"]
         if kind == "Received":
-            tx.execute(
-                "INSERT INTO reports (ticket_id, customer, received_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (ticket_id) DO NOTHING",
-                (ticket, customer_key(data.get("customer") or {}, ticket), data["received_at"]),
-            )
+            self._received(tx, ticket, data)
         elif kind in ("Classified", "ImpactRaised"):
             tx.execute(
                 "UPDATE reports SET category=COALESCE(?, category), impact=? WHERE ticket_id=?",
@@ -41,6 +66,43 @@ class ReportsByCategory(Projection):
                 "LIKE 'customer_id:%'",
                 (f"erased:{ticket}", ticket),
             )
+
+    def _received(self, tx: Tx, ticket: str, data: dict) -> None:
+        if tx.execute("SELECT 1 FROM reports WHERE ticket_id=?", (ticket,)).fetchone():
+            return  # applied before: the cluster stays what it was
+        arrived = datetime.fromisoformat(data["received_at"]).timestamp()
+        v = vector("\n".join(filter(None, (data.get("subject"), data.get("content")))))
+        cluster, score = self._window(tx, arrived).add(ticket, arrived, v)
+        tx.execute(
+            "INSERT INTO reports (ticket_id, customer, received_at, cluster, similarity) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                ticket,
+                customer_key(data.get("customer") or {}, ticket),
+                data["received_at"],
+                cluster,
+                score,
+            ),
+        )
+        tx.execute(
+            "INSERT INTO report_terms (ticket_id, arrived, terms) VALUES (?, ?, ?)",
+            (ticket, arrived, json.dumps(v, sort_keys=True)),
+        )
+
+    def _window(self, tx: Tx, arrived: float) -> Clusters:
+        """The requests of the window before `arrived`, as the last run left them."""
+        if self._clusters is None:
+            self._clusters = Clusters(self.threshold, self.window)
+            latest = tx.execute("SELECT MAX(arrived) FROM report_terms").fetchone()[0]
+            rows = tx.execute(
+                "SELECT t.ticket_id, t.arrived, t.terms, r.cluster FROM report_terms t "
+                "JOIN reports r ON r.ticket_id = t.ticket_id WHERE t.arrived >= ? "
+                "ORDER BY t.arrived, t.ticket_id",
+                (max(latest or arrived, arrived) - self.window,),
+            ).fetchall()
+            for ticket, at, terms, cluster in rows:
+                self._clusters.hold(ticket, at, cluster, json.loads(terms))
+        return self._clusters
 
 
 def customer_key(customer: dict, ticket_id: str) -> str:

@@ -1,10 +1,13 @@
-"""Group impact (docs/process.md): when a third customer reports the same category within 24 h,
-all those tickets get impact `group`, are linked, and their priority follows the
+"""Group impact (docs/process.md): when a third customer reports the same problem within
+24 h, all those tickets get impact `group`, are linked, and their priority follows the
 urgency × impact matrix; an `ImpactRaised` event on each records it.
 
-`projections.reports` keeps who reported what and when (a projection of the stream);
-`GroupImpact` looks at each newly classified ticket's category window and acts through
-the application, so the store stays the truth and a replay changes nothing twice.
+The same problem is what the requests say, not their category: `projections.reports`
+puts each request in a cluster of requests that read alike (domain.similarity) and
+keeps who reported what and when. `GroupImpact` looks at each newly classified
+ticket's cluster within the window and acts through the application, so the store
+stays the truth and a replay changes nothing twice. A category the policy ignores
+(`group_impact.ignore_categories`) never raises a group.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ log = logging.getLogger("ticketflow.group_impact")
 SYSTEM = Actor.system("group-impact")
 WIDER = {"individual": 0, "group": 1, "systemic": 2}
 IN_WINDOW = (
-    "SELECT ticket_id, customer FROM reports WHERE category = ? AND closed = 0 "
+    "SELECT ticket_id, customer FROM reports WHERE cluster = ? AND closed = 0 "
     "AND received_at BETWEEN ? AND ?"
 )
 LINKS = 50  # linked ticket ids recorded per ticket; a large group is not copied into each
@@ -83,11 +86,12 @@ class GroupImpact:
         rules = self.desk.policy.group_impact
         with self.db.transaction(write=False) as tx:
             row = tx.execute(
-                "SELECT category, received_at, impact FROM reports WHERE ticket_id=?", (ticket_id,)
+                "SELECT category, received_at, impact, cluster FROM reports WHERE ticket_id=?",
+                (ticket_id,),
             ).fetchone()
             if not row or not row[0] or rules.ignores(row[0]) or row[2] != "individual":
                 return []
-            window = (row[0], *self._window(row[1]))
+            window = (row[3], *self._window(row[1]))
             raised = [
                 r[0]
                 for r in tx.execute(
@@ -140,7 +144,7 @@ class GroupImpact:
                 linked=others[:LINKS],
                 sla=sla,
                 at=now,
-                reason=f"{len(members)} customers reported {t.category}",
+                reason=f"{len(members)} customers reported the same problem ({t.category})",
                 actor=SYSTEM,
             )
 

@@ -3,15 +3,16 @@
 sla     -> sla_* tables   -> the `sla` and `board` queries, the SLA watcher
 audit   -> audit_* tables -> the `audit` query
 stats   -> stats_* tables -> the `stats` query
-reports -> reports table  -> group impact
+reports -> reports tables -> group impact (who reported the same problem, and when)
 """
 
 from __future__ import annotations
 
+from domain.calendar import parse_duration
 from domain.policy import Policy
 from projections.audit import AuditTrail
 from projections.base import Projection
-from projections.reports import ReportsByCategory
+from projections.reports import ReportsByProblem
 from projections.sla import SlaView
 from projections.stats import Statistics
 
@@ -19,4 +20,7 @@ from projections.stats import Statistics
 def projections_for(policy: Policy) -> list[Projection]:
     teams = {a.id: a.team for a in policy.agents}
     sla = SlaView(policy.business_calendar, policy.agents)
-    return [sla, AuditTrail(), Statistics(teams), ReportsByCategory()]
+    rules = policy.group_impact
+    window = parse_duration(rules.within).seconds
+    reports = ReportsByProblem(rules.similarity, window)
+    return [sla, AuditTrail(), Statistics(teams), reports]

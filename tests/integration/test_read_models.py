@@ -9,7 +9,7 @@ import pytest
 from domain.calendar import parse_duration
 from infra.readdb import ReadDB
 from projections.audit import AuditTrail
-from projections.reports import ReportsByCategory
+from projections.reports import ReportsByProblem
 from projections.sla import SlaView
 from services.application.commands import CommandService
 from services.application.registration import Registrar
@@ -147,13 +147,14 @@ class TestAuditTrail:
 
 
 class TestGroupImpact:
-    def run(self, desk, store_url, *customers: str) -> GroupImpact:
+    def run(self, desk, store_url, *customers: str, texts: tuple[str, ...] = ()) -> GroupImpact:
+        texts = texts or ("我要退款,商品有质量问题",) * len(customers)
         requests = [
-            request(f"g-{i}", content="我要退款,商品有质量问题", customer={"customer_id": c})
-            for i, c in enumerate(customers)
+            request(f"g-{i}", content=text, customer={"customer_id": c})
+            for i, (c, text) in enumerate(zip(customers, texts, strict=True))
         ]
         Registrar(desk).register(requests)
-        reports = projector(ReportsByCategory(), store_url)
+        reports = projector(ReportsByProblem(), store_url)
         project(desk, reports)
         group = GroupImpact(desk, ReadDB(store_url))
         for _, event in stream_of(desk):
@@ -171,6 +172,49 @@ class TestGroupImpact:
 
     def test_two_customers_are_not_a_group(self, desk, store_url) -> None:
         assert self.run(desk, store_url, "C1", "C2", "C1").raised == 0
+
+    def test_three_customers_wording_one_fault_differently_are_one_group(
+        self, desk, store_url
+    ) -> None:
+        texts = (
+            "APP登录后马上闪退,什么都点不了",
+            "一登录app就直接退出了,手机是华为的",
+            "app登录闪退!!!已经试了三次了",
+        )
+        assert self.run(desk, store_url, "C1", "C2", "C3", texts=texts).raised == 3
+
+    def test_three_different_faults_of_one_category_are_not_a_group(self, desk, store_url) -> None:
+        texts = (
+            "网页打开一片白屏,控制台报错500",
+            "页面按钮点击没反应,页面卡死",
+            "前端页面加载很慢,要等半分钟",
+        )
+        assert self.run(desk, store_url, "C1", "C2", "C3", texts=texts).raised == 0
+        tickets = [desk.load(desk.resolve(None, f"CS2026112400{i:02d}")) for i in (1, 2, 3)]
+        assert len({t.category for t in tickets}) == 1  # the category alone no longer decides
+
+
+def test_a_restart_or_a_rebuild_gives_the_same_clusters(desk, store_url) -> None:
+    texts = [
+        "APP登录后马上闪退",
+        "一登录app就直接退出了",
+        "收不到短信验证码",
+        "app登录闪退了",
+        "验证码一直收不到",
+        "网页打开一片白屏",
+        "发票抬头开错了",
+        "验证码短信没来",
+    ]
+    Registrar(desk).register([request(f"c-{i}", content=t) for i, t in enumerate(texts)])
+    events = stream_of(desk)
+    continuous = projector(ReportsByProblem(), store_url)
+    continuous.apply_batch(events)
+    once = dump(continuous)["reports"]
+    continuous._reset()  # a rebuild: emptied, then fed again by a new process, in two runs
+    for part in (events[: len(events) // 2], events[len(events) // 2 :]):
+        projector(ReportsByProblem(), store_url).apply_batch(part)
+    assert dump(continuous)["reports"] == once
+    assert len({row[6] for row in once}) == 4  # crash, SMS code, blank page, invoice
 
 
 def test_the_cloudevent_type_carries_each_event_schema_version(desk, history) -> None:
