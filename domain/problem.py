@@ -190,6 +190,9 @@ class Problem(Aggregate):
     # ---- state ------------------------------------------------------------------
 
     chain_head: str = ""
+    number: str = ""
+    title: str = ""
+    category: str | None = None
     status: str = "open"
     resolution: str | None = None
     root_cause: dict | None = None

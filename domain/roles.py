@@ -18,10 +18,15 @@ MAY_SEND: dict[str, frozenset[str]] = {
     "rate": frozenset({"channel", "agent", "supervisor"}),
     "reopen": frozenset({"agent", "supervisor", "manager", "channel"}),
     "follow_up": frozenset({"agent", "supervisor", "manager"}),
-    "forget": frozenset({"manager"}),
-    "reveal_contact": frozenset(
-        {"agent", "supervisor", "manager"}
-    ),  # recorded in history  # erase a customer's personal data (docs/process.md)
+    "forget": frozenset({"manager"}),  # erase a customer's personal data (docs/process.md)
+    "reveal_contact": frozenset({"agent", "supervisor", "manager"}),  # recorded in history
+    # problems and improvement actions (an action's update: its owner, or above)
+    "open_problem": frozenset({"supervisor", "manager", "system"}),
+    "link_tickets": frozenset({"agent", "supervisor", "manager", "system"}),
+    "record_root_cause": frozenset({"supervisor", "manager"}),
+    "plan_action": frozenset({"supervisor", "manager"}),
+    "update_action": frozenset({"agent", "supervisor", "manager"}),
+    "close_problem": frozenset({"supervisor", "manager"}),
 }
 
 
@@ -37,6 +42,7 @@ MAY_ASK: dict[str, frozenset[str]] = {
     "audit": READERS,
     "stats": READERS | {"analytics"},
     "tickets": READERS | {"analytics"},
+    "problem": READERS,
 }
 
 

@@ -43,12 +43,13 @@ def _pascal(event_name: str) -> str:
 
 
 @lru_cache(maxsize=512)
-def event_type(event_name: str, schema_version: int = 1) -> str:
-    """`ProgressUpdated` -> `ticketflow.ticket.progress_updated.v1`."""
+def event_type(event_name: str, schema_version: int = 1, kind: str = "ticket") -> str:
+    """`ProgressUpdated` -> `ticketflow.ticket.progress_updated.v1`; a problem's event
+    (`kind="problem"`): `ProblemOpened` -> `ticketflow.problem.problem_opened.v1`."""
     if type(schema_version) is not int or schema_version < 1:
         raise ValueError(f"schema_version must be an int >= 1, got {schema_version!r}")
     snake = _WORD_START.sub("_", _pascal(event_name)).lower()
-    return f"ticketflow.ticket.{snake}.v{schema_version}"
+    return f"ticketflow.{kind}.{snake}.v{schema_version}"
 
 
 def event_subject(event_name: str, ticket_id: str) -> str:
@@ -95,6 +96,7 @@ def build_envelope(
     sequence: int,
     data: dict,
     schema_version: int = 1,
+    kind: str = "ticket",
 ) -> bytes:
     """Structured-mode JSON bytes, members in docs/contract.md's order. No `ticketnumber` member
     when `number` is None (a JSON null would mean "unset" anyway)."""
@@ -112,7 +114,7 @@ def build_envelope(
         "specversion": SPECVERSION,
         "id": f"{ticket_id}:{version}",
         "source": SOURCE,
-        "type": event_type(event_name, schema_version),
+        "type": event_type(event_name, schema_version, kind),
         "subject": ticket_id,
         "time": _utc_z(time),
         "datacontenttype": DATACONTENTTYPE,

@@ -38,16 +38,25 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from domain.event_data import Reveal, event_data, event_name, no_keys
+from domain.problem import Problem
 from domain.ticket import Ticket
 from infra.cloudevents import build_envelope, event_subject
 from infra.streams import EVENTS
 
 log = logging.getLogger("ticketflow.relay")
-TICKET_TOPICS = frozenset(
-    get_topic(cls)
-    for cls in vars(Ticket).values()
-    if isinstance(cls, type) and issubclass(cls, Ticket.Event) and cls is not Ticket.Event
-)
+def _event_topics(aggregate: type) -> frozenset[str]:
+    base = aggregate.Event  # type: ignore[attr-defined]
+    return frozenset(
+        get_topic(cls)
+        for cls in vars(aggregate).values()
+        if isinstance(cls, type) and issubclass(cls, base) and cls is not base
+    )
+
+
+# What goes to TICKETS_EVENTS: every ticket's and every problem's events (not the
+# bookkeeping of ticket numbers or personal-data keys).
+PROBLEM_TOPICS = _event_topics(Problem)
+PUBLISHED_TOPICS = _event_topics(Ticket) | PROBLEM_TOPICS
 ACK_TIMEOUT = 10.0  # publish_async futures never time out by themselves
 ATOMIC_MAX = 1000  # nats-server's limit of messages in one atomic batch
 
@@ -77,6 +86,7 @@ def to_outgoing(app: Application, notification: Notification) -> Outgoing:
         sequence=notification.id,
         data=event_data(event, _reveal(app)),
         schema_version=getattr(type(event), "class_version", 1),
+        kind="problem" if notification.topic in PROBLEM_TOPICS else "ticket",
     )
     return Outgoing(
         notification.id,
@@ -189,7 +199,7 @@ class Relay:
         notifications = self.app.recorder.select_notifications(
             start=self.position, limit=self.batch_size, inclusive_of_start=False
         )
-        outgoing = [to_outgoing(self.app, n) for n in notifications if n.topic in TICKET_TOPICS]
+        outgoing = [to_outgoing(self.app, n) for n in notifications if n.topic in PUBLISHED_TOPICS]
         return outgoing, (notifications[-1].id if notifications else None)
 
     async def _publish(self, batch: Sequence[Outgoing]) -> None:

@@ -27,6 +27,7 @@ from infra.store import store_env
 from infra.streams import INTAKE_DURABLE
 from services.application.commands import CommandService
 from services.application.desk import TicketDesk, utc_now
+from services.application.problems import ProblemService
 from services.application.queries import QueryService, role_checked
 from services.application.registration import Registrar
 from services.automation.group_impact import GroupImpact
@@ -92,7 +93,7 @@ def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
     )
     ops = Ops(health, counters)
     commands, answers = CommandService(desk), read.answers()  # every edge calls these
-    routers = [build_router(commands, answers), ops_router(ops)]
+    routers = [build_router(commands, answers, read.problems), ops_router(ops)]
     responders = Responders(link.nc, link.servers, link.broker_login(), routers)
     metrics = None
     if s.metrics_port is not None and s.role.serves:
@@ -134,6 +135,7 @@ class ReadSide:
     projectors that keep them."""
 
     queries: QueryService
+    problems: ProblemService
     sla: SlaService
     board: BoardService
     audit: AuditService
@@ -154,6 +156,7 @@ class ReadSide:
                 "stats": self.stats.stats,
                 "board": self.board.board,
                 "tickets": TicketList(self.stats).tickets,
+                "problem": self.problems.problem,
             }
         )
 
@@ -176,7 +179,10 @@ def read_side(db: str, desk: TicketDesk, js: JetStreamContext) -> ReadSide:
     }
     audit, stats = AuditService(ReadDB(db)), StatsService(ReadDB(db), policy, clock)
     board = BoardService(ReadDB(db), policy, clock)
-    return ReadSide(QueryService(desk), sla, board, audit, stats, watcher, group, projectors)
+    problems = ProblemService(desk)
+    return ReadSide(
+        QueryService(desk), problems, sla, board, audit, stats, watcher, group, projectors
+    )
 
 
 def leader_of(

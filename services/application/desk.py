@@ -99,10 +99,20 @@ class TicketDesk(Application[UUID]):
         With `expected_version` the caller asked for exactly that state: a concurrent
         write (or a different current version) is a `conflict`, never a retry.
         """
+        return self.change_any(ticket_id, action, expected_version, self.load)
+
+    def change_any(
+        self,
+        aggregate_id: UUID,
+        action: Callable[[Any], Any],
+        expected_version: int | None,
+        load: Callable[[UUID], Any],
+    ) -> Any:
+        """`change` for any aggregate the store holds (`load` reads it: a problem)."""
         for _ in range(SAVE_RETRIES):
-            ticket = self.load(ticket_id)
+            ticket = load(aggregate_id)
             if expected_version is not None and ticket.version != expected_version:
-                raise Conflict(f"ticket is at version {ticket.version}, not {expected_version}")
+                raise Conflict(f"it is at version {ticket.version}, not {expected_version}")
             action(ticket)
             try:
                 self.save(ticket)

@@ -55,14 +55,15 @@ class NumberSequence:
     """Hands out the next free daily number; probes the store (log n reads) after start
     or after a lost race, instead of scanning every ticket."""
 
-    def __init__(self, desk: TicketDesk) -> None:
-        self.desk = desk
+    def __init__(self, desk: TicketDesk, prefix: str | None = None) -> None:
+        """`prefix`: another series than the policy's ticket numbers (`PB` problems)."""
+        self.desk, self.prefix = desk, prefix
         self._next: dict[date, int] = {}
         self._lock = threading.Lock()
 
     def _number(self, day: date, seq: int) -> str:
         n = self.desk.policy.numbering
-        return format_number(n.prefix, day, seq, n.digits)
+        return format_number(self.prefix or n.prefix, day, seq, n.digits)
 
     def _taken(self, day: date, seq: int) -> bool:
         return self.desk.exists(number_id(self._number(day, seq)))

@@ -30,7 +30,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from infra.readdb import ReadDB
-from infra.relay import TICKET_TOPICS, stream_position
+from infra.relay import PUBLISHED_TOPICS, stream_position
 from infra.streams import DLQ, EVENTS, INTAKE, INTAKE_DURABLE
 from services.application.desk import TicketDesk
 
@@ -158,7 +158,7 @@ class Health:
         pending = recorder.select_notifications(
             start=position,
             limit=LAG_COUNT_CAP,
-            topics=sorted(TICKET_TOPICS),
+            topics=sorted(PUBLISHED_TOPICS),
             inclusive_of_start=False,
         )
         return top, len(pending)

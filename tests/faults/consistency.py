@@ -19,7 +19,7 @@ import nats
 from infra.policy_file import load_policy
 from infra.projector import Projector
 from infra.readdb import ReadDB
-from infra.relay import TICKET_TOPICS
+from infra.relay import PUBLISHED_TOPICS
 from infra.store import store_env
 from infra.streams import EVENTS, INTAKE, INTAKE_DURABLE
 from services.application.desk import TicketDesk
@@ -36,7 +36,7 @@ def stored_ticket_events(store_url: str, data_dir: Path) -> list[tuple[int, str,
             start=start, limit=5000, inclusive_of_start=False
         ):
             for n in batch:
-                if n.topic in TICKET_TOPICS:
+                if n.topic in PUBLISHED_TOPICS:
                     event: Any = desk.mapper.to_domain_event(n)
                     events.append(
                         (

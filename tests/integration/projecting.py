@@ -7,7 +7,7 @@ from typing import Any
 
 from infra.projector import Projector
 from infra.readdb import ReadDB
-from infra.relay import TICKET_TOPICS, to_outgoing
+from infra.relay import PUBLISHED_TOPICS, to_outgoing
 from projections.base import Projection
 from services.application.desk import TicketDesk
 
@@ -18,7 +18,7 @@ def stream_of(desk: TicketDesk) -> list[tuple[int, dict]]:
     return [
         (n.id, json.loads(to_outgoing(desk, n).payload))
         for n in notifications
-        if n.topic in TICKET_TOPICS
+        if n.topic in PUBLISHED_TOPICS
     ]
 
 

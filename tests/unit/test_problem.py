@@ -126,3 +126,12 @@ def test_a_closed_problem_takes_no_more_work() -> None:
     p.close(resolution="fixed in 3.2.1", actor=SUPERVISOR, at=AT)
     with pytest.raises(IllegalState, match="closed"):
         p.link(tickets=["t9"], actor=SUPERVISOR, at=AT)
+
+
+def test_the_edge_offers_exactly_the_metrics_the_domain_judges() -> None:
+    from typing import get_args
+
+    from domain.problem import METRICS
+    from services.application.problem_messages import Metric
+
+    assert set(get_args(Metric)) == METRICS

@@ -19,6 +19,8 @@ from pydantic import ValidationError
 from domain.errors import TicketError
 from services.application.commands import CommandService
 from services.application.messages import COMMANDS, Forget, HistoryQuery, TicketQuery, reason_of
+from services.application.problem_messages import PROBLEM_COMMANDS, ProblemQuery
+from services.application.problems import ProblemService
 from services.readside.audit import AuditQuery
 from services.readside.board import BoardQuery
 from services.readside.sla import SlaQuery
@@ -35,6 +37,7 @@ QUERIES: dict[str, type] = {
     "audit": AuditQuery,
     "board": BoardQuery,
     "tickets": TicketsQuery,
+    "problem": ProblemQuery,
 }
 LISTS = ("sla", "stats", "audit", "board", "tickets")  # the queries that take no ticket
 Answer = Callable[[Any], dict]
@@ -81,10 +84,17 @@ def typed(name: str, model: type, call: Callable[[Any], dict]) -> Callable[[Any]
 
 
 def build_router(
-    commands: CommandService | None, answers: Mapping[str, Answer] | None = None
+    commands: CommandService | None,
+    answers: Mapping[str, Answer] | None = None,
+    problems: ProblemService | None = None,
 ) -> NatsRouter:
     """The request/reply handlers; `answers` maps each query name to its service call."""
     router = NatsRouter(middlewares=[replies_for_errors()])
+    for name, model in PROBLEM_COMMANDS.items() if problems else ():
+        call = (lambda n: lambda c: problems.execute(n, c))(name)  # type: ignore[union-attr]
+        router.subscriber(f"tickets.cmd.{name}", queue=QUEUE, title=f"tickets.cmd.{name}")(
+            typed(f"cmd_{name}", model, call)
+        )
     for name, model in COMMANDS.items():
         call = (lambda n: lambda c: commands.execute(n, c))(name)  # type: ignore[union-attr]
         router.subscriber(f"tickets.cmd.{name}", queue=QUEUE, title=f"tickets.cmd.{name}")(

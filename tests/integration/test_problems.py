@@ -1,0 +1,131 @@
+"""Problems and improvement actions through the application, on SQLite and PostgreSQL:
+numbered, checked like tickets, replayable, and on the stream beside the tickets."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from domain.errors import Forbidden, NotFound
+from domain.ticket import ticket_id_for
+from infra.relay import PROBLEM_TOPICS
+from services.application.problem_messages import PROBLEM_COMMANDS, ProblemQuery
+from services.application.problems import ProblemService
+from services.application.registration import Registrar
+from services.readside.projections import projections_for
+from tests.integration.helpers import ask, envelope, publish_request, read_stream
+from tests.integration.projecting import project, projector, stream_of
+from tests.integration.test_desk import request
+
+SUPERVISOR = {"id": "S001", "role": "supervisor"}
+OWNER = {"id": "A007", "role": "agent"}
+
+
+def send(service: ProblemService, name: str, actor: dict = SUPERVISOR, **fields) -> dict:
+    return service.execute(name, PROBLEM_COMMANDS[name].model_validate({"actor": actor, **fields}))
+
+
+@pytest.fixture
+def tickets(desk) -> list[str]:
+    """Three tickets' numbers."""
+    registered = Registrar(desk).register(
+        [
+            request(f"p-{i}", content=text)
+            for i, text in enumerate(("登录闪退", "一登录就退出", "发票错了"))
+        ]
+    )
+    return [desk.load(r.ticket_id).number for r in registered]
+
+
+def test_a_supervisor_opens_a_problem_of_tickets_named_by_number(desk, tickets, clock) -> None:
+    service = ProblemService(desk)
+    reply = send(service, "open_problem", title="APP 登录闪退", tickets=tickets[:2])
+    day = clock.now.astimezone(desk.policy.business_calendar.tz)
+    assert reply["number"] == f"PB{day:%Y%m%d}0001" and reply["version"] == 1
+    again = send(service, "open_problem", title="发票抬头", tickets=tickets[2:])
+    assert again["number"] == f"PB{day:%Y%m%d}0002"
+    problem = service.problem(ProblemQuery(number=reply["number"]))["problem"]
+    assert len(problem["tickets"]) == 2 and problem["status"] == "open"
+
+
+def test_a_problem_is_worked_from_analysis_to_a_done_action_and_replays(
+    desk, tickets, clock
+) -> None:
+    service = ProblemService(desk)
+    number = send(service, "open_problem", title="APP 登录闪退", tickets=tickets[:1])["number"]
+    send(service, "link_tickets", number=number, tickets=tickets[:2])
+    send(
+        service,
+        "record_root_cause",
+        number=number,
+        method="5w1h",
+        analysis={"what": "登录后闪退", "why": "新版本空指针", "how": "回滚并修复"},
+        root_cause="3.2.0 登录页空指针",
+    )
+    due = (clock.now + timedelta(days=14)).isoformat()
+    send(
+        service,
+        "plan_action",
+        number=number,
+        title="修复并灰度发布",
+        owner="A007",
+        due=due,
+        metric="first_response_seconds.p50",
+        scope={"category": "account/login"},
+        target={"op": "<=", "value": 1800},
+    )
+    done = send(
+        service, "update_action", OWNER, number=number, action_id="A1", note="已发布", status="done"
+    )
+    now = service.problem(ProblemQuery(number=number))["problem"]
+    assert done["version"] == 5 and now["actions"][0]["status"] == "done"
+    assert now["root_cause"]["root_cause"] == "3.2.0 登录页空指针"
+    before = service.problem(ProblemQuery(number=number, as_of=2))["problem"]
+    assert len(before["tickets"]) == 2 and before["root_cause"] is None and before["actions"] == []
+
+
+def test_roles_and_missing_tickets_are_refused_and_nothing_is_stored(desk, tickets) -> None:
+    service = ProblemService(desk)
+    with pytest.raises(Forbidden):
+        send(service, "open_problem", OWNER, title="x", tickets=tickets)
+    with pytest.raises(NotFound):
+        send(service, "open_problem", title="x", tickets=[*tickets, "CS209901010001"])
+    with pytest.raises(NotFound):
+        service.problem(ProblemQuery(number="PB209901010001"))
+
+
+def test_problem_events_go_to_the_stream_and_the_read_models_take_them_in_stride(
+    desk, tickets, store_url
+) -> None:
+    service = ProblemService(desk)
+    number = send(service, "open_problem", title="APP 登录闪退", tickets=tickets[:2])["number"]
+    send(service, "close_problem", number=number, resolution="fixed")
+    kinds = [e["type"] for _, e in stream_of(desk)]
+    assert "ticketflow.problem.problem_opened.v1" in kinds
+    assert "ticketflow.problem.problem_closed.v1" in kinds
+    assert len(PROBLEM_TOPICS) >= 7
+    for projection in projections_for(desk.policy):
+        applied = project(desk, projector(projection, store_url))
+        assert len(applied) == len(kinds)  # every event applied, none refused
+
+
+@pytest.mark.nats
+async def test_over_nats_a_problem_is_opened_and_read_like_a_ticket(client) -> None:
+    js = client.jetstream()
+    await publish_request(js, "app", {"external_id": "n-1", "content": "APP 登录闪退"})
+    ticket_id = str(ticket_id_for("app", "n-1"))
+    deadline = asyncio.get_running_loop().time() + 10
+    while not (await ask(client, "tickets.query.ticket", {"ticket_id": ticket_id}))["ok"]:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    body = {"actor": SUPERVISOR, "title": "APP 登录闪退", "tickets": [ticket_id]}
+    opened = await ask(client, "tickets.cmd.open_problem", body)
+    assert opened["ok"] and opened["number"].startswith("PB"), opened
+    refused = await ask(client, "tickets.cmd.open_problem", {**body, "actor": OWNER})
+    assert refused["error"]["code"] == "forbidden"
+    read = await ask(client, "tickets.query.problem", {"number": opened["number"]})
+    assert read["problem"]["tickets"] == [ticket_id]
+    (event,) = await read_stream(js, "tickets.events.ProblemOpened.>", 1)
+    assert envelope(event)["ticketnumber"] == opened["number"]
