@@ -44,6 +44,8 @@ from infra.cloudevents import build_envelope, event_subject
 from infra.streams import EVENTS
 
 log = logging.getLogger("ticketflow.relay")
+
+
 def _event_topics(aggregate: type) -> frozenset[str]:
     base = aggregate.Event  # type: ignore[attr-defined]
     return frozenset(
