@@ -100,7 +100,7 @@ def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
         metrics = MetricsServer(s.metrics_host, s.metrics_port, probe_routes(ops))
     front: list[Worker] = [responders, intake_loop, *([metrics] if metrics else [])]
     if s.http_port is not None and s.role.serves:
-        front += http_edge(s, desk, link, commands, answers)
+        front += http_edge(s, desk, link, commands, answers, read.problems)
     workers = role_workers(s, desk, link, relay, leader, front)
     http = next((w for w in workers if isinstance(w, HttpServer)), None)
     return Parts(workers, health, intake, read.watcher, metrics, http, answers)
@@ -112,13 +112,14 @@ def http_edge(
     link: NatsLink,
     commands: CommandService,
     answers: Mapping[str, Answer],
+    problems: ProblemService,
 ) -> list[Worker]:
     """The HTTP API and the console, on the same application as the NATS handlers: the
     console's live feed, then the server (started in this order, stopped in reverse)."""
     assert s.http_port is not None
     users, attempts = Users(s.auth), Attempts()  # one budget of failed sign-ins for both
     closing = asyncio.Event()  # set first when the server stops: open streams end
-    api = Api(commands, answers, link.js, users, closing, attempts)
+    api = Api(commands, answers, link.js, users, closing, attempts, problems)
     sessions = Sessions(desk.env.get("CIPHER_KEY") or "", attempts=attempts)
     live = Live(link.js, closing)
     tz, tree = desk.policy.business_calendar.tz, desk.policy.classification.categories

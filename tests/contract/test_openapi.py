@@ -12,6 +12,7 @@ from pathlib import Path
 from starlette.routing import Route
 
 from services.application.messages import COMMANDS
+from services.application.problem_messages import PROBLEM_COMMANDS
 from services.edge.http.api import Api
 from services.edge.http.openapi import openapi_document
 from services.edge.http.users import Users
@@ -33,6 +34,9 @@ def test_every_route_of_the_api_is_documented() -> None:
         assert isinstance(route, Route)
         if route.path == "/api/v1/tickets/{ref}/{command}":  # documented command by command
             assert all(f"/api/v1/tickets/{{ref}}/{name}" in paths for name in COMMANDS)
+        elif route.path == "/api/v1/problems/{ref}/{command}":
+            named = [f"/api/v1/problems/{{ref}}/{name}" for name in PROBLEM_COMMANDS]
+            assert all(path in paths for path in named if not path.endswith("open_problem"))
         elif route.path != "/api/v1/openapi.json":
             for method in (route.methods or set()) - {"HEAD"}:
                 assert method.lower() in paths[route.path], (route.path, method)

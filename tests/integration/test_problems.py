@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import httpx
 import pytest
 
 from domain.errors import Forbidden, NotFound
@@ -129,3 +130,35 @@ async def test_over_nats_a_problem_is_opened_and_read_like_a_ticket(client) -> N
     assert read["problem"]["tickets"] == [ticket_id]
     (event,) = await read_stream(js, "tickets.events.ProblemOpened.>", 1)
     assert envelope(event)["ticketnumber"] == opened["number"]
+
+
+@pytest.mark.nats
+async def test_over_http_the_signed_in_supervisor_opens_and_analyses_a_problem(service) -> None:
+    base = f"http://127.0.0.1:{service.parts.http.port}/api/v1"
+    supervisor = ("S001", "supervisor")
+    async with httpx.AsyncClient(base_url=base, timeout=10) as api:
+        opened = await api.post("/problems", json={"title": "APP 登录闪退"}, auth=supervisor)
+        assert opened.status_code == 200, opened.text
+        number = opened.json()["number"]
+        analysis = {
+            "method": "fishbone",
+            "analysis": {"methods": ["未灰度发布"]},
+            "root_cause": "x",
+        }
+        done = await api.post(
+            f"/problems/{number}/record_root_cause", json=analysis, auth=supervisor
+        )
+        assert done.status_code == 200 and done.headers["etag"] == '"2"'
+        read = await api.get(f"/problems/{number}", params={"as_of": 1}, auth=supervisor)
+        assert read.json()["problem"]["root_cause"] is None
+        refused = await api.post(
+            f"/problems/{number}/record_root_cause", json=analysis, auth=("A007", "agent")
+        )
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+        wrong = {**analysis, "analysis": {"why": "x"}}
+        invalid = await api.post(
+            f"/problems/{number}/record_root_cause", json=wrong, auth=supervisor
+        )
+        assert invalid.status_code == 400 and "fishbone has no ['why']" in invalid.text
+        unknown = await api.post(f"/problems/{number}/open_problem", json={}, auth=supervisor)
+        assert unknown.status_code == 404

@@ -35,6 +35,8 @@ from domain.ticket import ticket_id_for
 from infra.stream_seek import first_after
 from services.application.commands import CommandService
 from services.application.messages import COMMANDS, HistoryQuery, TicketQuery, reason_of
+from services.application.problem_messages import PROBLEM_COMMANDS, ProblemQuery
+from services.application.problems import ProblemService
 from services.edge.http.openapi import openapi_document
 from services.edge.http.sse import server_sent
 from services.edge.http.users import Attempts, Users
@@ -94,8 +96,10 @@ class Api:
         users: Users,
         closing: asyncio.Event | None = None,
         attempts: Attempts | None = None,
+        problems: ProblemService | None = None,
     ) -> None:
         self.commands, self.answers, self.js, self.users = commands, answers, js, users
+        self.problems = problems
         self.closing = closing or asyncio.Event()
         self.attempts = attempts or Attempts()  # the console's too, when it shares one
         self._document = openapi_document()
@@ -109,6 +113,13 @@ class Api:
             Route("/api/v1/tickets/{ref}", signed_in(self.ticket), methods=["GET"]),
             Route("/api/v1/tickets/{ref}/history", signed_in(self.history), methods=["GET"]),
             Route("/api/v1/tickets/{ref}/{command}", signed_in(self.command), methods=["POST"]),
+            Route("/api/v1/problems", signed_in(self.problem_command), methods=["POST"]),
+            Route("/api/v1/problems/{ref}", signed_in(self.problem), methods=["GET"]),
+            Route(
+                "/api/v1/problems/{ref}/{command}",
+                signed_in(self.problem_command),
+                methods=["POST"],
+            ),
             *[
                 Route(f"/api/v1/{name}", signed_in(self._query(name)), methods=["GET"])
                 for name in LISTS
@@ -148,6 +159,29 @@ class Api:
             body.setdefault("expected_version", _version(match))
         command = _valid(COMMANDS[name], {**body, **_ref(request), "actor": actor.record()})
         reply = await asyncio.to_thread(self.commands.execute, name, command)
+        return Reply(reply, headers={"ETag": f'"{reply.get("version")}"'})
+
+    async def problem(self, request: Request, actor: Actor) -> Response:
+        query = {**_params(request, ProblemQuery), **_problem_ref(request), "actor": actor.record()}
+        return await self._answer("problem", ProblemQuery, query)
+
+    async def problem_command(self, request: Request, actor: Actor) -> Response:
+        """`POST /problems` opens one; `POST /problems/<ref>/<command>` works on it."""
+        name = request.path_params.get("command", "open_problem")
+        if name not in PROBLEM_COMMANDS or ("ref" in request.path_params) == (
+            name == "open_problem"
+        ):
+            known = ", ".join(c for c in PROBLEM_COMMANDS if c != "open_problem")
+            raise ApiError("not_found", f"no problem command {name!r}; known: {known}")
+        body = await _json_object(request)
+        if "actor" in body:
+            raise ApiError("invalid", "actor: the actor is the signed-in user; do not send it")
+        if match := request.headers.get("if-match"):
+            body.setdefault("expected_version", _version(match))
+        ref = _problem_ref(request) if "ref" in request.path_params else {}
+        command = _valid(PROBLEM_COMMANDS[name], {**body, **ref, "actor": actor.record()})
+        assert self.problems is not None
+        reply = await asyncio.to_thread(self.problems.execute, name, command)
         return Reply(reply, headers={"ETag": f'"{reply.get("version")}"'})
 
     async def intake(self, request: Request, actor: Actor) -> Response:
@@ -252,6 +286,11 @@ def _resume_after(request: Request) -> int:
 def _ref(request: Request) -> dict[str, str]:
     ref = request.path_params["ref"]
     return {"ticket_id": ref} if UUID_TEXT.fullmatch(ref) else {"number": ref}
+
+
+def _problem_ref(request: Request) -> dict[str, str]:
+    ref = request.path_params["ref"]
+    return {"problem_id": ref} if UUID_TEXT.fullmatch(ref) else {"number": ref}
 
 
 def _params(request: Request, model: type[BaseModel]) -> dict[str, Any]:

@@ -14,10 +14,11 @@ from services.application.messages import (
     IntakeRequest,
     TicketQuery,
 )
+from services.application.problem_messages import PROBLEM_COMMANDS, OpenProblem, ProblemQuery
 from services.edge.nats.handlers import LISTS, QUERIES
 
 VERSION = "1.0.0"
-FROM_PATH_OR_SIGN_IN = ("actor", "ticket_id", "number")
+FROM_PATH_OR_SIGN_IN = ("actor", "ticket_id", "problem_id", "number")
 ERRORS = {
     "400": "invalid: the reason names the field",
     "401": "unauthorized: sign in with HTTP Basic",
@@ -33,6 +34,7 @@ REF = {
     "description": "a ticket id or number",
     "schema": {"type": "string"},
 }
+PROBLEM_REF = {**REF, "description": "a problem id or number (PB...)"}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -47,6 +49,13 @@ def openapi_document() -> dict[str, Any]:
         paths[f"/api/v1/tickets/{{ref}}/{name}"] = {"post": _command(name, model, schemas)}
     for name in LISTS:
         paths[f"/api/v1/{name}"] = {"get": _query(name, QUERIES[name], [])}
+    paths["/api/v1/problems"] = {"post": _command("open_problem", OpenProblem, schemas, [])}
+    paths["/api/v1/problems/{ref}"] = {"get": _query("problem", ProblemQuery, [PROBLEM_REF])}
+    for problem_command, problem_model in PROBLEM_COMMANDS.items():
+        if problem_command != "open_problem":
+            route = f"/api/v1/problems/{{ref}}/{problem_command}"
+            operation = _command(problem_command, problem_model, schemas, [PROBLEM_REF])
+            paths[route] = {"post": operation}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -113,7 +122,9 @@ def _events() -> dict[str, Any]:
     }
 
 
-def _command(name: str, model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, Any]:
+def _command(
+    name: str, model: type[BaseModel], schemas: dict[str, Any], path: list[dict] | None = None
+) -> dict[str, Any]:
     title = f"{model.__name__}Body"
     schemas[title] = _schema(model, schemas, drop=FROM_PATH_OR_SIGN_IN)
     if_match = {
@@ -126,7 +137,7 @@ def _command(name: str, model: type[BaseModel], schemas: dict[str, Any]) -> dict
     return {
         "summary": f"tickets.cmd.{name}",
         "description": (model.__doc__ or "").strip(),
-        "parameters": [REF, if_match],
+        "parameters": [*(path if path is not None else [REF]), if_match],
         "requestBody": _body(title),
         "responses": {
             "200": {"description": "done", "content": _json({"type": "object"})},
