@@ -73,6 +73,8 @@ class Projector:
         name, applied = self.projection.name, []
         with self.db.transaction() as tx:
             position, store_seq = tx.positions(name)
+            if begin := getattr(self.projection, "begin", None):
+                begin(tx)  # a projection with state in memory checks it against the tables
             for seq, event in batch:
                 if seq <= position:
                     continue

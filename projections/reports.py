@@ -24,20 +24,31 @@ TABLES = (
     similarity DOUBLE PRECISION)""",
     "CREATE INDEX IF NOT EXISTS reports_by_cluster ON reports (cluster, received_at)",
     """CREATE TABLE IF NOT EXISTS report_terms (
-    ticket_id TEXT PRIMARY KEY, arrived DOUBLE PRECISION NOT NULL, terms TEXT NOT NULL)""",
+    ticket_id TEXT PRIMARY KEY, arrived DOUBLE PRECISION NOT NULL, terms TEXT NOT NULL,
+    added BIGINT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS report_terms_by_arrival ON report_terms (arrived)",
+    "CREATE INDEX IF NOT EXISTS report_terms_by_order ON report_terms (added)",
 )
 
 
 class ReportsByProblem(Projection):
     name = "reports"
-    version = 2  # 2: clusters of requests that say the same thing
+    version = 3  # 2: clusters of requests that say the same thing; 3: their order
     tables = TABLES
     table_names = ("reports", "report_terms")
 
     def __init__(self, threshold: float = 0.15, window_seconds: float = 86_400.0) -> None:
         self.threshold, self.window = threshold, window_seconds
         self._clusters: Clusters | None = None  # the window, loaded at the first event
+        self._added = 0  # how many requests the tables held when the window was last in step
+
+    def begin(self, tx: Tx) -> None:
+        """Before a batch: the window in memory is the tables' (not one a rolled-back
+        batch, or another instance that led meanwhile, left different)."""
+        if self._clusters is not None:
+            last = tx.execute("SELECT MAX(added) FROM report_terms").fetchone()[0] or 0
+            if last != self._added:
+                self._clusters = None  # loaded again at the next request
 
     def reset(self, tx: Tx) -> None:
         super().reset(tx)
@@ -84,15 +95,17 @@ class ReportsByProblem(Projection):
                 score,
             ),
         )
+        self._added += 1
         tx.execute(
-            "INSERT INTO report_terms (ticket_id, arrived, terms) VALUES (?, ?, ?)",
-            (ticket, arrived, json.dumps(v, sort_keys=True)),
+            "INSERT INTO report_terms (ticket_id, arrived, terms, added) VALUES (?, ?, ?, ?)",
+            (ticket, arrived, json.dumps(v, sort_keys=True), self._added),
         )
 
     def _window(self, tx: Tx, arrived: float) -> Clusters:
         """The requests of the window before `arrived`, as the last run left them."""
         if self._clusters is None:
             self._clusters = Clusters(self.threshold, self.window)
+            self._added = tx.execute("SELECT MAX(added) FROM report_terms").fetchone()[0] or 0
             latest = tx.execute("SELECT MAX(arrived) FROM report_terms").fetchone()[0]
             rows = tx.execute(
                 "SELECT t.ticket_id, t.arrived, t.terms, r.cluster FROM report_terms t "

@@ -217,6 +217,28 @@ def test_a_restart_or_a_rebuild_gives_the_same_clusters(desk, store_url) -> None
     assert len({row[6] for row in once}) == 4  # crash, SMS code, blank page, invoice
 
 
+def test_an_instance_that_leads_again_takes_up_what_the_other_one_clustered(
+    desk, store_url
+) -> None:
+    """The window lives in memory too: when another instance led meanwhile (or a batch
+    was rolled back), the memory is read again from the tables before the next batch."""
+    texts = ["收不到短信验证码", "发票抬头开错了", "验证码一直收不到", "验证码短信没来"]
+    Registrar(desk).register([request(f"f-{i}", content=t) for i, t in enumerate(texts)])
+    events = stream_of(desk)
+    first, second = (
+        projector(ReportsByProblem(), store_url),
+        projector(ReportsByProblem(), store_url),
+    )
+    first.apply_batch(events[:2])  # the SMS request, on the first leader
+    second.apply_batch(events[:6])  # the invoice and the second SMS one, on the next
+    first.apply_batch(events)  # the first leads again: the third SMS request
+    together = dump(first)["reports"]
+    first._reset()
+    projector(ReportsByProblem(), store_url).apply_batch(events)
+    assert dump(first)["reports"] == together
+    assert len({row[6] for row in together}) == 2  # SMS code, invoice
+
+
 def test_the_cloudevent_type_carries_each_event_schema_version(desk, history) -> None:
     command(CommandService(desk), "close", history[1], AGENT, resolution="done")
     types = {e["type"] for _, e in stream_of(desk)}
