@@ -43,6 +43,7 @@ MAY_ASK: dict[str, frozenset[str]] = {
     "stats": READERS | {"analytics"},
     "tickets": READERS | {"analytics"},
     "problem": READERS,
+    "problems": READERS,
 }
 
 

@@ -49,6 +49,7 @@ from services.ops.health import Health, Local, leader_facts
 from services.ops.metrics import Counters, Ops
 from services.readside.audit import AuditService
 from services.readside.board import BoardService
+from services.readside.problems import ProblemsService
 from services.readside.projections import projections_for
 from services.readside.sla import SlaService
 from services.readside.stats import StatsService
@@ -137,6 +138,7 @@ class ReadSide:
 
     queries: QueryService
     problems: ProblemService
+    problem_list: ProblemsService
     sla: SlaService
     board: BoardService
     audit: AuditService
@@ -158,6 +160,7 @@ class ReadSide:
                 "board": self.board.board,
                 "tickets": TicketList(self.stats).tickets,
                 "problem": self.problems.problem,
+                "problems": self.problem_list.problems,
             }
         )
 
@@ -180,9 +183,18 @@ def read_side(db: str, desk: TicketDesk, js: JetStreamContext) -> ReadSide:
     }
     audit, stats = AuditService(ReadDB(db)), StatsService(ReadDB(db), policy, clock)
     board = BoardService(ReadDB(db), policy, clock)
-    problems = ProblemService(desk)
+    problems, problem_list = ProblemService(desk), ProblemsService(ReadDB(db), clock)
     return ReadSide(
-        QueryService(desk), problems, sla, board, audit, stats, watcher, group, projectors
+        QueryService(desk),
+        problems,
+        problem_list,
+        sla,
+        board,
+        audit,
+        stats,
+        watcher,
+        group,
+        projectors,
     )
 
 

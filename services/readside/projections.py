@@ -4,6 +4,7 @@ sla     -> sla_* tables   -> the `sla` and `board` queries, the SLA watcher
 audit   -> audit_* tables -> the `audit` query
 stats   -> stats_* tables -> the `stats` query
 reports -> reports tables -> group impact (who reported the same problem, and when)
+problems -> problem_* tables -> the `problems` query
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from domain.calendar import parse_duration
 from domain.policy import Policy
 from projections.audit import AuditTrail
 from projections.base import Projection
+from projections.problems import ProblemList
 from projections.reports import ReportsByProblem
 from projections.sla import SlaView
 from projections.stats import Statistics
@@ -23,4 +25,4 @@ def projections_for(policy: Policy) -> list[Projection]:
     rules = policy.group_impact
     window = parse_duration(rules.within).seconds
     reports = ReportsByProblem(rules.similarity, window)
-    return [sla, AuditTrail(), Statistics(teams), reports]
+    return [sla, AuditTrail(), Statistics(teams), reports, ProblemList()]

@@ -12,9 +12,11 @@ import pytest
 from domain.errors import Forbidden, NotFound
 from domain.ticket import ticket_id_for
 from infra.relay import PROBLEM_TOPICS
+from projections.problems import ProblemList
 from services.application.problem_messages import PROBLEM_COMMANDS, ProblemQuery
 from services.application.problems import ProblemService
 from services.application.registration import Registrar
+from services.readside.problems import ProblemsQuery, ProblemsService
 from services.readside.projections import projections_for
 from tests.integration.helpers import ask, envelope, publish_request, read_stream
 from tests.integration.projecting import project, projector, stream_of
@@ -162,3 +164,33 @@ async def test_over_http_the_signed_in_supervisor_opens_and_analyses_a_problem(s
         assert invalid.status_code == 400 and "fishbone has no ['why']" in invalid.text
         unknown = await api.post(f"/problems/{number}/open_problem", json={}, auth=supervisor)
         assert unknown.status_code == 404
+
+
+def test_the_list_shows_each_problem_its_tickets_and_its_overdue_actions(
+    desk, tickets, store_url, clock
+) -> None:
+    service = ProblemService(desk)
+    first = send(service, "open_problem", title="APP 登录闪退", tickets=tickets[:2])["number"]
+    due = (clock.now + timedelta(days=1)).isoformat()
+    action = {"title": "修复", "owner": "A007", "due": due, "metric": "tickets"}
+    send(service, "plan_action", number=first, **action, target={"op": "<=", "value": 2})
+    second = send(service, "open_problem", title="发票抬头", tickets=tickets[2:])["number"]
+    send(service, "close_problem", number=second, resolution="模板已改")
+    view = projector(ProblemList(), store_url)
+    project(desk, view)
+    listed = ProblemsService(view.db, desk.clock)
+
+    def ask(**fields) -> list[dict]:
+        return listed.problems(ProblemsQuery.model_validate(fields))["problems"]
+
+    rows = {row["number"]: row for row in ask()}
+    assert (rows[first]["tickets"], rows[first]["actions"], rows[first]["overdue_actions"]) == (
+        2,
+        1,
+        0,
+    )
+    assert [row["number"] for row in ask(status="closed")] == [second]
+    ticket_id = str(desk.resolve(None, tickets[0]))
+    assert [row["number"] for row in ask(ticket_id=ticket_id)] == [first]
+    clock.advance(days=2)  # the action's due date passes, not done
+    assert {row["number"]: row for row in ask()}[first]["overdue_actions"] == 1

@@ -49,7 +49,7 @@ def openapi_document() -> dict[str, Any]:
         paths[f"/api/v1/tickets/{{ref}}/{name}"] = {"post": _command(name, model, schemas)}
     for name in LISTS:
         paths[f"/api/v1/{name}"] = {"get": _query(name, QUERIES[name], [])}
-    paths["/api/v1/problems"] = {"post": _command("open_problem", OpenProblem, schemas, [])}
+    paths["/api/v1/problems"]["post"] = _command("open_problem", OpenProblem, schemas, [])
     paths["/api/v1/problems/{ref}"] = {"get": _query("problem", ProblemQuery, [PROBLEM_REF])}
     for problem_command, problem_model in PROBLEM_COMMANDS.items():
         if problem_command != "open_problem":

@@ -23,6 +23,7 @@ from services.application.problem_messages import PROBLEM_COMMANDS, ProblemQuery
 from services.application.problems import ProblemService
 from services.readside.audit import AuditQuery
 from services.readside.board import BoardQuery
+from services.readside.problems import ProblemsQuery
 from services.readside.sla import SlaQuery
 from services.readside.stats import StatsQuery
 from services.readside.tickets import TicketsQuery
@@ -38,8 +39,9 @@ QUERIES: dict[str, type] = {
     "board": BoardQuery,
     "tickets": TicketsQuery,
     "problem": ProblemQuery,
+    "problems": ProblemsQuery,
 }
-LISTS = ("sla", "stats", "audit", "board", "tickets")  # the queries that take no ticket
+LISTS = ("sla", "stats", "audit", "board", "problems", "tickets")  # queries of no one ticket
 Answer = Callable[[Any], dict]
 
 
