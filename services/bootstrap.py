@@ -168,7 +168,8 @@ class ReadSide:
 def read_side(db: str, desk: TicketDesk, js: JetStreamContext) -> ReadSide:
     policy, clock = desk.policy, desk.clock
     sla = SlaService(ReadDB(db), policy, clock)
-    watcher, group = SlaWatcher(desk, sla), GroupImpact(desk, ReadDB(db))
+    problems, problem_list = ProblemService(desk), ProblemsService(ReadDB(db), clock)
+    watcher, group = SlaWatcher(desk, sla), GroupImpact(desk, ReadDB(db), problems)
     after = {
         "sla": lambda events: watcher.refresh({e["subject"] for e in events}),
         "reports": group.check,
@@ -183,7 +184,6 @@ def read_side(db: str, desk: TicketDesk, js: JetStreamContext) -> ReadSide:
     }
     audit, stats = AuditService(ReadDB(db)), StatsService(ReadDB(db), policy, clock)
     board = BoardService(ReadDB(db), policy, clock)
-    problems, problem_list = ProblemService(desk), ProblemsService(ReadDB(db), clock)
     return ReadSide(
         QueryService(desk),
         problems,

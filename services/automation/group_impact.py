@@ -8,6 +8,10 @@ keeps who reported what and when. `GroupImpact` looks at each newly classified
 ticket's cluster within the window and acts through the application, so the store
 stays the truth and a replay changes nothing twice. A category the policy ignores
 (`group_impact.ignore_categories`) never raises a group.
+
+A group found is a problem: the tickets of a new group open one (`open_problem`, actor
+`system`), titled by the first request's first line; a later report is linked into the
+group's open problem (`link_tickets`). Supervisors then analyse it and plan actions.
 """
 
 from __future__ import annotations
@@ -27,10 +31,15 @@ from domain.ticket import Ticket
 from infra.logs import ticket_fields
 from infra.readdb import ReadDB
 from projections.base import event_kind
+from projections.sla import summary_of
 from services.application.desk import TicketDesk
+from services.application.messages import Actor as MessageActor
+from services.application.problem_messages import LinkTickets, OpenProblem
+from services.application.problems import ProblemService
 
 log = logging.getLogger("ticketflow.group_impact")
 SYSTEM = Actor.system("group-impact")
+SYSTEM_RECORD = MessageActor.model_validate(SYSTEM.record())
 WIDER = {"individual": 0, "group": 1, "systemic": 2}
 IN_WINDOW = (
     "SELECT ticket_id, customer FROM reports WHERE cluster = ? AND closed = 0 "
@@ -45,8 +54,11 @@ def utc_text(moment: datetime) -> str:
 
 
 class GroupImpact:
-    def __init__(self, desk: TicketDesk, db: ReadDB) -> None:
-        self.desk, self.db = desk, db
+    def __init__(
+        self, desk: TicketDesk, db: ReadDB, problems: ProblemService | None = None
+    ) -> None:
+        self.desk, self.db, self.problems = desk, db, problems
+        self._problem_of: dict[str, UUID] = {}  # cluster -> its open problem, while the view lags
         self.raised = 0
         self._grouped: set[str] = set()  # tickets known raised, while the view catches up
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
@@ -115,11 +127,44 @@ class GroupImpact:
                 ]
                 to_raise = members
         done = [t for t in to_raise if t not in self._grouped and self._raise(t, members)]
+        if done and self.problems is not None:
+            self._file(row[3], members)
         if len(self._grouped) > 100_000:  # a cache, not a record: the store has the facts
             self._grouped.clear()
         self._grouped.update(to_raise)  # raised now or before: the view will catch up
         self.raised += len(done)
         return done
+
+    def _file(self, cluster: str, members: list[str]) -> None:
+        """Open the group's problem, or link these tickets into the open one."""
+        assert self.problems is not None
+        problem_id = self._problem_of.get(cluster) or self._open_problem_of(members)
+        if problem_id is not None:
+            link = LinkTickets(problem_id=str(problem_id), tickets=members, actor=SYSTEM_RECORD)
+            try:
+                self.problems.execute("link_tickets", link)
+                return
+            except TicketError:  # closed meanwhile: the group is a problem again
+                pass
+        first = self.desk.load(UUID(members[0]))  # a report of the group names it
+        title = summary_of(first.subject, first.content) or (first.category or "?")
+        opened = OpenProblem(
+            title=title[:200], category=first.category, tickets=members, actor=SYSTEM_RECORD
+        )
+        reply = self.problems.execute("open_problem", opened)
+        self._problem_of[cluster] = UUID(reply["problem_id"])
+        log.info("opened problem %s for %d tickets", reply["number"], len(members))
+
+    def _open_problem_of(self, members: list[str]) -> UUID | None:
+        marks = ", ".join("?" * len(members))
+        with self.db.transaction(write=False) as tx:
+            row = tx.execute(
+                f"SELECT p.problem_id FROM problem_tickets t JOIN problems p ON "
+                f"p.problem_id = t.problem_id WHERE t.ticket_id IN ({marks}) "
+                f"AND p.status = 'open' ORDER BY p.opened_at LIMIT 1",
+                members,
+            ).fetchone()
+        return UUID(row[0]) if row else None
 
     def _window(self, received_at: str) -> tuple[str, str]:
         span = timedelta(seconds=parse_duration(self.desk.policy.group_impact.within).seconds)

@@ -7,11 +7,15 @@ from datetime import timedelta
 import pytest
 
 from domain.calendar import parse_duration
+from domain.errors import NotFound
 from infra.readdb import ReadDB
 from projections.audit import AuditTrail
+from projections.problems import ProblemList
 from projections.reports import ReportsByProblem
 from projections.sla import SlaView
 from services.application.commands import CommandService
+from services.application.problem_messages import ProblemQuery
+from services.application.problems import ProblemService
 from services.application.registration import Registrar
 from services.automation.group_impact import GroupImpact
 from services.readside.audit import AuditQuery, AuditService
@@ -156,7 +160,8 @@ class TestGroupImpact:
         Registrar(desk).register(requests)
         reports = projector(ReportsByProblem(), store_url)
         project(desk, reports)
-        group = GroupImpact(desk, ReadDB(store_url))
+        projector(ProblemList(), store_url)  # its tables: where a group's open problem is found
+        group = GroupImpact(desk, ReadDB(store_url), ProblemService(desk))
         for _, event in stream_of(desk):
             if event["type"].endswith("classified.v1"):
                 group.examine(event["subject"])
@@ -172,6 +177,15 @@ class TestGroupImpact:
 
     def test_two_customers_are_not_a_group(self, desk, store_url) -> None:
         assert self.run(desk, store_url, "C1", "C2", "C1").raised == 0
+        with pytest.raises(NotFound):  # and no problem
+            ProblemService(desk).problem(ProblemQuery(number="PB202611240001"))
+
+    def test_a_fourth_report_joins_the_group_s_problem(self, desk, store_url) -> None:
+        self.run(desk, store_url, "C1", "C2", "C3", "C4")
+        problem = ProblemService(desk).problem(ProblemQuery(number="PB202611240001"))["problem"]
+        assert len(problem["tickets"]) == 4
+        with pytest.raises(NotFound):  # one problem, not two
+            ProblemService(desk).problem(ProblemQuery(number="PB202611240002"))
 
     def test_three_customers_wording_one_fault_differently_are_one_group(
         self, desk, store_url
@@ -182,6 +196,8 @@ class TestGroupImpact:
             "app登录闪退!!!已经试了三次了",
         )
         assert self.run(desk, store_url, "C1", "C2", "C3", texts=texts).raised == 3
+        problem = ProblemService(desk).problem(ProblemQuery(number="PB202611240001"))["problem"]
+        assert len(problem["tickets"]) == 3 and problem["title"]  # the group is a problem
 
     def test_three_different_faults_of_one_category_are_not_a_group(self, desk, store_url) -> None:
         texts = (

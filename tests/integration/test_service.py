@@ -173,6 +173,10 @@ async def test_three_customers_with_the_same_problem_raise_group_impact(client) 
         )["ticket"]
         assert (ticket["impact"], ticket["priority"]) == ("group", "high")
         assert len(ticket["linked"]) == 2
+    (opened,) = await read_stream(js, "tickets.events.ProblemOpened.>", 1, timeout=10)
+    problem = envelope(opened)
+    assert problem["type"] == "ticketflow.problem.problem_opened.v1"
+    assert len(problem["data"]["tickets"]) == 3 and problem["data"]["actor"]["role"] == "system"
 
 
 async def test_a_ticket_is_numbered_by_the_day_on_the_service_s_clock(client) -> None:
