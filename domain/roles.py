@@ -27,6 +27,7 @@ MAY_SEND: dict[str, frozenset[str]] = {
     "plan_action": frozenset({"supervisor", "manager"}),
     "update_action": frozenset({"agent", "supervisor", "manager"}),
     "close_problem": frozenset({"supervisor", "manager"}),
+    "evaluate_action": frozenset({"supervisor", "manager"}),
 }
 
 

@@ -30,6 +30,7 @@ from services.application.desk import TicketDesk, utc_now
 from services.application.problems import ProblemService
 from services.application.queries import QueryService, role_checked
 from services.application.registration import Registrar
+from services.automation.effects import Effects
 from services.automation.group_impact import GroupImpact
 from services.automation.retention import RetentionSchedule
 from services.automation.sla_watcher import SlaWatcher
@@ -94,14 +95,14 @@ def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
     )
     ops = Ops(health, counters)
     commands, answers = CommandService(desk), read.answers()  # every edge calls these
-    routers = [build_router(commands, answers, read.problems), ops_router(ops)]
+    routers = [build_router(commands, answers, read.problems, read.effects), ops_router(ops)]
     responders = Responders(link.nc, link.servers, link.broker_login(), routers)
     metrics = None
     if s.metrics_port is not None and s.role.serves:
         metrics = MetricsServer(s.metrics_host, s.metrics_port, probe_routes(ops))
     front: list[Worker] = [responders, intake_loop, *([metrics] if metrics else [])]
     if s.http_port is not None and s.role.serves:
-        front += http_edge(s, desk, link, commands, answers, read.problems)
+        front += http_edge(s, desk, link, commands, answers, read.problems, read.effects)
     workers = role_workers(s, desk, link, relay, leader, front)
     http = next((w for w in workers if isinstance(w, HttpServer)), None)
     return Parts(workers, health, intake, read.watcher, metrics, http, answers)
@@ -114,13 +115,14 @@ def http_edge(
     commands: CommandService,
     answers: Mapping[str, Answer],
     problems: ProblemService,
+    effects: Effects,
 ) -> list[Worker]:
     """The HTTP API and the console, on the same application as the NATS handlers: the
     console's live feed, then the server (started in this order, stopped in reverse)."""
     assert s.http_port is not None
     users, attempts = Users(s.auth), Attempts()  # one budget of failed sign-ins for both
     closing = asyncio.Event()  # set first when the server stops: open streams end
-    api = Api(commands, answers, link.js, users, closing, attempts, problems)
+    api = Api(commands, answers, link.js, users, closing, attempts, problems, effects)
     sessions = Sessions(desk.env.get("CIPHER_KEY") or "", attempts=attempts)
     live = Live(link.js, closing)
     tz, tree = desk.policy.business_calendar.tz, desk.policy.classification.categories
@@ -145,6 +147,7 @@ class ReadSide:
     stats: StatsService
     watcher: SlaWatcher
     group: GroupImpact
+    effects: Effects
     projectors: dict[str, Projector]
 
     def answers(self) -> dict[str, Answer]:
@@ -183,6 +186,7 @@ def read_side(db: str, desk: TicketDesk, js: JetStreamContext) -> ReadSide:
         p.name: Projector(p, ReadDB(db), js, on_applied=applied) for p in projections_for(policy)
     }
     audit, stats = AuditService(ReadDB(db)), StatsService(ReadDB(db), policy, clock)
+    effects = Effects(problems, stats, ReadDB(db), clock)
     board = BoardService(ReadDB(db), policy, clock)
     return ReadSide(
         QueryService(desk),
@@ -194,6 +198,7 @@ def read_side(db: str, desk: TicketDesk, js: JetStreamContext) -> ReadSide:
         stats,
         watcher,
         group,
+        effects,
         projectors,
     )
 
@@ -210,6 +215,7 @@ def leader_of(
         Loop("projections", feed.run, feed.stop),
         Loop("sla-watcher", read.watcher.run, read.watcher.stop),
         Loop("group-impact", read.group.run, read.group.stop),
+        Loop("effects", read.effects.run, read.effects.stop),
     ]
     extra: list[Worker] = [
         Rebuilds(link.nc, read.projectors),

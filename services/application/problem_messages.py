@@ -116,6 +116,12 @@ class UpdateAction(_ProblemCommand):
     status: Literal["in_progress", "done", "dropped"]
 
 
+class EvaluateAction(_ProblemCommand):
+    """Judge a done action's effect now (once the window after it has ended)."""
+
+    action_id: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+
+
 class CloseProblem(_ProblemCommand):
     resolution: Text
 

@@ -130,6 +130,12 @@ async def test_over_nats_a_problem_is_opened_and_read_like_a_ticket(client) -> N
     assert refused["error"]["code"] == "forbidden"
     read = await ask(client, "tickets.query.problem", {"number": opened["number"]})
     assert read["problem"]["tickets"] == [ticket_id]
+    judged = await ask(
+        client,
+        "tickets.cmd.evaluate_action",
+        {"actor": SUPERVISOR, "number": opened["number"], "action_id": "A1"},
+    )
+    assert judged["error"]["code"] == "illegal_state" and "no action" in judged["error"]["message"]
     (event,) = await read_stream(js, "tickets.events.ProblemOpened.>", 1)
     assert envelope(event)["ticketnumber"] == opened["number"]
 

@@ -35,8 +35,9 @@ from domain.ticket import ticket_id_for
 from infra.stream_seek import first_after
 from services.application.commands import CommandService
 from services.application.messages import COMMANDS, HistoryQuery, TicketQuery, reason_of
-from services.application.problem_messages import PROBLEM_COMMANDS, ProblemQuery
+from services.application.problem_messages import PROBLEM_COMMANDS, EvaluateAction, ProblemQuery
 from services.application.problems import ProblemService
+from services.automation.effects import Effects
 from services.edge.http.openapi import openapi_document
 from services.edge.http.sse import server_sent
 from services.edge.http.users import Attempts, Users
@@ -97,9 +98,10 @@ class Api:
         closing: asyncio.Event | None = None,
         attempts: Attempts | None = None,
         problems: ProblemService | None = None,
+        effects: Effects | None = None,
     ) -> None:
         self.commands, self.answers, self.js, self.users = commands, answers, js, users
-        self.problems = problems
+        self.problems, self.effects = problems, effects
         self.closing = closing or asyncio.Event()
         self.attempts = attempts or Attempts()  # the console's too, when it shares one
         self._document = openapi_document()
@@ -179,9 +181,13 @@ class Api:
         if match := request.headers.get("if-match"):
             body.setdefault("expected_version", _version(match))
         ref = _problem_ref(request) if "ref" in request.path_params else {}
-        command = _valid(PROBLEM_COMMANDS[name], {**body, **ref, "actor": actor.record()})
-        assert self.problems is not None
-        reply = await asyncio.to_thread(self.problems.execute, name, command)
+        model = EvaluateAction if name == "evaluate_action" else PROBLEM_COMMANDS[name]
+        command = _valid(model, {**body, **ref, "actor": actor.record()})
+        assert self.problems is not None and self.effects is not None
+        if name == "evaluate_action":
+            reply = await asyncio.to_thread(self.effects.evaluate_action, command)
+        else:
+            reply = await asyncio.to_thread(self.problems.execute, name, command)
         return Reply(reply, headers={"ETag": f'"{reply.get("version")}"'})
 
     async def intake(self, request: Request, actor: Actor) -> Response:

@@ -14,7 +14,12 @@ from services.application.messages import (
     IntakeRequest,
     TicketQuery,
 )
-from services.application.problem_messages import PROBLEM_COMMANDS, OpenProblem, ProblemQuery
+from services.application.problem_messages import (
+    PROBLEM_COMMANDS,
+    EvaluateAction,
+    OpenProblem,
+    ProblemQuery,
+)
 from services.edge.nats.handlers import LISTS, QUERIES
 
 VERSION = "1.0.0"
@@ -51,7 +56,11 @@ def openapi_document() -> dict[str, Any]:
         paths[f"/api/v1/{name}"] = {"get": _query(name, QUERIES[name], [])}
     paths["/api/v1/problems"]["post"] = _command("open_problem", OpenProblem, schemas, [])
     paths["/api/v1/problems/{ref}"] = {"get": _query("problem", ProblemQuery, [PROBLEM_REF])}
-    for problem_command, problem_model in PROBLEM_COMMANDS.items():
+    problem_commands: dict[str, type[BaseModel]] = {
+        **PROBLEM_COMMANDS,
+        "evaluate_action": EvaluateAction,
+    }
+    for problem_command, problem_model in problem_commands.items():
         if problem_command != "open_problem":
             route = f"/api/v1/problems/{{ref}}/{problem_command}"
             operation = _command(problem_command, problem_model, schemas, [PROBLEM_REF])

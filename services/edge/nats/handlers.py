@@ -19,8 +19,9 @@ from pydantic import ValidationError
 from domain.errors import TicketError
 from services.application.commands import CommandService
 from services.application.messages import COMMANDS, Forget, HistoryQuery, TicketQuery, reason_of
-from services.application.problem_messages import PROBLEM_COMMANDS, ProblemQuery
+from services.application.problem_messages import PROBLEM_COMMANDS, EvaluateAction, ProblemQuery
 from services.application.problems import ProblemService
+from services.automation.effects import Effects
 from services.readside.audit import AuditQuery
 from services.readside.board import BoardQuery
 from services.readside.problems import ProblemsQuery
@@ -89,9 +90,15 @@ def build_router(
     commands: CommandService | None,
     answers: Mapping[str, Answer] | None = None,
     problems: ProblemService | None = None,
+    effects: Effects | None = None,
 ) -> NatsRouter:
     """The request/reply handlers; `answers` maps each query name to its service call."""
     router = NatsRouter(middlewares=[replies_for_errors()])
+    if effects is not None:
+        subject = "tickets.cmd.evaluate_action"
+        router.subscriber(subject, queue=QUEUE, title=subject)(
+            typed("cmd_evaluate_action", EvaluateAction, effects.evaluate_action)
+        )
     for name, model in PROBLEM_COMMANDS.items() if problems else ():
         call = (lambda n: lambda c: problems.execute(n, c))(name)  # type: ignore[union-attr]
         router.subscriber(f"tickets.cmd.{name}", queue=QUEUE, title=f"tickets.cmd.{name}")(
