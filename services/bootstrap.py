@@ -127,7 +127,9 @@ def http_edge(
     live = Live(link.js, closing)
     tz, tree = desk.policy.business_calendar.tz, desk.policy.classification.categories
     categories = sorted([*tree, *(f"{top}/{sub}" for top, subs in tree.items() for sub in subs)])
-    console = Console(commands, answers, users, sessions, live, tz, categories, desk.clock)
+    console = Console(
+        commands, answers, users, sessions, live, tz, categories, desk.clock, problems, effects
+    )
     routes = [*api.routes(), *console.routes()]
     server = HttpServer(s.http_host, s.http_port, routes, closing, s.http_forwarded_allow_ips)
     return [live, server]

@@ -142,3 +142,38 @@ class AuditPage:
     async def first(self) -> AuditPage:
         await self.page.click("#first")
         return self
+
+
+class ProblemPage:
+    """A problem's page: its tickets, the analysis, the actions and their effect."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+
+    async def record_5w1h(self, root_cause: str, **headings: str) -> str:
+        for heading, text in headings.items():
+            await self.page.fill(f"#rca-{heading}", text)
+        await self.page.fill("#rca-root-cause", root_cause)
+        await self.page.click("#record_root_cause")
+        return await self.page.locator("#message").inner_text()
+
+    async def plan(self, title: str, owner: str, due: str, metric: str, op: str, value: str,
+                   window: str) -> str:  # fmt: skip
+        await self.page.fill("#action-title", title)
+        await self.page.fill("#action-owner", owner)
+        await self.page.fill("#action-due", due)
+        await self.page.select_option("#action-metric", metric)
+        await self.page.select_option("#action-op", op)
+        await self.page.fill("#action-value", value)
+        await self.page.fill("#action-window", window)
+        await self.page.click("#plan_action")
+        return await self.page.locator("#message").inner_text()
+
+    async def mark_done(self, action_id: str, note: str) -> str:
+        await self.page.fill(f"#note-{action_id}", note)
+        await self.page.select_option(f"#status-{action_id}", "done")
+        await self.page.click("#update_action")
+        return await self.page.locator("#message").inner_text()
+
+    async def verdict(self, action_id: str) -> str:
+        return await self.page.locator(f"#action-{action_id} .state").inner_text()

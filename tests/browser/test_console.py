@@ -14,8 +14,8 @@ import pytest
 
 from domain.ticket import ticket_id_for
 from services.application.messages import HistoryQuery
-from tests.browser.pages import BoardPage, LoginPage, TicketPage
-from tests.integration.helpers import ask, publish_request
+from tests.browser.pages import BoardPage, LoginPage, ProblemPage, TicketPage
+from tests.integration.helpers import ask, publish_request, service_now
 
 pytestmark = [pytest.mark.nats, pytest.mark.browser]
 HOSTILE = {
@@ -250,6 +250,50 @@ async def test_revealing_the_contact_shows_it_once_and_records_the_look(page, co
     assert (await ticket.timeline())[-1] == "ContactRevealed"
     await ticket.open(number)  # shown on that answer only: the page masks it again
     assert "13812345678" not in await page.content()
+
+
+async def test_three_customers_one_fault_become_a_problem_analysed_acted_on_and_judged(
+    page, console
+) -> None:
+    reports = ("APP登录后马上闪退,什么都点不了", "一登录app就直接退出了", "app登录闪退!!!试了三次")
+    numbers = [
+        await published(console, {"external_id": f"pb-{i}", "content": text,
+                                  "customer": {"customer_id": f"C{i}"}})
+        for i, text in enumerate(reports)
+    ]  # fmt: skip
+    await LoginPage(page).sign_in("S001", role="supervisor")
+    deadline = time.monotonic() + 10
+    while not await page.locator("#problems a").count():
+        assert time.monotonic() < deadline, "group impact opened no problem"
+        await asyncio.sleep(0.3)
+        await page.goto("/problems")
+    await page.click("#problems a")
+    shown = await page.locator("#tickets").inner_text()
+    assert all(number in shown for number in numbers)
+    problem = ProblemPage(page)
+    done = await problem.record_5w1h("3.2.0 登录页空指针", what="登录后闪退", why="新版本空指针")
+    assert (
+        done == "Done." and await page.locator("#root-cause").inner_text() == "3.2.0 登录页空指针"
+    )
+    tz = console.desk.policy.business_calendar.tz
+    due = (service_now(tz) + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M")
+    assert (
+        await problem.plan(
+            "修复并灰度发布", "A007", due, "first_response_seconds.p50", "<=", "1800", "2s"
+        )
+        == "Done."
+    )
+    assert await problem.mark_done("A1", "已发布 3.2.1") == "Done."
+    await asyncio.sleep(2.5)  # the window after the action (2 s here) passes
+    await page.reload()
+    deadline = time.monotonic() + 70
+    while await problem.verdict("A1") == "pending":
+        assert time.monotonic() < deadline, "the service never judged the action"
+        if await page.locator("#evaluate_action").count():
+            await page.click("#evaluate_action")  # or ask at once rather than wait
+        await page.reload()
+    assert await problem.verdict("A1") == "not effective"  # nothing measured in 2 s
+    assert "→" in await page.locator("#action-A1 .effect").inner_text()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ NAV = (  # (path, word, the query the page is made of)
     ("/", "nav_board", "board"),
     ("/stats", "nav_stats", "stats"),
     ("/audit", "nav_audit", "audit"),
+    ("/problems", "nav_problems", "problems"),
 )
 
 

@@ -26,16 +26,20 @@ from domain.errors import TicketError
 from services.application.commands import CommandService
 from services.application.desk import utc_now
 from services.application.messages import COMMANDS, HistoryQuery, TicketQuery, reason_of
+from services.application.problems import ProblemService
+from services.automation.effects import Effects
 from services.edge.http.console import i18n
-from services.edge.http.console.access import nav_for
+from services.edge.http.console.access import may_ask, nav_for
 from services.edge.http.console.board import board_query, filters_of, link
 from services.edge.http.console.live import Live
+from services.edge.http.console.problem_pages import ProblemPages
 from services.edge.http.console.report_pages import ReportPages
 from services.edge.http.console.sessions import COOKIE, MAX_AGE, Session, Sessions
 from services.edge.http.console.text import shown
 from services.edge.http.users import ROLES, Users
 from services.edge.nats.handlers import Answer
 from services.readside.board import FILTER_CHOICES
+from services.readside.problems import ProblemsQuery
 
 HERE = Path(__file__).parent
 CSP = (
@@ -70,10 +74,17 @@ class Console:
         tz: tzinfo,
         categories: list[str],
         clock: Callable[[], datetime] = utc_now,
+        problems: ProblemService | None = None,
+        effects: Effects | None = None,
     ) -> None:
         self.commands, self.answers, self.users, self.sessions = commands, answers, users, sessions
         self.live, self.categories, self.tz = live, categories, tz
         self.reports = ReportPages(answers, tz, clock, self._render)  # /stats, /tickets, /audit
+        self.problem_pages = (
+            ProblemPages(answers, problems, effects, tz, self._render, self._csrf, moment_in)
+            if problems is not None and effects is not None
+            else None
+        )
         loader = jinja2.FileSystemLoader(HERE / "templates")
         # customers' words stay text: escaped, and with reordering controls made visible
         env = jinja2.Environment(loader=loader, autoescape=True, finalize=shown)
@@ -93,8 +104,20 @@ class Console:
             Route("/tickets", self._signed_in(self.reports.tickets), methods=["GET"]),
             Route("/audit", self._signed_in(self.reports.audit), methods=["GET"]),
             Route("/tickets/{number}", self._signed_in(self.ticket), methods=["GET"]),
+            *self._problem_routes(),
             Route("/tickets/{number}/{command}", self._signed_in(self.act), methods=["POST"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        ]
+
+    def _problem_routes(self) -> list:
+        pages = self.problem_pages
+        if pages is None:
+            return []
+        return [
+            Route("/problems", self._signed_in(pages.index), methods=["GET"]),
+            Route("/problems", self._signed_in(pages.open), methods=["POST"]),
+            Route("/problems/{number}", self._signed_in(pages.page), methods=["GET"]),
+            Route("/problems/{number}/{command}", self._signed_in(pages.act), methods=["POST"]),
         ]
 
     # ---- signing in and out ------------------------------------------------------------
@@ -213,6 +236,7 @@ class Console:
             "forms": FORM_FIELDS,
             "reason": classification_reason(history["events"], ticket["version"]),
             "linked": await self._numbers_of(ticket["linked"][:LINKED_SHOWN], session),
+            "problems": await self._problems_of(ticket["ticket_id"], session),
             "revealed": revealed,
             "attachments": [(a, safe_link(a.get("url"))) for a in ticket["attachments"]],
         }
@@ -220,6 +244,16 @@ class Console:
         if revealed is not None:
             response.headers["Cache-Control"] = "no-store"
         return response
+
+    async def _problems_of(self, ticket_id: str, session: Session) -> list[dict]:
+        """The problems this ticket is linked to (none when the role may not ask)."""
+        if "problems" not in self.answers or not may_ask(session.actor.role, "problems"):
+            return []
+        query = ProblemsQuery.model_validate(
+            {"ticket_id": ticket_id, "actor": session.actor.record()}
+        )
+        reply = await asyncio.to_thread(self.answers["problems"], query)
+        return list(reply["problems"])
 
     async def _numbers_of(self, ticket_ids: list[str], session: Session) -> list[str]:
         """The numbers of linked tickets (the ones still readable)."""
