@@ -143,6 +143,7 @@ class Problem(Aggregate):
                 "baseline": None,
                 "result": None,
                 "verdict": "pending",
+                "overdue": False,
             }
 
     class ActionUpdated(Event):
@@ -157,6 +158,28 @@ class Problem(Aggregate):
             action["notes"] = [*action["notes"], {"at": self.timestamp, "note": self.note}]
             if self.status == "done":
                 action["done_at"] = self.timestamp
+
+    class ActionOverdue(Event):
+        """An action passed its due date before it was done: escalated to the
+        supervisor, once per action (like an SLA target's breach)."""
+
+        number: str
+        action_id: str
+        due: datetime
+        escalated_to: str  # "supervisor"
+
+        def apply(self, p: Problem) -> None:
+            p.actions[self.action_id]["overdue"] = True
+
+    class ProblemRecurred(Event):
+        """Tickets of the problem keep arriving after its actions were done: the problem
+        is flagged, for a supervisor to look again (not closed by itself)."""
+
+        number: str
+        tickets: list
+
+        def apply(self, p: Problem) -> None:
+            p.recurring = True
 
     class EffectEvaluated(Event):
         """The metric over the window before the action was planned (`baseline`) and
@@ -196,6 +219,7 @@ class Problem(Aggregate):
     status: str = "open"
     resolution: str | None = None
     root_cause: dict | None = None
+    recurring: bool = False
 
     def __init__(self, **_: Any) -> None:  # fields are set by ProblemOpened.apply
         self.actions: dict[str, dict] = {}
@@ -246,7 +270,29 @@ class Problem(Aggregate):
         new = [t for t in dict.fromkeys(tickets) if t not in self.tickets]
         if new:
             self._record(self.TicketsLinked, actor=actor, at=at, tickets=new)
+            if self.acted_on():
+                self._record(self.ProblemRecurred, actor=actor, at=at, tickets=new)
         return new
+
+    def acted_on(self) -> bool:
+        """Every action that was not dropped is done (and there is one)."""
+        kept = [a for a in self.actions.values() if a["status"] != "dropped"]
+        return bool(kept) and all(a["status"] == "done" for a in kept)
+
+    def mark_overdue(self, *, action_id: str, actor: Actor, at: datetime) -> bool:
+        """Escalate an action past its due date and not done; once. False: nothing to do."""
+        action = self._action(action_id)
+        if action.get("overdue") or action["status"] in ("done", "dropped") or action["due"] > at:
+            return False
+        self._record(
+            self.ActionOverdue,
+            actor=actor,
+            at=at,
+            action_id=action_id,
+            due=action["due"],
+            escalated_to="supervisor",
+        )
+        return True
 
     def record_root_cause(
         self, *, method: str, analysis: dict, root_cause: str, actor: Actor, at: datetime

@@ -10,19 +10,20 @@ from projections.base import Projection, event_kind, utc_text
 TABLES = (
     """CREATE TABLE IF NOT EXISTS problems (
     problem_id TEXT PRIMARY KEY, number TEXT, title TEXT, category TEXT, status TEXT,
-    opened_at TEXT, updated_at TEXT, root_cause TEXT)""",
+    opened_at TEXT, updated_at TEXT, root_cause TEXT, recurring BIGINT NOT NULL DEFAULT 0)""",
     """CREATE TABLE IF NOT EXISTS problem_tickets (
     problem_id TEXT NOT NULL, ticket_id TEXT NOT NULL, PRIMARY KEY (problem_id, ticket_id))""",
     "CREATE INDEX IF NOT EXISTS problem_tickets_by_ticket ON problem_tickets (ticket_id)",
     """CREATE TABLE IF NOT EXISTS problem_actions (
     problem_id TEXT NOT NULL, action_id TEXT NOT NULL, title TEXT, owner TEXT, due TEXT,
-    metric TEXT, status TEXT, verdict TEXT, done_at TEXT,
+    metric TEXT, status TEXT, verdict TEXT, done_at TEXT, overdue BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (problem_id, action_id))""",
 )
 
 
 class ProblemList(Projection):
     name = "problems"
+    version = 2  # 2: overdue actions, recurring problems
     tables = TABLES
     table_names = ("problems", "problem_tickets", "problem_actions")
 
@@ -66,6 +67,13 @@ class ProblemList(Projection):
                 "UPDATE problem_actions SET verdict=? WHERE problem_id=? AND action_id=?",
                 (data["verdict"], problem, data["action_id"]),
             )
+        elif kind == "ActionOverdue":
+            tx.execute(
+                "UPDATE problem_actions SET overdue=1 WHERE problem_id=? AND action_id=?",
+                (problem, data["action_id"]),
+            )
+        elif kind == "ProblemRecurred":
+            tx.execute("UPDATE problems SET recurring=1 WHERE problem_id=?", (problem,))
         elif kind == "ProblemClosed":
             tx.execute("UPDATE problems SET status='closed' WHERE problem_id=?", (problem,))
         else:

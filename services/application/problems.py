@@ -161,6 +161,7 @@ def view(p: Problem) -> dict:
         "resolution": p.resolution,
         "tickets": p.tickets,
         "root_cause": p.root_cause,
+        "recurring": p.recurring,
         "actions": list(p.actions.values()),
         "opened_at": p.created_on,
         "updated_at": p.modified_on,

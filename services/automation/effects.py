@@ -4,9 +4,13 @@ Once an action is done and `evaluate_after` has passed since, its metric is comp
 from the statistics view twice, over the tickets of its scope received in equal
 windows: `baseline`, the window before the action was planned; `result`, the window
 from when it was done. The problem records `EffectEvaluated` with both and the verdict
-(domain.problem.verdict), as the system. The loop wakes when the next window ends (at
-most a minute apart); a supervisor may also ask for it at once (`evaluate_action`),
-which answers `illegal_state` with the end of the window while it runs.
+(domain.problem.verdict), as the system. A supervisor may also ask for it at once
+(`evaluate_action`), which answers `illegal_state` with the end of the window while it
+runs.
+
+An action past its due date and not done is escalated to the supervisor
+(`ActionOverdue`), once. The loop wakes at the next due date or window end (at most a
+minute apart): deadlines, not a sweep.
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ SYSTEM = Actor.system("effects")
 PENDING = (
     "SELECT problem_id, action_id FROM problem_actions WHERE status = 'done' "
     "AND verdict = 'pending'"
+)
+OPEN_ACTIONS = (
+    "SELECT problem_id, action_id, due FROM problem_actions WHERE status IN "
+    "('planned', 'in_progress') AND overdue = 0"
 )
 LONGEST_SLEEP = 60.0
 
@@ -68,7 +76,7 @@ class Effects:
         clock: Callable[[], datetime],
     ) -> None:
         self.problems, self.stats, self.db, self.clock = problems, stats, db, clock
-        self.evaluated = 0
+        self.evaluated = self.escalated = 0
         self._stopping = asyncio.Event()
 
     # ---- on demand ------------------------------------------------------------------
@@ -105,10 +113,21 @@ class Effects:
                 await asyncio.wait_for(self._stopping.wait(), timeout=wait)
 
     def evaluate_due(self) -> float:
-        """Evaluate every action whose window has ended; the seconds to the next end."""
+        """Escalate every action past its due date, evaluate every action whose window
+        has ended; the seconds to the next of either."""
         with self.db.transaction(write=False) as tx:
             pending = tx.execute(PENDING).fetchall()
-        wait = LONGEST_SLEEP
+            running = tx.execute(OPEN_ACTIONS).fetchall()
+        wait, now = LONGEST_SLEEP, self.clock()
+        for problem_id, action_id, due in running:
+            left = (datetime.fromisoformat(due) - now).total_seconds()
+            if left > 0:
+                wait = min(wait, left)
+                continue
+            try:
+                self.escalate(UUID(problem_id), action_id)
+            except TicketError as error:
+                log.warning("overdue %s %s: %s", problem_id, action_id, error.message)
         for problem_id, action_id in pending:
             try:
                 self.evaluate(UUID(problem_id), action_id, SYSTEM)
@@ -117,6 +136,18 @@ class Effects:
             except TicketError as error:
                 log.warning("effect of %s %s: %s", problem_id, action_id, error.message)
         return max(1.0, min(wait, LONGEST_SLEEP))
+
+    def escalate(self, problem_id: UUID, action_id: str) -> None:
+        """An action past its due date, not done: `ActionOverdue`, to the supervisor."""
+        now = self.clock()
+        problem = self.problems.desk.change_any(
+            problem_id,
+            lambda p: p.mark_overdue(action_id=action_id, actor=SYSTEM, at=now),
+            None,
+            self.problems.load,
+        )
+        self.escalated += 1
+        log.warning("action %s of %s is overdue: escalated", action_id, problem.number)
 
     def evaluate(self, problem_id: UUID, action_id: str, actor: Actor) -> str | None:
         """Record the verdict; None when it is recorded already. IllegalState (with

@@ -15,7 +15,7 @@ from projections.base import utc_text
 from services.application.messages import Actor, Name, QueryKey
 
 LIST = """SELECT p.problem_id, p.number, p.title, p.category, p.status, p.opened_at,
-    p.updated_at, p.root_cause,
+    p.updated_at, p.root_cause, p.recurring,
     (SELECT COUNT(*) FROM problem_tickets t WHERE t.problem_id = p.problem_id),
     (SELECT COUNT(*) FROM problem_actions a WHERE a.problem_id = p.problem_id),
     (SELECT COUNT(*) FROM problem_actions a WHERE a.problem_id = p.problem_id
@@ -30,6 +30,7 @@ KEYS = (
     "opened_at",
     "updated_at",
     "root_cause",
+    "recurring",
     "tickets",
     "actions",
     "overdue_actions",
@@ -67,4 +68,6 @@ class ProblemsService:
         with self.db.transaction(write=False) as tx:
             rows = tx.execute(f"{sql} LIMIT {q.limit}", params).fetchall()
         found = [dict(zip(KEYS, row, strict=True)) for row in rows]
+        for row in found:
+            row["recurring"] = bool(row["recurring"])
         return {"ok": True, "count": len(found), "problems": found}

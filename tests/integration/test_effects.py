@@ -107,3 +107,23 @@ def test_asked_before_the_window_ends_it_says_when(desk, clock, effects) -> None
     clock.advance(days=31)
     reply = effects().evaluate_action(ask)
     assert reply["verdict"] == "not_effective"  # nothing measured after: no ratings at all
+
+
+def test_an_action_past_its_due_date_is_escalated_once_by_its_deadline(
+    desk, clock, effects
+) -> None:
+    service = ProblemService(desk)
+    number = send(service, "open_problem", title="登录问题")["number"]
+    due = clock.now + timedelta(hours=5)
+    target = {"op": "<=", "value": 10}
+    send(service, "plan_action", number=number, title="x", owner="A007", due=due.isoformat(),
+         metric="tickets", target=target)  # fmt: skip
+    wait = effects().evaluate_due()
+    assert 59 <= wait <= 60  # the next deadline is hours away: it looks again in a minute
+    clock.advance(hours=5, seconds=1)
+    effects().evaluate_due()
+    effects().evaluate_due()
+    problem = service.problem(ProblemQuery(number=number))["problem"]
+    assert problem["actions"][0]["overdue"] is True and problem["version"] == 3
+    history = [type(e).__name__ for e in desk.events.get(service.resolve(None, number))]
+    assert history.count("ActionOverdue") == 1

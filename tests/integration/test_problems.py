@@ -200,3 +200,7 @@ def test_the_list_shows_each_problem_its_tickets_and_its_overdue_actions(
     assert [row["number"] for row in ask(ticket_id=ticket_id)] == [first]
     clock.advance(days=2)  # the action's due date passes, not done
     assert {row["number"]: row for row in ask()}[first]["overdue_actions"] == 1
+    send(service, "update_action", number=first, action_id="A1", note="done", status="done")
+    send(service, "link_tickets", number=first, tickets=tickets[2:])  # still they come
+    project(desk, view)
+    assert {row["number"]: row for row in ask()}[first]["recurring"] is True

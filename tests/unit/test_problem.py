@@ -135,3 +135,21 @@ def test_the_edge_offers_exactly_the_metrics_the_domain_judges() -> None:
     from services.application.problem_messages import Metric
 
     assert set(get_args(Metric)) == METRICS
+
+
+def test_an_action_past_its_due_date_and_not_done_is_escalated_once() -> None:
+    p = planned(opened())
+    due = p.actions["A1"]["due"]
+    assert not p.mark_overdue(action_id="A1", actor=SUPERVISOR, at=due - timedelta(seconds=1))
+    assert p.mark_overdue(action_id="A1", actor=SUPERVISOR, at=due + timedelta(seconds=1))
+    assert not p.mark_overdue(action_id="A1", actor=SUPERVISOR, at=due + timedelta(days=1))
+    assert p.actions["A1"]["overdue"]
+
+
+def test_tickets_arriving_after_every_action_is_done_flag_the_problem() -> None:
+    p = planned(opened())
+    p.link(tickets=["t3"], actor=SUPERVISOR, at=AT)
+    assert not p.recurring  # an action still runs
+    p.update_action(action_id="A1", note="done", status="done", actor=OWNER, at=AT)
+    p.link(tickets=["t4"], actor=SUPERVISOR, at=AT)
+    assert p.recurring and type(p.collect_events()[-1]).__name__ == "ProblemRecurred"

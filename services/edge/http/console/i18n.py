@@ -197,6 +197,8 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (zh, en)
     "close_problem": ("关闭问题", "Close the problem"),
     "problems_of_ticket": ("所属问题", "Problems"),
     "back_to_problems": ("返回问题列表", "Back to the problems"),
+    "recurring": ("措施完成后仍有新工单", "still recurring after its actions"),
+    "overdue": ("已逾期", "overdue"),
     "not_for_role": ("你的角色不能查看此页。", "Your role may not see this page."),
     "stats_title": ("服务统计", "Statistics"),
     "period_from": ("从", "From"),
