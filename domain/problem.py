@@ -208,7 +208,7 @@ class Problem(Aggregate):
         resolution: str
 
         def apply(self, p: Problem) -> None:
-            p.status, p.resolution = "closed", self.resolution
+            p.status, p.resolution, p.closed_at = "closed", self.resolution, self.timestamp
 
     # ---- state ------------------------------------------------------------------
 
@@ -220,6 +220,7 @@ class Problem(Aggregate):
     resolution: str | None = None
     root_cause: dict | None = None
     recurring: bool = False
+    closed_at: datetime | None = None
 
     def __init__(self, **_: Any) -> None:  # fields are set by ProblemOpened.apply
         self.actions: dict[str, dict] = {}

@@ -164,6 +164,7 @@ def view(p: Problem) -> dict:
         "recurring": p.recurring,
         "actions": list(p.actions.values()),
         "opened_at": p.created_on,
+        "closed_at": p.closed_at,
         "updated_at": p.modified_on,
     }
 

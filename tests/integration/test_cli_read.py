@@ -115,3 +115,31 @@ def test_client_commands_find_a_local_service_through_its_data_dir(running) -> N
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["ok"] is True
+
+
+def test_problems_lists_them_and_the_month_s_improvement_report_is_markdown(running) -> None:
+    url, _ = running
+
+    async def open_one() -> str:
+        nc = await nats.connect(url)
+        actor = {"id": "S001", "role": "supervisor"}
+        opened = await ask(
+            nc, "tickets.cmd.open_problem", {"actor": actor, "title": "发票 | 抬头错"}
+        )
+        for _ in range(100):  # until the read side lists it
+            if (await ask(nc, "tickets.query.problems", {}))["count"]:
+                break
+            await asyncio.sleep(0.05)
+        await nc.close()
+        return opened["number"]
+
+    number = asyncio.run(open_one())
+    listed = run("problems", "--nats-url", url)
+    assert listed.returncode == 0 and number in listed.stdout, listed.stderr
+    month = f"{number[2:6]}-{number[6:8]}"
+    report = run("report", "improvement", "--month", month, "--nats-url", url)
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.startswith(f"# Improvement report, {month}")
+    assert "Problems opened: **1**" in report.stdout
+    bad = run("report", "improvement", "--month", "2026-13", "--nats-url", url)
+    assert bad.returncode == 2 and "--month" in bad.stderr
