@@ -10,7 +10,15 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from domain.calendar import parse_duration
 from domain.problem import METHODS
-from services.application.messages import MAX_INTEGER, Actor, Moment, Name, Text, _Edge
+from services.application.messages import (
+    MAX_INTEGER,
+    Actor,
+    Moment,
+    Name,
+    QueryTime,
+    Text,
+    _Edge,
+)
 
 Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 TicketRef = Annotated[str, StringConstraints(min_length=1, max_length=64)]  # id or number
@@ -127,9 +135,11 @@ class CloseProblem(_ProblemCommand):
 
 
 class ProblemQuery(_Edge):
+    """`as_of`: a version, or a moment (RFC 3339 with its offset)."""
+
     problem_id: str | None = None
     number: str | None = None
-    as_of: Annotated[int, Field(ge=1, le=MAX_INTEGER)] | None = None
+    as_of: Annotated[int, Field(ge=1, le=MAX_INTEGER)] | QueryTime | None = None
     actor: Actor | None = None
 
     @model_validator(mode="after")

@@ -144,10 +144,24 @@ class ProblemService:
     def problem(self, q: pm.ProblemQuery) -> dict:
         """`problem`: the problem as it is, or was at version `as_of`."""
         problem_id = self.resolve(q.problem_id, q.number)
-        p = self.load(problem_id, q.as_of)
-        if q.as_of is not None and p.version != q.as_of:
-            raise NotFound(f"the problem has no version {q.as_of}")
+        if isinstance(q.as_of, datetime):
+            p = self._as_at(problem_id, q.as_of)
+        else:
+            p = self.load(problem_id, q.as_of)
+            if q.as_of is not None and p.version != q.as_of:
+                raise NotFound(f"the problem has no version {q.as_of}")
         return {"ok": True, "problem": to_jsonable_python(view(p))}
+
+    def _as_at(self, problem_id: UUID, moment: datetime) -> Problem:
+        problem: Any = None
+        event: Any
+        for event in self.desk.events.get(problem_id):
+            if event.timestamp > moment:
+                break
+            problem = event.mutate(problem)
+        if not isinstance(problem, Problem):
+            raise NotFound(f"problem {problem_id} did not exist at {moment.isoformat()}")
+        return problem
 
 
 def view(p: Problem) -> dict:

@@ -92,7 +92,7 @@ def stats(
 
 
 def rebuild(
-    projection: Annotated[str, typer.Argument(help="sla, audit, stats or reports")],
+    projection: Annotated[str, typer.Argument(help="sla, audit, stats, reports or problems")],
     nats_url: ClientNatsUrl = None,
     actor_id: Annotated[str, typer.Option(help="Who asks (recorded in the logs).")] = "ops",
 ) -> None:

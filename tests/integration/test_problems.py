@@ -204,3 +204,15 @@ def test_the_list_shows_each_problem_its_tickets_and_its_overdue_actions(
     send(service, "link_tickets", number=first, tickets=tickets[2:])  # still they come
     project(desk, view)
     assert {row["number"]: row for row in ask()}[first]["recurring"] is True
+
+
+def test_a_problem_is_read_as_it_was_at_a_moment(desk, tickets, clock) -> None:
+    service = ProblemService(desk)
+    number = send(service, "open_problem", title="APP 登录闪退", tickets=tickets[:1])["number"]
+    opened_at = clock.now
+    clock.advance(hours=1)
+    send(service, "link_tickets", number=number, tickets=tickets[1:2])
+    then = service.problem(ProblemQuery(number=number, as_of=opened_at + timedelta(minutes=30)))
+    assert len(then["problem"]["tickets"]) == 1 and then["problem"]["version"] == 1
+    with pytest.raises(NotFound, match="did not exist"):
+        service.problem(ProblemQuery(number=number, as_of=opened_at - timedelta(days=1)))
