@@ -21,7 +21,7 @@ from starlette.responses import RedirectResponse, Response
 
 from domain.errors import TicketError
 from domain.problem import LOWER_IS_BETTER, METHODS, METRICS
-from services.application.messages import TicketQuery, reason_of
+from services.application.messages import reason_of
 from services.application.problem_messages import PROBLEM_COMMANDS, EvaluateAction, ProblemQuery
 from services.application.problems import ProblemService
 from services.automation.effects import Effects
@@ -35,6 +35,7 @@ from services.readside.problems import ProblemsQuery
 Render = Callable[..., Response]
 Csrf = Callable[[Request, Session], Awaitable[FormData]]
 Moment = Callable[[str, tzinfo], str]
+Numbers = Callable[[list[str], Session], Awaitable[list[str]]]
 TICKETS_SHOWN = 50
 WORKERS = ("supervisor", "manager")  # who opens, analyses, plans and closes
 
@@ -49,9 +50,11 @@ class ProblemPages:
         render: Render,
         csrf: Csrf,
         moment_in: Moment,
+        numbers_of: Numbers,
     ) -> None:
         self.answers, self.problems, self.effects, self.tz = answers, problems, effects, tz
         self.render, self.csrf, self.moment_in = render, csrf, moment_in
+        self.numbers_of = numbers_of  # ticket ids -> the numbers the reader may see
 
     # ---- pages -------------------------------------------------------------------------
 
@@ -94,7 +97,7 @@ class ProblemPages:
         context = {
             "p": problem,
             "as_of": as_of,
-            "tickets": await self._numbers(problem["tickets"][:TICKETS_SHOWN], session),
+            "tickets": await self.numbers_of(problem["tickets"][:TICKETS_SHOWN], session),
             "charts": {a["action_id"]: effect_chart(a, words) for a in problem["actions"]},
             "methods": METHODS,
             "metrics": sorted(METRICS),
@@ -175,19 +178,6 @@ class ProblemPages:
         return {"resolution": text.get("resolution")}  # close_problem
 
     # ---- shared ------------------------------------------------------------------------
-
-    async def _numbers(self, ticket_ids: list[str], session: Session) -> list[str]:
-        found = []
-        for ticket_id in ticket_ids:
-            query = TicketQuery.model_validate(
-                {"ticket_id": ticket_id, "actor": session.actor.record()}
-            )
-            try:
-                reply = await asyncio.to_thread(self.answers["ticket"], query)
-            except TicketError:
-                continue
-            found.append(reply["ticket"]["number"])
-        return found
 
     def _problem(self, request: Request, session: Session, problem: str, status: int) -> Response:
         return self.render(request, "problem.html", {"problem": problem}, session, status)

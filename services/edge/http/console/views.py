@@ -81,7 +81,16 @@ class Console:
         self.live, self.categories, self.tz = live, categories, tz
         self.reports = ReportPages(answers, tz, clock, self._render)  # /stats, /tickets, /audit
         self.problem_pages = (
-            ProblemPages(answers, problems, effects, tz, self._render, self._csrf, moment_in)
+            ProblemPages(
+                answers,
+                problems,
+                effects,
+                tz,
+                self._render,
+                self._csrf,
+                moment_in,
+                self._numbers_of,
+            )
             if problems is not None and effects is not None
             else None
         )
