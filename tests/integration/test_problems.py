@@ -13,8 +13,10 @@ from domain.errors import Forbidden, NotFound
 from domain.ticket import ticket_id_for
 from infra.relay import PROBLEM_TOPICS
 from projections.problems import ProblemList
+from services.application.messages import HistoryQuery
 from services.application.problem_messages import PROBLEM_COMMANDS, ProblemQuery
 from services.application.problems import ProblemService
+from services.application.queries import QueryService
 from services.application.registration import Registrar
 from services.readside.problems import ProblemsQuery, ProblemsService
 from services.readside.projections import projections_for
@@ -216,3 +218,12 @@ def test_a_problem_is_read_as_it_was_at_a_moment(desk, tickets, clock) -> None:
     assert len(then["problem"]["tickets"]) == 1 and then["problem"]["version"] == 1
     with pytest.raises(NotFound, match="did not exist"):
         service.problem(ProblemQuery(number=number, as_of=opened_at - timedelta(days=1)))
+
+
+def test_a_problem_s_history_verifies_like_a_ticket_s(desk, tickets) -> None:
+    service = ProblemService(desk)
+    number = send(service, "open_problem", title="APP 登录闪退", tickets=tickets[:1])["number"]
+    send(service, "link_tickets", number=number, tickets=tickets[1:2])
+    history = QueryService(desk).history(HistoryQuery(number=number))
+    assert history["verified"] is True
+    assert [e["type"] for e in history["events"]] == ["ProblemOpened", "TicketsLinked"]
