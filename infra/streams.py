@@ -8,7 +8,7 @@ from typing import Any
 from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError, ServiceUnavailableError
+from nats.js.errors import BadRequestError, NotFoundError, ServiceUnavailableError
 
 INTAKE, EVENTS, DLQ = "TICKETS_INTAKE", "TICKETS_EVENTS", "TICKETS_DLQ"
 INTAKE_DURABLE = "ticketflow-intake"
@@ -50,15 +50,20 @@ def stream_configs(replicas: int = 1) -> list[StreamConfig]:
     ]
 
 
+NO_PEERS_YET = 10005  # JetStream's "no suitable peers for placement"
+
+
 async def ensure_streams(js: JetStreamContext, replicas: int = 1, wait: float = 30.0) -> None:
-    """Create or update the streams; a cluster still electing its JetStream leader gets
-    up to `wait` seconds."""
+    """Create or update the streams; a cluster still electing its JetStream leader, or
+    whose servers do not all know each other yet ("no suitable peers for placement"),
+    gets up to `wait` seconds."""
     deadline = asyncio.get_running_loop().time() + wait
     while True:
         try:
             return await _ensure(js, replicas)
-        except (ServiceUnavailableError, TimeoutError, NoRespondersError):
-            if asyncio.get_running_loop().time() > deadline:
+        except (ServiceUnavailableError, TimeoutError, NoRespondersError, BadRequestError) as e:
+            forming = not isinstance(e, BadRequestError) or e.err_code == NO_PEERS_YET
+            if not forming or asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(0.5)
 
