@@ -154,7 +154,8 @@ class ProblemPage:
         for heading, text in headings.items():
             await self.page.fill(f"#rca-{heading}", text)
         await self.page.fill("#rca-root-cause", root_cause)
-        await self.page.click("#record_root_cause")
+        async with self.page.expect_navigation():  # the answer, not the page before it
+            await self.page.click("#record_root_cause")
         return await self.page.locator("#message").inner_text()
 
     async def plan(self, title: str, owner: str, due: str, metric: str, op: str, value: str,
@@ -166,13 +167,15 @@ class ProblemPage:
         await self.page.select_option("#action-op", op)
         await self.page.fill("#action-value", value)
         await self.page.fill("#action-window", window)
-        await self.page.click("#plan_action")
+        async with self.page.expect_navigation():  # the answer, not the page before it
+            await self.page.click("#plan_action")
         return await self.page.locator("#message").inner_text()
 
     async def mark_done(self, action_id: str, note: str) -> str:
         await self.page.fill(f"#note-{action_id}", note)
         await self.page.select_option(f"#status-{action_id}", "done")
-        await self.page.click("#update_action")
+        async with self.page.expect_navigation():  # the answer, not the page before it
+            await self.page.click("#update_action")
         return await self.page.locator("#message").inner_text()
 
     async def verdict(self, action_id: str) -> str:

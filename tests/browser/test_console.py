@@ -289,9 +289,12 @@ async def test_three_customers_one_fault_become_a_problem_analysed_acted_on_and_
     deadline = time.monotonic() + 70
     while await problem.verdict("A1") == "pending":
         assert time.monotonic() < deadline, "the service never judged the action"
-        if await page.locator("#evaluate_action").count():
-            await page.click("#evaluate_action")  # or ask at once rather than wait
-        await page.reload()
+        if await page.locator("#evaluate_action").count():  # ask at once rather than wait
+            async with page.expect_navigation():
+                await page.click("#evaluate_action")
+        else:
+            await asyncio.sleep(0.5)
+            await page.reload()
     assert await problem.verdict("A1") == "not effective"  # nothing measured in 2 s
     assert "→" in await page.locator("#action-A1 .effect").inner_text()
 
