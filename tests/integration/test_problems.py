@@ -172,6 +172,10 @@ async def test_over_http_the_signed_in_supervisor_opens_and_analyses_a_problem(s
         assert invalid.status_code == 400 and "fishbone has no ['why']" in invalid.text
         unknown = await api.post(f"/problems/{number}/open_problem", json={}, auth=supervisor)
         assert unknown.status_code == 404
+        judged = await api.post(
+            f"/problems/{number}/evaluate_action", json={"action_id": "A1"}, auth=supervisor
+        )
+        assert judged.status_code == 409 and "no action" in judged.json()["error"]["message"]
 
 
 def test_the_list_shows_each_problem_its_tickets_and_its_overdue_actions(

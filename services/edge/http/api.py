@@ -154,12 +154,7 @@ class Api:
         name = request.path_params["command"]
         if name not in COMMANDS:
             raise ApiError("not_found", f"no command {name!r}; known: {', '.join(COMMANDS)}")
-        body = await _json_object(request)
-        if "actor" in body:
-            raise ApiError("invalid", "actor: the actor is the signed-in user; do not send it")
-        if match := request.headers.get("if-match"):
-            body.setdefault("expected_version", _version(match))
-        command = _valid(COMMANDS[name], {**body, **_ref(request), "actor": actor.record()})
+        command = await _command(request, actor, COMMANDS[name], _ref(request))
         reply = await asyncio.to_thread(self.commands.execute, name, command)
         return Reply(reply, headers={"ETag": f'"{reply.get("version")}"'})
 
@@ -170,19 +165,12 @@ class Api:
     async def problem_command(self, request: Request, actor: Actor) -> Response:
         """`POST /problems` opens one; `POST /problems/<ref>/<command>` works on it."""
         name = request.path_params.get("command", "open_problem")
-        if name not in PROBLEM_COMMANDS or ("ref" in request.path_params) == (
-            name == "open_problem"
-        ):
-            known = ", ".join(c for c in PROBLEM_COMMANDS if c != "open_problem")
+        models: dict[str, type[BaseModel]] = {**PROBLEM_COMMANDS, "evaluate_action": EvaluateAction}
+        if name not in models or ("ref" in request.path_params) == (name == "open_problem"):
+            known = ", ".join(c for c in models if c != "open_problem")
             raise ApiError("not_found", f"no problem command {name!r}; known: {known}")
-        body = await _json_object(request)
-        if "actor" in body:
-            raise ApiError("invalid", "actor: the actor is the signed-in user; do not send it")
-        if match := request.headers.get("if-match"):
-            body.setdefault("expected_version", _version(match))
         ref = _problem_ref(request) if "ref" in request.path_params else {}
-        model = EvaluateAction if name == "evaluate_action" else PROBLEM_COMMANDS[name]
-        command = _valid(model, {**body, **ref, "actor": actor.record()})
+        command = await _command(request, actor, models[name], ref)
         assert self.problems is not None and self.effects is not None
         if name == "evaluate_action":
             reply = await asyncio.to_thread(self.effects.evaluate_action, command)
@@ -292,6 +280,19 @@ def _resume_after(request: Request) -> int:
 def _ref(request: Request) -> dict[str, str]:
     ref = request.path_params["ref"]
     return {"ticket_id": ref} if UUID_TEXT.fullmatch(ref) else {"number": ref}
+
+
+async def _command(
+    request: Request, actor: Actor, model: type[BaseModel], ref: dict[str, str]
+) -> Any:
+    """A command from the body, the path's reference and the signed-in actor; the
+    expected version in the body or as `If-Match`."""
+    body = await _json_object(request)
+    if "actor" in body:
+        raise ApiError("invalid", "actor: the actor is the signed-in user; do not send it")
+    if match := request.headers.get("if-match"):
+        body.setdefault("expected_version", _version(match))
+    return _valid(model, {**body, **ref, "actor": actor.record()})
 
 
 def _problem_ref(request: Request) -> dict[str, str]:
