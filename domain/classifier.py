@@ -52,6 +52,9 @@ from pydantic import (
 TYPES = ("consultation", "complaint", "suggestion", "technical", "other")
 URGENCIES = ("urgent", "high", "normal", "low")
 IMPACTS = ("individual", "group", "systemic")
+# The communication record: what the customer wants, and how they feel.
+DEMANDS = ("refund", "repair", "exchange", "apology", "compensation", "other")
+MOODS = ("calm", "anxious", "dissatisfied", "angry")
 _URGENCY_RANK = {u: -i for i, u in enumerate(URGENCIES)}  # higher is more urgent
 _IMPACT_RANK = {m: i for i, m in enumerate(IMPACTS)}
 _SPACE = re.compile(r"\s+")
@@ -119,6 +122,10 @@ class ClassificationConfig(BaseModel):
     type_urgency: dict[str, str] = {"suggestion": "low"}
     systemic_alert_ratio: float = Field(default=0.05, gt=0, le=1)
     urgent_alert_ratio: float = Field(default=0.10, gt=0, le=1)
+    # Keywords per demand and per mood; the first listed that matches wins, none
+    # matching gives "other" and "calm".
+    demands: dict[str, list[str]] = {}
+    moods: dict[str, list[str]] = {}
     _classifier: Classifier | None = PrivateAttr(default=None)
 
     @field_validator("categories")
@@ -149,6 +156,16 @@ class ClassificationConfig(BaseModel):
             _one_of(f"urgency in type_urgency.{type_}", urgency, URGENCIES)
         return mapping
 
+    @field_validator("demands", "moods")
+    @classmethod
+    def _record_words(cls, table: dict[str, list[str]], info: ValidationInfo) -> dict:
+        allowed = DEMANDS if info.field_name == "demands" else MOODS
+        for name, keywords in table.items():
+            _one_of(f"key of {info.field_name}", name, allowed)
+            if any(not normalize(part) for k in keywords for part in k.split("+")):
+                raise ValueError(f"{info.field_name}.{name} has a blank keyword or `+` part")
+        return table
+
     @model_validator(mode="after")
     def _categories_exist(self) -> ClassificationConfig:
         if not self.has_category(self.default_category):
@@ -174,6 +191,8 @@ class Classification:
     urgency: str
     impact: str
     matched: tuple[str, ...]  # the keywords that matched, as written in the policy
+    demand: str = "other"
+    mood: str = "calm"
 
     @property
     def reason(self) -> str:
@@ -208,6 +227,13 @@ class Classifier:
         # few keywords that can occur in it, not all of them (about 5x fewer tests).
         self._by_start: dict[str, list[int]] = {}
         self._always: list[int] = []
+        self._record_words = {
+            field: [
+                (name, [tuple(normalize(p) for p in k.split("+")) for k in keywords])
+                for name, keywords in table.items()
+            ]
+            for field, table in (("demand", config.demands), ("mood", config.moods))
+        }
         for position, (parts, _, _) in enumerate(self._keywords):
             head = parts[0][:2]
             (self._by_start.setdefault(head, []) if len(head) == 2 else self._always).append(
@@ -263,7 +289,22 @@ class Classifier:
             urgency = "urgent"
         if alert_ratio is not None and alert_ratio >= cfg.systemic_alert_ratio:
             impact = "systemic"
-        return Classification(type_, category, urgency, impact, tuple(words))
+        return Classification(
+            type_,
+            category,
+            urgency,
+            impact,
+            tuple(words),
+            self._first("demand", hay) or "other",
+            self._first("mood", hay) or "calm",
+        )
+
+    def _first(self, field: str, hay: str) -> str | None:
+        """The first demand (or mood) of the policy's list with a keyword in the text."""
+        for name, keywords in self._record_words[field]:
+            if any(all(_found(hay, part) for part in parts) for parts in keywords):
+                return name
+        return None
 
 
 def classify(

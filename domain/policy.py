@@ -65,6 +65,28 @@ class FollowUpConfig(_Strict):
     clock: Literal["wall", "business"] = "wall"
 
 
+class CustomerConfig(_Strict):
+    """How the customer's own answers are handled (docs/policy.md "Customers")."""
+
+    # A closed ticket waits this long for the customer to confirm the result; then it
+    # is confirmed automatically (actor system/confirmer).
+    confirm_within: DurationText = "3d"
+    # A reply to a closed ticket within this of its closing reopens it; a later one
+    # becomes a new ticket.
+    reply_reopens_within: DurationText = "7d"
+    # The customer's Nth contact about one open ticket (the request, then replies)
+    # escalates it to the supervisor as "customer not calmed".
+    contacts_escalate_at: int = Field(default=3, ge=2)
+
+
+class DepartmentConfig(_Strict):
+    """A department a handler can ask for something (技术部, 财务部, 风控部…)."""
+
+    id: str = Field(min_length=1, max_length=40)
+    name: str = Field(min_length=1, max_length=100)
+    head: str | None = None  # the department head's actor id
+
+
 class StatsConfig(_Strict):
     high_frequency_share: float = Field(default=0.2, gt=0, le=1)
 
@@ -105,6 +127,8 @@ class Policy(BaseModel):
     stats: StatsConfig = StatsConfig()
     group_impact: GroupImpactConfig = GroupImpactConfig()
     retention: RetentionConfig = RetentionConfig()
+    customer: CustomerConfig = CustomerConfig()
+    departments: list[DepartmentConfig] = []
 
     @cached_property
     def business_calendar(self) -> BusinessCalendar:
@@ -122,6 +146,10 @@ class Policy(BaseModel):
         return replan(
             self.sla, facts, received_at=received_at, now=now, calendar=calendar, previous=previous
         )
+
+    def department(self, name: str) -> DepartmentConfig | None:
+        """A department by its id or its name."""
+        return next((d for d in self.departments if name in (d.id, d.name)), None)
 
     def team_mode(self, team: str) -> str:
         return next((t.mode for t in self.teams if t.id == team), "auto")

@@ -20,6 +20,10 @@ MAY_SEND: dict[str, frozenset[str]] = {
     "follow_up": frozenset({"agent", "supervisor", "manager"}),
     "forget": frozenset({"manager"}),  # erase a customer's personal data (docs/process.md)
     "reveal_contact": frozenset({"agent", "supervisor", "manager"}),  # recorded in history
+    "confirm": frozenset({"channel", "agent", "supervisor"}),  # the customer accepts
+    "decline": frozenset({"agent"}),  # the assigned agent
+    "request_department": frozenset({"agent", "supervisor", "manager"}),
+    "answer_department": frozenset({"agent", "supervisor", "manager"}),
     # problems and improvement actions (an action's update: its owner, or above)
     "open_problem": frozenset({"supervisor", "manager", "system"}),
     "link_tickets": frozenset({"agent", "supervisor", "manager", "system"}),

@@ -17,7 +17,14 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from domain.calendar import BusinessCalendar, parse_duration
 
-TARGETS = ("first_response", "assignment", "acknowledge", "update_every", "resolution")
+TARGETS = (
+    "first_response",
+    "assignment",
+    "acknowledge",
+    "update_every",
+    "resolution",
+    "transferred",
+)
 # Targets that start when the ticket arrives; the others start on a later event.
 STARTS_ON_RECEIPT = ("first_response", "update_every", "resolution")
 WHEN_KEYS = ("type", "category", "priority", "urgency", "impact", "channel")
@@ -36,6 +43,7 @@ class SlaRule(BaseModel):
     acknowledge: str | None = None
     update_every: str | None = None
     resolution: str | None = None
+    transferred: str | None = None  # starts when the ticket is first sent to a department
 
     @field_validator("when")
     @classmethod
@@ -67,6 +75,21 @@ class SlaRule(BaseModel):
 
     def targets(self) -> dict[str, str]:
         return {name: getattr(self, name) for name in TARGETS if getattr(self, name)}
+
+
+# Why a breach escalates, by target: a late department blocks the handler; a broken
+# promise is one the customer heard; every other target is an SLA breach.
+BREACH_REASONS = {"department": "department_late", "promised_feedback": "promise_broken"}
+
+
+def breach_reason(target: str) -> str:
+    return BREACH_REASONS.get(target.partition(":")[0], "sla_breach")
+
+
+def fixed(due_at: datetime, start: datetime) -> dict:
+    """A target due at a given instant (a department's due, a promised time)."""
+    seconds = max(int((due_at - start).total_seconds()), 0)
+    return {"clock": "wall", "duration": f"{seconds}s", "started_at": start, "due": due_at}
 
 
 def select_rule(rules: list[SlaRule], facts: dict) -> SlaRule | None:

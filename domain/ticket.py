@@ -19,8 +19,13 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from domain.actor import Actor
+from domain.classifier import DEMANDS, MOODS
 from domain.errors import Forbidden, IllegalState, Invalid
 
+# Targets a customer-visible update answers (once running): the first response, the
+# feedback owed after a transfer to a department, and a feedback time promised earlier.
+ANSWERED_BY_CUSTOMER_UPDATE = ("first_response", "transferred", "promised_feedback")
+AFTER_CLOSING = ("follow_up", "confirmation")  # targets that run after a ticket closes
 TICKET_NAMESPACE = UUID("6f1f6f0e-7a53-4d7c-9a0e-2d8c1f8e6b11")
 STATUSES = ("open", "assigned", "in_progress", "waiting_on_customer", "closed")
 
@@ -28,6 +33,11 @@ STATUSES = ("open", "assigned", "in_progress", "waiting_on_customer", "closed")
 def ticket_id_for(channel: str, external_id: str) -> UUID:
     """The same `<channel>:<external_id>` always names the same ticket (idempotent intake)."""
     return uuid5(TICKET_NAMESPACE, f"{channel}:{external_id}")
+
+
+def department_target(request_id: str) -> str:
+    """The target of one request to another department."""
+    return f"department:{request_id}"
 
 
 def breach_key(target: str, due: datetime | None, level: str) -> str:
@@ -89,6 +99,10 @@ class Ticket(Aggregate):
             t.key_id, t.sealed = self.key_id, self.sealed
 
     class Classified(Event):
+        """v2: the customer's `demand` and `mood` (the communication record), detected
+        from the request or corrected by an agent. A v1 event has neither (None)."""
+
+        class_version = 2
         number: str
         type: str
         category: str
@@ -98,9 +112,16 @@ class Ticket(Aggregate):
         reason: str
         sla: dict  # target -> {"clock", "duration", "started_at", "due"}
         candidates: list  # agents proposed for the ticket, best first
+        demand: str | None
+        mood: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict) -> None:
+            state["demand"] = state["mood"] = None
 
         def apply(self, t: Ticket) -> None:
             t.type, t.category, t.priority = self.type, self.category, self.priority
+            t.demand, t.mood = self.demand, self.mood
             t.candidates = self.candidates
             t.urgency, t.impact = self.urgency, self.impact
             t._replan(self.sla)
@@ -143,17 +164,29 @@ class Ticket(Aggregate):
             t._meet("acknowledge", self.timestamp)
 
     class ProgressUpdated(Event):
+        """v2: `attachments` (evidence: `{"name", "url"}` each); a v1 event has none.
+        A customer-visible update answers the first response, a transferred request and
+        a promise made earlier; its `sla` may start a new promise (`promised_feedback`)."""
+
+        class_version = 2
         number: str
         note: str
         visibility: str
         next_step: str | None
         expected_done_at: datetime | None
         waiting_on_customer: bool
-        sla: dict  # targets (re)started or shifted by this update (cadence, pause)
+        sla: dict  # targets (re)started or shifted by this update (cadence, pause, promise)
+        attachments: list
+
+        @staticmethod
+        def upcast_v1_v2(state: dict) -> None:
+            state["attachments"] = []
 
         def apply(self, t: Ticket) -> None:
             if self.visibility == "customer":
-                t._meet("first_response", self.timestamp)
+                for target in ANSWERED_BY_CUSTOMER_UPDATE:
+                    if t.sla.get(target, {}).get("started_at"):
+                        t._meet(target, self.timestamp)
             t._start(self.sla)
             if self.waiting_on_customer:  # still waiting: the pause began with the first
                 t.status, t.paused_at = "waiting_on_customer", t.paused_at or self.timestamp
@@ -181,6 +214,71 @@ class Ticket(Aggregate):
                     breach_key(self.target, self.due, self.level),
                 ]
 
+    class Declined(Event):
+        """The assignee cannot take the ticket: it goes back to the queue, and the
+        assignment target runs again from now."""
+
+        number: str
+        reason: str
+        sla: dict  # the assignment target restarted; acknowledge waits for the next one
+
+        def apply(self, t: Ticket) -> None:
+            t.declined_by = [*t.declined_by, t.assignee] if t.assignee else t.declined_by
+            t.assignee, t.acknowledged = None, False
+            if t.status != "waiting_on_customer":
+                t.status = "open"
+            t._start(self.sla)
+
+    class CustomerReplied(Event):
+        """The customer wrote again about this ticket (by its id or number, or the
+        channel's thread): recorded here, not as a new ticket. The text is kept masked
+        and sealed verbatim under the ticket's key, as at intake. A reply ends a wait
+        on the customer (`sla` holds the targets moved on by the wait)."""
+
+        number: str
+        channel: str
+        external_id: str
+        received_at: datetime
+        content: str
+        key_id: str | None
+        sealed: str | None
+        sla: dict
+
+        def apply(self, t: Ticket) -> None:
+            t.contacts += 1
+            if t.status == "waiting_on_customer":
+                t.paused_at = None
+                t.status = "in_progress" if t.assignee else "open"
+            t._start(self.sla)
+
+    class DepartmentRequested(Event):
+        """The handler asked another department for something, due by `due`; the
+        request is a target of its own (`department:<request_id>`)."""
+
+        number: str
+        request_id: str
+        department: str
+        ask: str
+        due: datetime
+        sla: dict
+
+        def apply(self, t: Ticket) -> None:
+            t.departments = {
+                **t.departments,
+                self.request_id: {"department": self.department, "answered": False},
+            }
+            t._start(self.sla)
+
+    class DepartmentAnswered(Event):
+        number: str
+        request_id: str
+        answer: str
+
+        def apply(self, t: Ticket) -> None:
+            asked = t.departments[self.request_id]
+            t.departments = {**t.departments, self.request_id: {**asked, "answered": True}}
+            t._meet(department_target(self.request_id), self.timestamp)
+
     class Closed(Event):
         class_version = 2
         number: str
@@ -194,10 +292,23 @@ class Ticket(Aggregate):
 
         def apply(self, t: Ticket) -> None:
             t.status, t.resolution, t.paused_at, t.rated = "closed", self.resolution, None, False
+            t.confirmed = False
             t.closed_at = self.timestamp
             for target in list(t.sla):  # the final result answers every open target
                 t._meet(target, self.timestamp)
             t._start(self.sla)
+
+    class Confirmed(Event):
+        """The customer accepted the result of the closed ticket (or the policy's
+        period passed without an answer: `automatic`)."""
+
+        number: str
+        comment: str | None
+        automatic: bool
+
+        def apply(self, t: Ticket) -> None:
+            t.confirmed = True
+            t._meet("confirmation", self.timestamp)
 
     class FollowedUp(Event):
         number: str
@@ -223,7 +334,8 @@ class Ticket(Aggregate):
             t.status = "assigned" if t.assignee else "open"
             t.reopen_count += 1
             t.closed_at = None
-            t.sla.pop("follow_up", None)  # the visit follows the next closing, if any
+            for target in AFTER_CLOSING:  # they follow the next closing, if any
+                t.sla.pop(target, None)
             t._start(self.sla)
 
     class PersonalDataErased(Event):
@@ -286,6 +398,12 @@ class Ticket(Aggregate):
         self.score: int | None = None
         self.rated = False
         self.reopen_count = 0
+        self.demand: str | None = None
+        self.mood: str | None = None
+        self.confirmed = False
+        self.contacts = 0  # the customer's replies about this ticket
+        self.declined_by: list[str] = []
+        self.departments: dict[str, dict] = {}  # request id -> {"department", "answered"}
 
     def _replan(self, sla: dict) -> None:
         """New targets from a (re)classification; those already met stay met."""
@@ -369,8 +487,15 @@ class Ticket(Aggregate):
         actor: Actor,
         at: datetime,
         candidates: list[str] | None = None,
+        demand: str | None = None,
+        mood: str | None = None,
     ) -> None:
+        """`demand` and `mood` left out keep what the ticket has."""
         self._require_open("classify")
+        if demand is not None and demand not in DEMANDS:
+            raise Invalid(f"demand {demand!r} is not one of {', '.join(DEMANDS)}")
+        if mood is not None and mood not in MOODS:
+            raise Invalid(f"mood {mood!r} is not one of {', '.join(MOODS)}")
         self._record(
             self.Classified,
             actor=actor,
@@ -383,6 +508,8 @@ class Ticket(Aggregate):
             reason=reason,
             sla=sla,
             candidates=list(candidates or []),
+            demand=demand or self.demand,
+            mood=mood or self.mood,
         )
 
     def raise_impact(
@@ -444,6 +571,7 @@ class Ticket(Aggregate):
         sla: dict,
         actor: Actor,
         at: datetime,
+        attachments: list[dict] | None = None,
     ) -> None:
         self._require_open("update")
         self._record(
@@ -456,6 +584,7 @@ class Ticket(Aggregate):
             expected_done_at=expected_done_at,
             waiting_on_customer=waiting_on_customer,
             sla=sla,
+            attachments=list(attachments or []),
         )
 
     def escalate(
@@ -489,6 +618,87 @@ class Ticket(Aggregate):
             handling_seconds=max(handling, 0.0),
             sla=sla or {},
         )
+
+    def decline(self, *, reason: str, sla: dict, actor: Actor, at: datetime) -> None:
+        """The assigned agent gives the ticket back, saying why."""
+        self._require_open("decline")
+        if self.assignee is None:
+            raise IllegalState("nobody is assigned: there is nothing to decline")
+        if actor.id != self.assignee:
+            raise Forbidden(f"only the assignee {self.assignee} may decline")
+        self._record(self.Declined, actor=actor, at=at, reason=reason, sla=sla)
+
+    def reply(
+        self,
+        *,
+        channel: str,
+        external_id: str,
+        received_at: datetime,
+        content: str,
+        key_id: str | None,
+        sealed: str | None,
+        sla: dict,
+        at: datetime,
+    ) -> None:
+        """The customer's reply, through its channel (a closed ticket is reopened first,
+        by the caller, when the policy's window allows)."""
+        if not content.strip():
+            raise Invalid("content is blank")
+        self._record(
+            self.CustomerReplied,
+            actor=Actor(channel, "channel"),
+            at=at,
+            channel=channel,
+            external_id=external_id,
+            received_at=received_at,
+            content=content,
+            key_id=key_id,
+            sealed=sealed,
+            sla=sla,
+        )
+
+    def next_department_request(self) -> str:
+        return f"D{len(self.departments) + 1}"
+
+    def request_department(
+        self, *, department: str, ask: str, due: datetime, sla: dict, actor: Actor, at: datetime
+    ) -> None:
+        self._require_open("ask a department about")
+        if due <= at:
+            raise Invalid(f"due {due.isoformat()} is not after now ({at.isoformat()})")
+        self._record(
+            self.DepartmentRequested,
+            actor=actor,
+            at=at,
+            request_id=self.next_department_request(),
+            department=department,
+            ask=ask,
+            due=due,
+            sla=sla,
+        )
+
+    def answer_department(
+        self, *, request_id: str, answer: str, actor: Actor, at: datetime
+    ) -> None:
+        asked = self.departments.get(request_id)
+        if asked is None:
+            known = ", ".join(self.departments) or "none yet"
+            raise Invalid(f"no department request {request_id!r} on this ticket (asked: {known})")
+        if asked["answered"]:
+            raise IllegalState(f"request {request_id} to {asked['department']} is answered already")
+        self._record(
+            self.DepartmentAnswered, actor=actor, at=at, request_id=request_id, answer=answer
+        )
+
+    def confirm(
+        self, *, comment: str | None, actor: Actor, at: datetime, automatic: bool = False
+    ) -> None:
+        """The customer accepts the result (asked on closing)."""
+        if self.status != "closed":
+            raise IllegalState("only a closed ticket can be confirmed")
+        if self.confirmed:
+            raise IllegalState("this closure is already confirmed")
+        self._record(self.Confirmed, actor=actor, at=at, comment=comment, automatic=automatic)
 
     def follow_up(self, *, note: str, actor: Actor, at: datetime) -> None:
         """The visit after closing (within 3 days for high-priority tickets)."""

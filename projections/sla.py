@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from domain.calendar import BusinessCalendar, CalendarConfig
 from domain.sla import at_risk_from
 from domain.team_scope import Member, ticket_teams
+from domain.ticket import AFTER_CLOSING, ANSWERED_BY_CUSTOMER_UPDATE, department_target
 from infra.readdb import Tx
 from projections.base import Projection, event_kind, parse_time, utc_text
 
@@ -130,7 +131,8 @@ class SlaView(Projection):
 
     def _ProgressUpdated(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
         if data["visibility"] == "customer":
-            self._meet(tx, ticket, "first_response", at)
+            for target in ANSWERED_BY_CUSTOMER_UPDATE:
+                self._meet(tx, ticket, target, at, running=True)
         self._start(tx, ticket, data["sla"])
         if data["waiting_on_customer"]:  # a pause begins with the first waiting update
             tx.execute(
@@ -144,15 +146,45 @@ class SlaView(Projection):
                 (ticket, at, ticket),
             )
         else:
-            tx.execute(
-                "UPDATE sla_pauses SET ended_at=? WHERE ticket_id=? AND ended_at IS NULL",
-                (at, ticket),
-            )
-            tx.execute(
-                "UPDATE sla_tickets SET paused_at=NULL, status=CASE WHEN assignee IS NULL "
-                "THEN 'open' ELSE 'in_progress' END WHERE ticket_id=?",
-                (ticket,),
-            )
+            self._end_pause(tx, ticket, at)
+
+    def _CustomerReplied(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        self._start(tx, ticket, data["sla"])
+        paused = tx.execute(
+            "SELECT 1 FROM sla_tickets WHERE ticket_id=? AND status='waiting_on_customer'",
+            (ticket,),
+        ).fetchone()
+        if paused:
+            self._end_pause(tx, ticket, at)
+
+    @staticmethod
+    def _end_pause(tx: Tx, ticket: str, at: str) -> None:
+        tx.execute(
+            "UPDATE sla_pauses SET ended_at=? WHERE ticket_id=? AND ended_at IS NULL", (at, ticket)
+        )
+        tx.execute(
+            "UPDATE sla_tickets SET paused_at=NULL, status=CASE WHEN assignee IS NULL "
+            "THEN 'open' ELSE 'in_progress' END WHERE ticket_id=?",
+            (ticket,),
+        )
+
+    def _Declined(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        self._start(tx, ticket, data["sla"])
+        tx.execute(
+            "UPDATE sla_tickets SET assignee=NULL, status=CASE WHEN status="
+            "'waiting_on_customer' THEN status ELSE 'open' END WHERE ticket_id=?",
+            (ticket,),
+        )
+        self._teams(tx, ticket)
+
+    def _DepartmentRequested(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        self._start(tx, ticket, data["sla"])
+
+    def _DepartmentAnswered(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        self._meet(tx, ticket, department_target(data["request_id"]), at)
+
+    def _Confirmed(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        self._meet(tx, ticket, "confirmation", at)
 
     def _Escalated(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
         if not data.get("target"):
@@ -182,7 +214,8 @@ class SlaView(Projection):
         self._start(tx, ticket, data.get("sla") or {})
 
     def _Reopened(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
-        tx.execute("DELETE FROM sla_targets WHERE ticket_id=? AND target='follow_up'", (ticket,))
+        for target in AFTER_CLOSING:
+            tx.execute("DELETE FROM sla_targets WHERE ticket_id=? AND target=?", (ticket, target))
         self._start(tx, ticket, data["sla"])
         tx.execute(
             "UPDATE sla_tickets SET closed_at=NULL, status=CASE WHEN assignee IS NULL "
@@ -196,9 +229,12 @@ class SlaView(Projection):
     # ---- helpers -----------------------------------------------------------------------
 
     @staticmethod
-    def _meet(tx: Tx, ticket: str, target: str, at: str) -> None:
+    def _meet(tx: Tx, ticket: str, target: str, at: str, running: bool = False) -> None:
+        """`running`: only a target that has started (a planned one waits)."""
+        started = " AND started_at IS NOT NULL" if running else ""
         tx.execute(
-            "UPDATE sla_targets SET met_at=? WHERE ticket_id=? AND target=? AND met_at IS NULL",
+            "UPDATE sla_targets SET met_at=? WHERE ticket_id=? AND target=? AND met_at IS NULL"
+            + started,
             (at, ticket, target),
         )
 

@@ -21,10 +21,13 @@ databases.
 
 from __future__ import annotations
 
+from domain.ticket import ANSWERED_BY_CUSTOMER_UPDATE, department_target
 from infra.readdb import Tx
 from projections.base import Projection, event_kind, utc_text
 
 TICKETS, TARGETS = "stats_tickets", "stats_sla_targets"
+# Not a service target: the customer's confirmation window after closing.
+NOT_COUNTED = frozenset({"confirmation"})
 TABLES = (
     f"""CREATE TABLE IF NOT EXISTS {TICKETS} (
         ticket_id TEXT PRIMARY KEY, channel TEXT, type TEXT, category TEXT, priority TEXT,
@@ -33,7 +36,8 @@ TABLES = (
         resolution_seconds DOUBLE PRECISION, reopens BIGINT NOT NULL DEFAULT 0,
         escalations BIGINT NOT NULL DEFAULT 0, score BIGINT,
         sla_on_time BIGINT NOT NULL DEFAULT 0, sla_breached BIGINT NOT NULL DEFAULT 0,
-        number TEXT)""",
+        number TEXT, demand TEXT, mood TEXT, contacts BIGINT NOT NULL DEFAULT 0,
+        declines BIGINT NOT NULL DEFAULT 0)""",
     f"CREATE INDEX IF NOT EXISTS {TICKETS}_received ON {TICKETS} (received_at)",
     f"""CREATE TABLE IF NOT EXISTS {TARGETS} (
         ticket_id TEXT NOT NULL, target TEXT NOT NULL, started_at TEXT, due TEXT,
@@ -54,7 +58,7 @@ def judge(due: str | None, met_at: str | None, now: str) -> bool | None:
 
 class Statistics(Projection):
     name = "stats"
-    version = 2  # 2: the ticket's number (the console's ticket lists)
+    version = 3  # 2: the ticket's number (the console's ticket lists); 3: demand, mood
     tables = TABLES
     table_names = (TICKETS, TARGETS)
 
@@ -88,8 +92,15 @@ class Statistics(Projection):
     def _Classified(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
         tx.execute(
             f"UPDATE {TICKETS} SET type=COALESCE(?, type), category=COALESCE(?, category), "
-            "priority=? WHERE ticket_id=?",
-            (data["type"], data["category"], data["priority"], ticket),
+            "priority=?, demand=COALESCE(?, demand), mood=COALESCE(?, mood) WHERE ticket_id=?",
+            (
+                data["type"],
+                data["category"],
+                data["priority"],
+                data.get("demand"),
+                data.get("mood"),
+                ticket,
+            ),
         )
         met = dict(
             tx.execute(
@@ -126,8 +137,8 @@ class Statistics(Projection):
                 "WHERE ticket_id=?",
                 (at, ticket),
             )
-            self._meet(tx, ticket, "first_response", at)
-            self._meet(tx, ticket, "update_every", at)
+            for target in (*ANSWERED_BY_CUSTOMER_UPDATE, "update_every"):
+                self._meet(tx, ticket, target, at, running=True)
         self._start(tx, ticket, data["sla"], at)
         if data["waiting_on_customer"]:
             tx.execute(
@@ -136,11 +147,40 @@ class Statistics(Projection):
                 (at, ticket),
             )
             return
+        self._resume(tx, ticket)
+
+    @staticmethod
+    def _resume(tx: Tx, ticket: str) -> None:
         tx.execute(
             f"UPDATE {TICKETS} SET paused_at=NULL, status=CASE WHEN assignee IS NULL "
             "THEN 'open' ELSE 'in_progress' END WHERE ticket_id=?",
             (ticket,),
         )
+
+    def _CustomerReplied(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        tx.execute(f"UPDATE {TICKETS} SET contacts=contacts+1 WHERE ticket_id=?", (ticket,))
+        self._start(tx, ticket, data["sla"], at)
+        waiting = tx.execute(
+            f"SELECT 1 FROM {TICKETS} WHERE ticket_id=? AND status='waiting_on_customer'",
+            (ticket,),
+        ).fetchone()
+        if waiting:
+            self._resume(tx, ticket)
+
+    def _Declined(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        tx.execute(
+            f"UPDATE {TICKETS} SET assignee=NULL, team=NULL, declines=declines+1, "
+            "status=CASE WHEN status='waiting_on_customer' THEN status ELSE 'open' END "
+            "WHERE ticket_id=?",
+            (ticket,),
+        )
+        self._start(tx, ticket, data["sla"], at)
+
+    def _DepartmentRequested(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        self._start(tx, ticket, data["sla"], at)
+
+    def _DepartmentAnswered(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        self._meet(tx, ticket, department_target(data["request_id"]), at)
 
     def _Escalated(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
         tx.execute(f"UPDATE {TICKETS} SET escalations=escalations+1 WHERE ticket_id=?", (ticket,))
@@ -180,8 +220,12 @@ class Statistics(Projection):
         row = tx.execute(f"SELECT paused_at FROM {TICKETS} WHERE ticket_id=?", (ticket,)).fetchone()
         return row[0] if row and row[0] else at
 
-    def _meet(self, tx: Tx, ticket: str, target: str | None, at: str) -> None:
+    def _meet(
+        self, tx: Tx, ticket: str, target: str | None, at: str, running: bool = False
+    ) -> None:
+        """`running`: only a target that has started (a planned one waits)."""
         which = "" if target is None else " AND target=?"
+        which += " AND started_at IS NOT NULL" if running else ""
         tx.execute(
             f"UPDATE {TARGETS} SET met_at=? WHERE ticket_id=? AND met_at IS NULL{which}",
             (self._clock(tx, ticket, at), ticket, *([] if target is None else [target])),
@@ -193,6 +237,8 @@ class Statistics(Projection):
         pause, `domain.sla.resume`): nothing to judge yet."""
         at = self._clock(tx, ticket, at)
         for name, target in targets.items():
+            if name in NOT_COUNTED:
+                continue
             old = tx.execute(
                 f"SELECT started_at, due, met_at FROM {TARGETS} WHERE ticket_id=? AND target=?",
                 (ticket, name),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from domain.actor import Actor
@@ -16,14 +16,15 @@ from domain.errors import IllegalState, Invalid
 from domain.personal_data import CONTACT_FIELDS, key_subject
 from domain.priority import priority
 from domain.roles import check_may_send
-from domain.sla import Facts, restart, resume, started
+from domain.sla import Facts, fixed, restart, resume, started
 from domain.team_scope import check_agent_scope
-from domain.ticket import Ticket
+from domain.ticket import Ticket, department_target
 from services.application import messages as m
 from services.application.desk import TicketDesk
 from services.application.erasure import Eraser
 
 log = logging.getLogger("ticketflow.commands")
+LONGEST_WAIT = timedelta(days=366)  # a department's due or a promise, at the latest
 Act = Callable[[Ticket, Any, Actor, datetime], None]
 
 
@@ -41,6 +42,10 @@ class CommandService:
             "reopen": self._reopen,
             "follow_up": self._follow_up,
             "reveal_contact": self._reveal_contact,
+            "confirm": self._confirm,
+            "decline": self._decline,
+            "request_department": self._request_department,
+            "answer_department": self._answer_department,
         }
 
     def execute(self, name: str, command: m._Command) -> dict:
@@ -139,6 +144,8 @@ class CommandService:
             sla=sla,
             actor=actor,
             at=now,
+            demand=c.demand,
+            mood=c.mood,
         )
 
     def _assign(self, t: Ticket, c: m.Assign, actor: Actor, now: datetime) -> None:
@@ -154,6 +161,8 @@ class CommandService:
             sla.update(resume(t.sla, t.paused_at, now, self._calendar))
         if c.visibility == "customer":
             sla.update(restart(t.sla, ("update_every",), now, self._calendar))
+        if c.promised_by is not None:
+            sla["promised_feedback"] = fixed(_soon(c.promised_by, now, "promised_by"), now)
         t.update(
             note=c.note,
             visibility=c.visibility,
@@ -163,6 +172,7 @@ class CommandService:
             sla=sla,
             actor=actor,
             at=now,
+            attachments=[a.model_dump() for a in c.attachments],
         )
 
     def _escalate(self, t: Ticket, c: m.Escalate, actor: Actor, now: datetime) -> None:
@@ -174,6 +184,8 @@ class CommandService:
         if t.priority in follow.priorities:
             target = {"clock": follow.clock, "duration": follow.within}
             sla["follow_up"] = started(target, now, self._calendar)
+        asking = {"clock": "wall", "duration": self.desk.policy.customer.confirm_within}
+        sla["confirmation"] = started(asking, now, self._calendar)
         t.close(resolution=c.resolution, actor=actor, at=now, sla=sla)
 
     def _follow_up(self, t: Ticket, c: m.FollowUp, actor: Actor, now: datetime) -> None:
@@ -182,6 +194,38 @@ class CommandService:
     def _reveal_contact(self, t: Ticket, c: m.RevealContact, actor: Actor, now: datetime) -> None:
         self._contact(t)  # the key still opens it: else nothing is recorded
         t.reveal_contact(reason=c.reason, actor=actor, at=now)
+
+    def _confirm(self, t: Ticket, c: m.Confirm, actor: Actor, now: datetime) -> None:
+        t.confirm(comment=c.comment, actor=actor, at=now)
+
+    def _decline(self, t: Ticket, c: m.Decline, actor: Actor, now: datetime) -> None:
+        """Back to the queue: the assignment target runs again; acknowledge waits."""
+        sla = restart(t.sla, ("assignment",), now, self._calendar)
+        if "acknowledge" in t.sla:
+            sla["acknowledge"] = {**t.sla["acknowledge"], "started_at": None, "due": None}
+        t.decline(reason=c.reason, sla=sla, actor=actor, at=now)
+
+    def _request_department(
+        self, t: Ticket, c: m.RequestDepartment, actor: Actor, now: datetime
+    ) -> None:
+        policy = self.desk.policy
+        department = policy.department(c.department)
+        if department is None:
+            known = ", ".join(f"{d.id} ({d.name})" for d in policy.departments) or "none"
+            raise Invalid(f"no department {c.department!r} in the policy; known: {known}")
+        due_at = _soon(c.due, now, "due")
+        sla = {department_target(t.next_department_request()): fixed(due_at, now)}
+        feedback = t.sla.get("transferred")
+        if feedback and not feedback.get("started_at"):  # the first transfer starts it
+            sla["transferred"] = started(feedback, now, self._calendar)
+        t.request_department(
+            department=department.id, ask=c.ask, due=due_at, sla=sla, actor=actor, at=now
+        )
+
+    def _answer_department(
+        self, t: Ticket, c: m.AnswerDepartment, actor: Actor, now: datetime
+    ) -> None:
+        t.answer_department(request_id=c.request_id, answer=c.answer, actor=actor, at=now)
 
     def _rate(self, t: Ticket, c: m.Rate, actor: Actor, now: datetime) -> None:
         t.rate(score=c.score, comment=c.comment, actor=actor, at=now)
@@ -196,3 +240,12 @@ class CommandService:
     def _reopen(self, t: Ticket, c: m.Reopen, actor: Actor, now: datetime) -> None:
         sla = restart(t.sla, ("resolution", "update_every"), now, self._calendar)
         t.reopen(reason=c.reason, sla=sla, actor=actor, at=now)
+
+
+def _soon(moment: datetime, now: datetime, name: str) -> datetime:
+    """A due instant a command sets: after now, and within a year."""
+    if moment <= now:
+        raise Invalid(f"{name} {moment.isoformat()} is not after now ({now.isoformat()})")
+    if moment - now > LONGEST_WAIT:
+        raise Invalid(f"{name} {moment.isoformat()} is more than {LONGEST_WAIT.days} days away")
+    return moment

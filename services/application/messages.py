@@ -137,6 +137,10 @@ class IntakeRequest(_Edge):
     content: str
     attachments: list[Attachment] = Field(default=[], max_length=50)
     alert: Alert | None = None
+    # A reply to an existing ticket: its id or number, or the channel's id of an earlier
+    # message of the thread (an e-mail's In-Reply-To). Recorded on that ticket.
+    ticket: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    in_reply_to: Annotated[str, StringConstraints(min_length=1, max_length=998)] | None = None
 
     @field_validator("content")
     @classmethod
@@ -190,6 +194,11 @@ class Classify(_Command):
     category: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     priority: Literal["urgent", "high", "normal", "low"] | None = None
     reason: Text
+    # The communication record, corrected; left out: as detected (or last corrected).
+    demand: Literal["refund", "repair", "exchange", "apology", "compensation", "other"] | None = (
+        None
+    )
+    mood: Literal["calm", "anxious", "dissatisfied", "angry"] | None = None
 
 
 class Assign(_Command):
@@ -207,6 +216,16 @@ class Update(_Command):
     next_step: Annotated[str, StringConstraints(max_length=10_000)] | None = None
     expected_done_at: Moment | None = None
     waiting_on_customer: bool = Field(default=False, strict=True)
+    attachments: list[Attachment] = Field(default=[], max_length=50)  # evidence
+    # A feedback time promised to the customer: a target of its own until the next
+    # customer-visible update (only on a customer-visible update).
+    promised_by: Moment | None = None
+
+    @model_validator(mode="after")
+    def _promise_to_the_customer(self) -> Update:
+        if self.promised_by is not None and self.visibility != "customer":
+            raise ValueError("promised_by is a promise to the customer: visibility customer")
+        return self
 
 
 class Escalate(_Command):
@@ -239,6 +258,31 @@ class FollowUp(_Command):
     note: Text
 
 
+class Confirm(_Command):
+    """The customer accepts the result of a closed ticket."""
+
+    comment: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+
+
+class Decline(_Command):
+    """The assignee cannot take the ticket, and says why."""
+
+    reason: Text
+
+
+class RequestDepartment(_Command):
+    """Ask another department (an id or name of the policy's list) for something."""
+
+    department: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    ask: Text
+    due: Moment
+
+
+class AnswerDepartment(_Command):
+    request_id: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    answer: Text
+
+
 class Forget(_Edge):
     """Erase a customer's personal data (role manager): `customer_id`, or a
     ticket (`ticket_id` or `number`), which forgets whose key sealed it."""
@@ -267,6 +311,10 @@ COMMANDS: dict[str, type[_Command]] = {
     "reopen": Reopen,
     "follow_up": FollowUp,
     "reveal_contact": RevealContact,
+    "confirm": Confirm,
+    "decline": Decline,
+    "request_department": RequestDepartment,
+    "answer_department": AnswerDepartment,
 }
 
 

@@ -31,6 +31,7 @@ from infra.metrics import Histogram
 from infra.personal_keys import DataKey
 from services.application.desk import TicketDesk
 from services.application.messages import IntakeRequest
+from services.application.replies import Replies, Reply
 
 log = logging.getLogger("ticketflow.intake")
 SYSTEM = Actor.system("classifier")
@@ -93,6 +94,7 @@ class Registrar:
     def __init__(self, desk: TicketDesk) -> None:
         self.desk = desk
         self.numbers = NumberSequence(desk)
+        self.replies = Replies(desk)
         # Open tickets this process assigned automatically; the true count per agent
         # comes from a projection once one exists.
         self.load: Counter[str] = Counter()
@@ -100,7 +102,23 @@ class Registrar:
         self.batch_seconds = Histogram()  # one store transaction per intake batch
 
     def register(self, requests: list[Request]) -> list[Registered]:
-        """Store every request not stored before; report each one's ticket id."""
+        """Store every request not stored before; report each one's ticket id. A reply
+        to an existing ticket is recorded on it (`services.application.replies`)."""
+        done: dict[int, Registered] = {}
+        fresh: list[tuple[int, Request]] = []
+        for index, request in enumerate(requests):
+            reply = _reply_of(request)
+            target = self.replies.target_of(reply) if reply else None
+            if reply and target:
+                done[index] = Registered(target, self.replies.record(reply, target))
+            else:
+                fresh.append((index, request))
+        if fresh:
+            registered = self._register_new([r for _, r in fresh])
+            done.update(zip((i for i, _ in fresh), registered, strict=True))
+        return [done[i] for i in range(len(requests))]
+
+    def _register_new(self, requests: list[Request]) -> list[Registered]:
         started = time.monotonic()
         ids = [ticket_id_for(r.channel, r.body.external_id) for r in requests]
         unique = dict(zip(ids, requests, strict=True))  # a repeat inside the batch: once
@@ -206,6 +224,8 @@ class Registrar:
             actor=SYSTEM,
             at=now,
             candidates=candidates,
+            demand=found.demand,
+            mood=found.mood,
         )
         return candidates
 
@@ -220,3 +240,18 @@ class Registrar:
         sla = restart(ticket.sla, ("acknowledge",), now, policy.business_calendar)
         ticket.assign(assignee=best.id, collaborators=[], sla=sla, actor=ASSIGNER, at=now)
         self.load[best.id] += 1
+
+
+def _reply_of(request: Request) -> Reply | None:
+    body = request.body
+    if not (body.ticket or body.in_reply_to):
+        return None
+    return Reply(
+        channel=request.channel,
+        external_id=body.external_id,
+        received_at=body.received_at or request.arrived_at,
+        content=body.content,
+        attachments=[a.model_dump() for a in body.attachments],
+        ticket=body.ticket,
+        in_reply_to=body.in_reply_to,
+    )

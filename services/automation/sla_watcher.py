@@ -2,10 +2,14 @@
 
 Deadlines come from the SLA view, so they survive restarts, and are refreshed for every
 ticket the view changes (pauses, resumes, new targets). On a breach it records
-`Escalated` (reason `sla_breach`, actor role `system`, level `supervisor`), once per
-target and breach; if the target is still unmet `escalation.manager_after` later, it
-escalates to `manager`. Before acting it checks the ticket itself (the store is the
-truth): a target met a moment ago, or a ticket now waiting on the customer, is left be.
+`Escalated` (actor role `system`, level `supervisor`), once per target and breach, with
+the target's reason (`sla_breach`; `department_late` for a request to another
+department, `promise_broken` for a feedback time promised to the customer); if the
+target is still unmet `escalation.manager_after` later, it escalates to `manager`.
+A closed ticket's `confirmation` target is different: when it runs out, the ticket is
+confirmed automatically (actor `system/confirmer`). Before acting it checks the ticket
+itself (the store is the truth): a target met a moment ago, or a ticket now waiting on
+the customer, is left be.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from eventsourcing.persistence import IntegrityError
 from domain.actor import Actor
 from domain.calendar import parse_duration
 from domain.errors import IllegalState
-from domain.sla import at_risk_from
+from domain.sla import at_risk_from, breach_reason
 from domain.ticket import Ticket
 from infra.logs import ticket_fields
 from services.application.desk import TicketDesk
@@ -34,6 +38,7 @@ from services.readside.sla import SlaService
 log = logging.getLogger("ticketflow.sla_watcher")
 HORIZON = timedelta(hours=1)
 SYSTEM = Actor.system("sla-watcher")
+CONFIRMER = Actor.system("confirmer")
 
 
 class _NotDue(Exception):
@@ -219,9 +224,14 @@ class SlaWatcher:
             raise _NotDue
         if target["due"] != alarm.due or target["due"] > now:
             raise _NotDue
+        if alarm.target == "confirmation":  # the customer did not answer: accepted
+            if alarm.level != "supervisor":
+                raise _NotDue
+            ticket.confirm(comment=None, actor=CONFIRMER, at=now, automatic=True)
+            return
         ticket.escalate(
             level=alarm.level,
-            reason="sla_breach",
+            reason=breach_reason(alarm.target),
             target=alarm.target,
             due=alarm.due,
             actor=SYSTEM,
@@ -250,7 +260,7 @@ class SlaWatcher:
                 number,
                 target=alarm.target,
                 level=alarm.level,
-                reason="sla_breach",
+                reason=breach_reason(alarm.target),
                 lateness_s=lateness,
             ),
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import strategies as st
@@ -34,6 +35,10 @@ MAY_SEND = {  # docs/contract.md "Commands" (follow_up: docs/contract.md "Extens
     "reopen": {"agent", "supervisor", "manager", "channel"},
     "follow_up": {"agent", "supervisor", "manager"},
     "reveal_contact": {"agent", "supervisor", "manager"},  # an agent: only the assignee
+    "confirm": {"channel", "agent", "supervisor"},
+    "decline": {"agent"},  # the assignee
+    "request_department": {"agent", "supervisor", "manager"},
+    "answer_department": {"agent", "supervisor", "manager"},
 }
 EVENTS = {
     "classify": ["Classified"],
@@ -46,7 +51,14 @@ EVENTS = {
     "reopen": ["Reopened"],
     "follow_up": ["FollowedUp"],
     "reveal_contact": ["ContactRevealed"],
+    "confirm": ["Confirmed"],
+    "decline": ["Declined"],
+    "request_department": ["DepartmentRequested"],
+    "answer_department": ["DepartmentAnswered"],
 }
+NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # the fuzzed service's clock
+LONGEST_WAIT = timedelta(days=366)  # a department's due or a promise, at the latest
+DEPARTMENTS = ("tech", "财务部", "nope")  # the default policy lists tech (技术部) and 财务部
 PEOPLE = ("A007", "A008", "S001", "M001")
 CATEGORIES = (
     "billing/refund",
@@ -57,6 +69,14 @@ CATEGORIES = (
     "nope",
     "technical/",
 )
+
+
+@st.composite
+def soon(draw: st.DrawFn) -> str:
+    """A due time: mostly within the next weeks of the fuzzed clock, else anywhere."""
+    if draw(st.integers(0, 3)):
+        return (NOW + timedelta(minutes=draw(st.integers(-60, 60 * 24 * 400)))).isoformat()
+    return draw(rfc3339())
 
 
 @dataclass(frozen=True)
@@ -84,6 +104,14 @@ def _fields(name: str, actor_id: str) -> st.SearchStrategy[dict]:
         "reopen": {"reason": text},
         "follow_up": {"note": text},
         "reveal_contact": {"reason": text},
+        "confirm": {},
+        "decline": {"reason": text},
+        "request_department": {
+            "department": st.sampled_from(DEPARTMENTS),
+            "ask": text,
+            "due": soon(),
+        },
+        "answer_department": {"request_id": st.sampled_from(["D1", "D2", "X"]), "answer": text},
     }[name]
     optional: dict[str, Any] = {
         "classify": {"priority": st.sampled_from(["urgent", "high", "normal", "low"])},
@@ -93,8 +121,14 @@ def _fields(name: str, actor_id: str) -> st.SearchStrategy[dict]:
             "next_step": text,
             "expected_done_at": rfc3339(),
             "waiting_on_customer": st.booleans(),
+            "attachments": st.lists(
+                st.fixed_dictionaries({"name": text, "url": st.just("https://files.example/1")}),
+                max_size=2,
+            ),
+            "promised_by": soon(),
         },
         "rate": {"comment": text},
+        "confirm": {"comment": text},
     }.get(name, {})
     return st.fixed_dictionaries(fields, optional=optional)
 
@@ -187,6 +221,28 @@ def expected_codes(name: str, command: Any, ticket: Ticket | None, taxonomy: dic
             codes.add("forbidden")
     if name == "reveal_contact" and role == "agent" and ticket.assignee != actor_id:
         codes.add("forbidden")
+    if name == "confirm" and (not closed or ticket.confirmed):
+        codes.add("illegal_state")
+    if name == "decline":
+        if closed or ticket.assignee is None:
+            codes.add("illegal_state")
+        elif ticket.assignee != actor_id:
+            codes.add("forbidden")
+    if name == "request_department":
+        if closed:
+            codes.add("illegal_state")
+        if command.department not in ("tech", "技术部", "finance", "财务部"):
+            codes.add("invalid")
+    due = {"request_department": "due", "update": "promised_by"}.get(name)
+    moment = getattr(command, due, None) if due else None
+    if moment is not None and not NOW < moment <= NOW + LONGEST_WAIT:
+        codes.add("invalid")
+    if name == "answer_department":
+        asked = ticket.departments.get(command.request_id)
+        if asked is None:
+            codes.add("invalid")
+        elif asked["answered"]:
+            codes.add("illegal_state")
     return codes
 
 
@@ -213,4 +269,6 @@ def expected_status(name: str, command: Any, before: Ticket, reopens: bool) -> s
         if command.waiting_on_customer:
             return "waiting_on_customer"
         return "in_progress" if before.assignee else "open"
+    if name == "decline" and before.status != "waiting_on_customer":
+        return "open"
     return before.status

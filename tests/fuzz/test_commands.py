@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
@@ -32,6 +31,7 @@ from tests.fuzz.budget import examples
 from tests.fuzz.commanding import (
     CODES,
     EVENTS,
+    NOW,
     Seeded,
     command_requests,
     expected_codes,
@@ -115,7 +115,7 @@ def _seed(desk: TicketDesk) -> list[Seeded]:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory, policy) -> Iterator[Desk]:
     tmp: Path = tmp_path_factory.mktemp("fuzz-commands")
-    clock = FixedClock(datetime(2026, 11, 24, 2, 0, tzinfo=UTC))
+    clock = FixedClock(NOW)
     desk = TicketDesk(policy, store_env("sqlite:///:memory:", tmp), clock=clock)
     yield Desk(desk, _seed(desk))
     desk.close()

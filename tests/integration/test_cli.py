@@ -49,7 +49,7 @@ async def test_up_serves_intake_on_the_printed_url_and_stops_cleanly(tmp_path, s
         await nc.close()
         assert [e["type"] for e in events] == [
             "ticketflow.ticket.received.v2",
-            "ticketflow.ticket.classified.v1",
+            "ticketflow.ticket.classified.v2",
         ]
         assert events[1]["data"]["type"] == "technical"
     finally:

@@ -97,7 +97,7 @@ async def test_killing_the_stream_leader_mid_burst_loses_nothing(cluster, tmp_pa
                 except Exception:
                     await asyncio.sleep(0.5)
                     continue
-                if sum(e["type"].endswith("classified.v1") for e in events) >= BURST:
+                if sum(e["type"].endswith("classified.v2") for e in events) >= BURST:
                     break
                 await asyncio.sleep(0.5)
         recovered = time.monotonic() - killed_at

@@ -191,7 +191,7 @@ class TestTheEventStreamOverHttp:
         events = await asyncio.wait_for(self.events(api, 2), 10)
         assert [e["event"] for e in events] == [
             "ticketflow.ticket.received.v2",
-            "ticketflow.ticket.classified.v1",
+            "ticketflow.ticket.classified.v2",
         ]
         data = [json.loads(e["data"]) for e in events]
         assert [d["subject"] for d in data] == [ticket["ticket_id"]] * 2

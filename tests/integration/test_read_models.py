@@ -163,7 +163,7 @@ class TestGroupImpact:
         projector(ProblemList(), store_url)  # its tables: where a group's open problem is found
         group = GroupImpact(desk, ReadDB(store_url), ProblemService(desk))
         for _, event in stream_of(desk):
-            if event["type"].endswith("classified.v1"):
+            if event["type"].endswith("classified.v2"):
                 group.examine(event["subject"])
         return group
 

@@ -43,7 +43,7 @@ async def test_a_published_request_appears_as_received_then_classified(client) -
     await publish_request(js, "email", REQUEST)
     received, classified = [envelope(m) for m in await read_stream(js, "tickets.events.>", 2)]
     assert received["type"] == "ticketflow.ticket.received.v2"
-    assert classified["type"] == "ticketflow.ticket.classified.v1"
+    assert classified["type"] == "ticketflow.ticket.classified.v2"
     assert classified["data"]["actor"]["role"] == "system"
     assert received["id"] == f"{received['subject']}:1"
     assert received["sequence"] < classified["sequence"]

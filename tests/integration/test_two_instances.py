@@ -85,7 +85,7 @@ async def test_the_follower_takes_over_when_the_leader_dies(
                     json.loads(m.data)
                     for m in await read_stream(js, "tickets.events.>", total, timeout=10)
                 ]
-                if sum(e["type"].endswith("classified.v1") for e in events) >= BURST:
+                if sum(e["type"].endswith("classified.v2") for e in events) >= BURST:
                     break
                 await asyncio.sleep(0.5)
     finally:
