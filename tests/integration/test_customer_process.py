@@ -252,7 +252,7 @@ class TestDepartments:
         ticket_id = new_ticket(registrar, clock)
         before = desk.load(_uuid(ticket_id)).version
         soon = (clock.now + timedelta(hours=1)).isoformat()
-        with pytest.raises(Invalid, match="no department 'legal'.*tech"):
+        with pytest.raises(Invalid, match=r"no department 'legal'.*tech"):
             command(service, "request_department", ticket_id, AGENT, department="legal",
                     ask="?", due=soon)  # fmt: skip
         past = (clock.now - timedelta(hours=1)).isoformat()
