@@ -45,9 +45,9 @@ class User(BaseModel):
     role: Role
     password_env: str | None = None
     password_bcrypt: str | None = None
-    # A channel adapter that rates or reopens on the customer's behalf (docs/contract.md);
+    # A channel adapter that rates, reopens or confirms on the customer's behalf;
     # without this it reaches intake only.
-    commands: list[Literal["rate", "reopen"]] = []
+    commands: list[Literal["rate", "reopen", "confirm"]] = []
 
     @field_validator("name")
     @classmethod

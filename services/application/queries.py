@@ -113,6 +113,12 @@ class QueryService:
             "resolution": t.resolution,
             "score": t.score,
             "reopen_count": t.reopen_count,
+            "demand": t.demand,
+            "mood": t.mood,
+            "confirmed": t.confirmed,
+            "contacts": t.contacts,
+            "declined_by": t.declined_by,
+            "departments": t.departments,
             "updated_at": t.modified_on,
             "sla": {
                 name: _target_view(target, clock_at, calendar) for name, target in t.sla.items()
