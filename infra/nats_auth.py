@@ -3,7 +3,7 @@ block that grants them.
 
 | role | publishes | reads |
 |---|---|---|
-| channel | `tickets.intake.>` (+ `tickets.cmd.rate`/`reopen`/`confirm` if the file grants them) | its inbox |
+| channel | `tickets.intake.>` (+ `tickets.cmd.rate`, `reopen`, `confirm` if granted) | its inbox |
 | analytics | `tickets.query.stats`, `tickets.query.tickets` | TICKETS_EVENTS |
 | agent, supervisor | `tickets.cmd.>`, `tickets.query.>` | its inbox |
 | manager | the same and `tickets.admin.rebuild` | its inbox |

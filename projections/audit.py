@@ -39,6 +39,10 @@ def status_after(status: str, assignee: str | None, kind: str, data: dict) -> st
         return "closed"
     if kind == "Reopened":
         return "assigned" if assignee else "open"
+    if kind == "Declined":
+        return status if status == "waiting_on_customer" else "open"
+    if kind == "CustomerReplied" and status == "waiting_on_customer":
+        return "in_progress" if assignee else "open"
     return status
 
 
@@ -55,6 +59,8 @@ class AuditTrail(Projection):
         status, assignee = (row[0], row[1]) if row else ("open", None)
         if kind == "Assigned":
             assignee = data["assignee"]
+        if kind == "Declined":
+            assignee = None
         status = status_after(status, assignee, kind, data)
         tx.execute(
             "INSERT INTO audit_status (ticket_id, status, assignee) VALUES (?, ?, ?) "

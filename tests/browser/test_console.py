@@ -384,3 +384,30 @@ async def test_an_update_says_the_next_step_and_when_it_should_be_done(page, con
     tz = console.desk.policy.business_calendar.tz
     expected = datetime(2030, 1, 15, 17, 30, tzinfo=tz)
     assert datetime.fromisoformat(update["data"]["expected_done_at"]) == expected
+
+
+async def test_a_handler_asks_finance_records_its_answer_and_sees_what_the_customer_wants(
+    page, console
+) -> None:
+    body = {"external_id": "w-8", "content": "退款一直没到账,我很着急"}
+    number = await published(console, body)
+    await LoginPage(page).sign_in("S001", role="supervisor")
+    await TicketPage(page).open(number)
+    assert await page.locator("#demand").inner_text() == "refund"
+    assert await page.locator("#mood").inner_text() == "anxious"
+    tz = console.desk.policy.business_calendar.tz
+    due = (service_now(tz) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    await page.select_option("#department", "finance")
+    await page.fill("#department-ask", "请核对退款流水")
+    await page.fill("#department-due", due)
+    await page.click("#request_department")
+    assert await page.locator("#message").inner_text() == "Done."
+    assert "department:D1" in await page.locator("#sla").inner_text()
+    await page.fill("#department-answer", "已于今日退回原账户")
+    await page.click("#answer_department")
+    assert await page.locator("#message").inner_text() == "Done."
+    timeline = await page.locator("#timeline").inner_text()
+    for fact in ("DepartmentRequested", "finance", "DepartmentAnswered", "已于今日退回原账户"):
+        assert fact in timeline
+    row = page.locator("#sla tr:has-text('department:D1') .state")
+    assert await row.inner_text() == "Met"

@@ -49,17 +49,28 @@ CSP = (
 FORM_FIELDS = {  # the console's forms: command -> the fields it sends
     "assign": ("assignee",),
     "acknowledge": (),
-    "update": ("note", "visibility", "next_step", "expected_done_at", "waiting_on_customer"),
+    "update": (
+        "note",
+        "visibility",
+        "next_step",
+        "expected_done_at",
+        "waiting_on_customer",
+        "promised_by",
+    ),
     "escalate": ("level", "reason"),
-    "classify": ("type", "category", "priority", "reason"),
+    "classify": ("type", "category", "priority", "reason", "demand", "mood"),
     "close": ("resolution",),
     "reopen": ("reason",),
     "follow_up": ("note",),
     "reveal_contact": ("reason",),
+    "confirm": ("comment",),
+    "decline": ("reason",),
+    "request_department": ("department", "ask", "due"),
+    "answer_department": ("request_id", "answer"),
 }
 LINKED_SHOWN = 20  # linked tickets listed on a ticket's page
 CHECKBOXES = ("waiting_on_customer",)  # sent as "on" when ticked
-MOMENTS = ("expected_done_at",)
+MOMENTS = ("expected_done_at", "promised_by", "due")
 View = Callable[[Request, Session], Awaitable[Response]]
 
 
@@ -243,6 +254,7 @@ class Console:
             "as_of": as_of,
             "message": request.query_params.get("msg", ""),
             "forms": FORM_FIELDS,
+            "departments": self.commands.desk.policy.departments,
             "reason": classification_reason(history["events"], ticket["version"]),
             "linked": await self._numbers_of(ticket["linked"][:LINKED_SHOWN], session),
             "problems": await self._problems_of(ticket["ticket_id"], session),
