@@ -43,6 +43,10 @@ class NumberingConfig(_Strict):
     digits: int = Field(default=4, ge=3, le=8)
 
 
+class AssignmentConfig(_Strict):
+    proposals: int = Field(default=3, ge=1, le=20)  # agents proposed for a new ticket
+
+
 class RatingConfig(_Strict):
     reopen_at_or_below: int = Field(default=2, ge=0, le=5)
 
@@ -121,6 +125,7 @@ class Policy(BaseModel):
     agents: list[AgentConfig] = []
     teams: list[TeamConfig] = []
     numbering: NumberingConfig = NumberingConfig()
+    assignment: AssignmentConfig = AssignmentConfig()
     rating: RatingConfig = RatingConfig()
     escalation: EscalationConfig = EscalationConfig()
     follow_up: FollowUpConfig = FollowUpConfig()

@@ -82,7 +82,7 @@ def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
     relay = Relay(desk, link.js)
     read = read_side(s.store_url, desk, link.js)
     leader = leader_of(s, desk, link, relay, read)
-    registrar = Registrar(desk)
+    registrar = Registrar(desk, read.board.open_load)
     intake = IntakeConsumer(
         link.nc, link.js, registrar, INTAKE_DURABLE, s.intake_batch, s.clock_offset
     )

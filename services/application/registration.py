@@ -12,6 +12,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -91,12 +92,16 @@ class NumberSequence:
 
 
 class Registrar:
-    def __init__(self, desk: TicketDesk) -> None:
+    def __init__(
+        self, desk: TicketDesk, open_load: Callable[[], Mapping[str, int]] | None = None
+    ) -> None:
+        """`open_load`: each agent's open tickets from the read side, asked once per
+        batch; this batch's own assignments are added as they are made. Without it (or
+        while the read side cannot answer), only this process's assignments count."""
         self.desk = desk
         self.numbers = NumberSequence(desk)
         self.replies = Replies(desk)
-        # Open tickets this process assigned automatically; the true count per agent
-        # comes from a projection once one exists.
+        self.open_load = open_load
         self.load: Counter[str] = Counter()
         self.received = 0  # new tickets stored by this process (repeats not counted)
         self.batch_seconds = Histogram()  # one store transaction per intake batch
@@ -120,6 +125,7 @@ class Registrar:
 
     def _register_new(self, requests: list[Request]) -> list[Registered]:
         started = time.monotonic()
+        self._read_load()
         ids = [ticket_id_for(r.channel, r.body.external_id) for r in requests]
         unique = dict(zip(ids, requests, strict=True))  # a repeat inside the batch: once
         known: set[UUID] = set()
@@ -153,6 +159,14 @@ class Registrar:
                 ),
             )
         return [Registered(i, i not in known) for i in ids]
+
+    def _read_load(self) -> None:
+        if self.open_load is None or not self.desk.policy.agents:
+            return
+        try:
+            self.load = Counter(self.open_load())
+        except Exception as error:  # the read side is rebuilding or away: keep counting
+            log.warning("intake: agent load unavailable (%s); using this process's count", error)
 
     def _build(self, fresh: list[tuple[UUID, Request]]) -> list[Any]:
         now = self.desk.clock()
@@ -212,7 +226,7 @@ class Registrar:
         wanted = wanted_skills(
             type=found.type, category=found.category, channel=ticket.channel, text=body.content
         )
-        candidates = propose(policy.agents, wanted, self.load)
+        candidates = propose(policy.agents, wanted, self.load, policy.assignment.proposals)
         ticket.classify(
             type=found.type,
             category=found.category,

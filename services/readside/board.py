@@ -91,6 +91,16 @@ class BoardService:
         self.db, self.policy, self.clock = db, policy, clock
         self.teams = {a.id: a.team for a in policy.agents}
 
+    def open_load(self) -> dict[str, int]:
+        """Each assignee's open tickets, as the SLA view knows them (every instance's
+        assignments, and those made before a restart)."""
+        with self.db.transaction(write=False) as tx:
+            rows = tx.execute(
+                "SELECT assignee, COUNT(*) FROM sla_tickets WHERE closed_at IS NULL "
+                "AND assignee IS NOT NULL GROUP BY assignee"
+            ).fetchall()
+        return {assignee: int(n) for assignee, n in rows}
+
     def board(self, q: BoardQuery) -> dict[str, Any]:
         now = self.clock()
         at = utc_text(now)

@@ -203,3 +203,22 @@ def test_a_paused_ticket_is_judged_when_its_clock_stopped(desk, board, clock) ->
     clock.advance(days=30)
     (row,) = board()["rows"]
     assert row["paused_at"] and row["state"] == before["state"] != "breached"
+
+
+def test_intake_weighs_each_agents_open_tickets_as_the_read_side_counts_them(
+    desk, store_url, policy, clock
+) -> None:
+    """After a restart (a new intake process) and across instances, the load is every
+    open ticket each agent holds, not this process's own assignments."""
+    twins = [AgentConfig(id=i, team="care", skills=["complaint"]) for i in ("A1", "A2")]
+    desk.policy = policy.model_copy(update={"agents": twins})
+    view = projector(SlaView(desk.policy.business_calendar, desk.policy.agents), store_url)
+    service = CommandService(desk)
+    for n in range(3):  # assigned by hand, not by any intake process
+        [r] = Registrar(desk).register([request(f"held-{n}", content="要求退款")])
+        command(service, "assign", str(r.ticket_id), SUPERVISOR, assignee="A1")
+    project(desk, view)
+    restarted = Registrar(desk, BoardService(view.db, desk.policy, clock).open_load)
+    [fresh] = restarted.register([request("new-1", content="要求退款")])
+    ticket = desk.load(fresh.ticket_id)
+    assert ticket.candidates == ["A2", "A1"] and ticket.assignee == "A2"

@@ -33,10 +33,19 @@ def test_a_category_skill_covers_its_subcategories() -> None:
 
 def test_among_equal_matches_the_less_loaded_agent_wins() -> None:
     skills = wanted("the page is blank", "other", "general")
-    assert propose([GENERALIST, AgentConfig(id="A5", capacity=10)], skills, {"A4": 5}) == [
-        "A5",
-        "A4",
-    ]
+    english = [AgentConfig(id=i, skills=["en"], capacity=10) for i in ("A4", "A5")]
+    assert propose(english, skills, {"A4": 5}) == ["A5", "A4"]
+
+
+def test_an_agent_with_no_matching_skill_is_not_proposed() -> None:
+    skills = wanted("the page is blank", "technical", "technical/front-end")
+    assert "A4" not in propose(AGENTS, skills, {})  # no skills at all
+    assert propose([ZH_COMPLAINTS], skills, {}) == []  # Chinese complaints only
+
+
+def test_the_policy_says_how_many_are_proposed() -> None:
+    skills = wanted("页面白屏", "technical", "technical/front-end")
+    assert propose(AGENTS, skills, {}, proposals=1) == ["A3"]
 
 
 def test_an_agent_at_capacity_is_not_proposed() -> None:
