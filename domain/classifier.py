@@ -212,6 +212,12 @@ def _found(text: str, needle: str) -> bool:
     return False
 
 
+def mentions(text: str, keywords: list[str]) -> list[str]:
+    """The keywords (matched as the rules' are, `a+b` included) that occur in `text`."""
+    hay = normalize(text)
+    return [k for k in keywords if all(_found(hay, normalize(part)) for part in k.split("+"))]
+
+
 class Classifier:
     """A `ClassificationConfig` compiled once (normalised keywords); then `classify` many texts."""
 

@@ -36,6 +36,8 @@ class AgentConfig(_Strict):
 class TeamConfig(_Strict):
     id: str = Field(min_length=1)
     mode: Literal["auto", "lead_chooses"] = "auto"
+    supervisor: str | None = None  # for tickets in the team's queue that nobody listed holds
+    manager: str | None = None  # the team's manager (department head)
 
 
 class NumberingConfig(_Strict):
@@ -61,6 +63,24 @@ DurationText = Annotated[str, AfterValidator(_a_duration)]  # "30m", "4h", "3d",
 
 class EscalationConfig(_Strict):
     manager_after: DurationText = "4h"
+    manager: str | None = None  # the manager of a team that names none
+    # A request with any of these words threatens public exposure: at intake it is
+    # escalated to the manager (reason `media_complaint`).
+    media_keywords: list[str] = []
+
+
+class AuthorityConfig(_Strict):
+    """The largest compensation each role may promise on its own (`update`'s
+    `compensation`); above it the ticket must first be escalated to a level whose
+    limit covers it."""
+
+    currency: str = Field(default="CNY", min_length=1, max_length=8)
+    agent: float = Field(default=200, ge=0)
+    supervisor: float = Field(default=2000, ge=0)
+    manager: float = Field(default=20000, ge=0)
+
+    def limit(self, role: str) -> float:
+        return float(getattr(self, role, 0) if role in ("agent", "supervisor", "manager") else 0)
 
 
 class FollowUpConfig(_Strict):
@@ -133,6 +153,7 @@ class Policy(BaseModel):
     group_impact: GroupImpactConfig = GroupImpactConfig()
     retention: RetentionConfig = RetentionConfig()
     customer: CustomerConfig = CustomerConfig()
+    authority: AuthorityConfig = AuthorityConfig()
     departments: list[DepartmentConfig] = []
 
     @cached_property

@@ -177,10 +177,12 @@ class Ticket(Aggregate):
         waiting_on_customer: bool
         sla: dict  # targets (re)started or shifted by this update (cadence, pause, promise)
         attachments: list
+        compensation: float | None  # promised to the customer, in the policy's currency
 
         @staticmethod
         def upcast_v1_v2(state: dict) -> None:
             state["attachments"] = []
+            state["compensation"] = None
 
         def apply(self, t: Ticket) -> None:
             if self.visibility == "customer":
@@ -195,16 +197,24 @@ class Ticket(Aggregate):
                 t.status = "in_progress" if t.assignee else "open"
 
     class Escalated(Event):
-        class_version = 2
+        """v3: `to`, the person it reaches (the handler's supervisor, the team's manager;
+        None when the policy names nobody)."""
+
+        class_version = 3
         number: str
         level: str
         reason: str
         target: str | None
         due: datetime | None  # the breached due instant: each breach escalates once per level
+        to: str | None
 
         @staticmethod
         def upcast_v1_v2(state: dict) -> None:
             state["due"] = None
+
+        @staticmethod
+        def upcast_v2_v3(state: dict) -> None:
+            state["to"] = None
 
         def apply(self, t: Ticket) -> None:
             t.escalation_level = self.level
@@ -213,6 +223,20 @@ class Ticket(Aggregate):
                     *t.escalated_targets,
                     breach_key(self.target, self.due, self.level),
                 ]
+
+    class Involved(Event):
+        """The process brought someone in as a collaborator: a complaint its supervisor,
+        an urgent ticket its manager (to coordinate). The event is their notice."""
+
+        number: str
+        person: str
+        role: str
+        reason: str
+
+        def apply(self, t: Ticket) -> None:
+            if self.person not in t.collaborators:
+                t.collaborators = [*t.collaborators, self.person]
+            t.involved = {**t.involved, self.person: self.role}
 
     class Declined(Event):
         """The assignee cannot take the ticket: it goes back to the queue, and the
@@ -404,6 +428,7 @@ class Ticket(Aggregate):
         self.contacts = 0  # the customer's replies about this ticket
         self.declined_by: list[str] = []
         self.departments: dict[str, dict] = {}  # request id -> {"department", "answered"}
+        self.involved: dict[str, str] = {}  # person -> role, brought in by the process
 
     def _replan(self, sla: dict) -> None:
         """New targets from a (re)classification; those already met stay met."""
@@ -572,6 +597,7 @@ class Ticket(Aggregate):
         actor: Actor,
         at: datetime,
         attachments: list[dict] | None = None,
+        compensation: float | None = None,
     ) -> None:
         self._require_open("update")
         self._record(
@@ -585,6 +611,7 @@ class Ticket(Aggregate):
             waiting_on_customer=waiting_on_customer,
             sla=sla,
             attachments=list(attachments or []),
+            compensation=compensation,
         )
 
     def escalate(
@@ -596,13 +623,21 @@ class Ticket(Aggregate):
         at: datetime,
         target: str | None = None,
         due: datetime | None = None,
+        to: str | None = None,
     ) -> None:
         if target != "follow_up":  # the follow-up visit is due after closing
             self._require_open("escalate")
         if target and breach_key(target, due, level) in self.escalated_targets:
             raise IllegalState(f"the {target} breach is already escalated to {level}")
         self._record(
-            self.Escalated, actor=actor, at=at, level=level, reason=reason, target=target, due=due
+            self.Escalated,
+            actor=actor,
+            at=at,
+            level=level,
+            reason=reason,
+            target=target,
+            due=due,
+            to=to,
         )
 
     def close(
@@ -618,6 +653,12 @@ class Ticket(Aggregate):
             handling_seconds=max(handling, 0.0),
             sla=sla or {},
         )
+
+    def involve(self, *, person: str, role: str, reason: str, actor: Actor, at: datetime) -> None:
+        self._require_open("bring someone into")
+        if person in self.involved or person == self.assignee:
+            raise IllegalState(f"{person} already works on this ticket")
+        self._record(self.Involved, actor=actor, at=at, person=person, role=role, reason=reason)
 
     def decline(self, *, reason: str, sla: dict, actor: Actor, at: datetime) -> None:
         """The assigned agent gives the ticket back, saying why."""

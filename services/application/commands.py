@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from domain.actor import Actor
-from domain.errors import IllegalState, Invalid
+from domain.errors import Forbidden, IllegalState, Invalid
 from domain.personal_data import CONTACT_FIELDS, key_subject
 from domain.priority import priority
 from domain.roles import check_may_send
@@ -22,6 +22,7 @@ from domain.ticket import Ticket, department_target
 from services.application import messages as m
 from services.application.desk import TicketDesk
 from services.application.erasure import Eraser
+from services.application.involvement import bring_in, recipient
 
 log = logging.getLogger("ticketflow.commands")
 LONGEST_WAIT = timedelta(days=366)  # a department's due or a promise, at the latest
@@ -63,7 +64,10 @@ class CommandService:
                 type=t.type,
                 category=t.category,
             )
-            act(t, command, actor, self.desk.clock())
+            now = self.desk.clock()
+            act(t, command, actor, now)
+            if name in ("classify", "assign"):  # the type, priority or team may have changed
+                bring_in(t, self.desk.policy, now)
 
         ticket = self.desk.change(ticket_id, run, command.expected_version)
         log.info(
@@ -163,6 +167,8 @@ class CommandService:
             sla.update(restart(t.sla, ("update_every",), now, self._calendar))
         if c.promised_by is not None:
             sla["promised_feedback"] = fixed(_soon(c.promised_by, now, "promised_by"), now)
+        if c.compensation is not None:
+            self._check_authority(t, c.compensation, actor)
         t.update(
             note=c.note,
             visibility=c.visibility,
@@ -173,10 +179,28 @@ class CommandService:
             actor=actor,
             at=now,
             attachments=[a.model_dump() for a in c.attachments],
+            compensation=c.compensation,
+        )
+
+    def _check_authority(self, t: Ticket, amount: float, actor: Actor) -> None:
+        """A compensation above the actor's authority needs the ticket escalated to a
+        level whose limit covers it first."""
+        authority = self.desk.policy.authority
+        covered = max(authority.limit(actor.role), authority.limit(t.escalation_level or ""))
+        if amount <= covered:
+            return
+        needed = next(
+            (lvl for lvl in ("supervisor", "manager") if authority.limit(lvl) >= amount), None
+        )
+        ask = f"escalate to the {needed} first" if needed else "no role may promise that much"
+        raise Forbidden(
+            f"a compensation of {amount:g} {authority.currency} is above the {actor.role}'s "
+            f"authority ({authority.limit(actor.role):g} {authority.currency}): {ask}"
         )
 
     def _escalate(self, t: Ticket, c: m.Escalate, actor: Actor, now: datetime) -> None:
-        t.escalate(level=c.level, reason=c.reason, actor=actor, at=now)
+        to = recipient(self.desk.policy, t, c.level)
+        t.escalate(level=c.level, reason=c.reason, actor=actor, at=now, to=to)
 
     def _close(self, t: Ticket, c: m.Close, actor: Actor, now: datetime) -> None:
         follow = self.desk.policy.follow_up

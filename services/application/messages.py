@@ -220,11 +220,14 @@ class Update(_Command):
     # A feedback time promised to the customer: a target of its own until the next
     # customer-visible update (only on a customer-visible update).
     promised_by: Moment | None = None
+    # A compensation promised to the customer, in the policy's currency (its authority).
+    compensation: float | None = Field(default=None, ge=0, le=1e9, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _promise_to_the_customer(self) -> Update:
-        if self.promised_by is not None and self.visibility != "customer":
-            raise ValueError("promised_by is a promise to the customer: visibility customer")
+        for name in ("promised_by", "compensation"):
+            if getattr(self, name) is not None and self.visibility != "customer":
+                raise ValueError(f"{name} is a promise to the customer: visibility customer")
         return self
 
 

@@ -31,6 +31,7 @@ from infra.logs import ticket_fields
 from infra.metrics import Histogram
 from infra.personal_keys import DataKey
 from services.application.desk import TicketDesk
+from services.application.involvement import bring_in, escalate_media
 from services.application.messages import IntakeRequest
 from services.application.replies import Replies, Reply
 
@@ -209,6 +210,9 @@ class Registrar:
         )
         candidates = self._classify(ticket, body, now)
         self._auto_assign(ticket, candidates, now)
+        policy = self.desk.policy
+        escalate_media(ticket, f"{body.subject or ''} {body.content}", policy, SYSTEM, now)
+        bring_in(ticket, policy, now)
         return ticket
 
     def _classify(self, ticket: Ticket, body: IntakeRequest, now: datetime) -> list[str]:

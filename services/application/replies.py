@@ -34,6 +34,7 @@ from domain.sla import restart, resume
 from domain.thread import ThreadEntry
 from domain.ticket import Ticket, ticket_id_for
 from services.application.desk import SAVE_RETRIES, TicketDesk
+from services.application.involvement import recipient
 
 log = logging.getLogger("ticketflow.intake")
 CALMING = Actor.system("customer-contacts")
@@ -145,4 +146,5 @@ class Replies:
                 reason="customer_not_calmed",
                 actor=CALMING,
                 at=now,
+                to=recipient(policy, t, "supervisor"),
             )

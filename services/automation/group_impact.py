@@ -33,6 +33,7 @@ from infra.readdb import ReadDB
 from projections.base import event_kind
 from projections.sla import summary_of
 from services.application.desk import TicketDesk
+from services.application.involvement import bring_in, recipient
 from services.application.messages import Actor as MessageActor
 from services.application.problem_messages import LinkTickets, OpenProblem
 from services.application.problems import ProblemService
@@ -192,6 +193,15 @@ class GroupImpact:
                 reason=f"{len(members)} customers reported the same problem ({t.category})",
                 actor=SYSTEM,
             )
+            if t.type == "complaint":  # a group complaint goes to the manager
+                t.escalate(
+                    level="manager",
+                    reason="group_complaint",
+                    actor=SYSTEM,
+                    at=now,
+                    to=recipient(policy, t, "manager"),
+                )
+            bring_in(t, policy, now)
 
         try:
             ticket = self.desk.change(UUID(ticket_id), act)

@@ -33,6 +33,7 @@ from domain.sla import at_risk_from, breach_reason
 from domain.ticket import Ticket
 from infra.logs import ticket_fields
 from services.application.desk import TicketDesk
+from services.application.involvement import recipient
 from services.readside.sla import SlaService
 
 log = logging.getLogger("ticketflow.sla_watcher")
@@ -217,8 +218,7 @@ class SlaWatcher:
         for alarm in done:
             self._record(alarm, tickets[alarm.ticket_id].number, now)
 
-    @staticmethod
-    def _act(ticket: Ticket, alarm: Alarm, now: datetime) -> None:
+    def _act(self, ticket: Ticket, alarm: Alarm, now: datetime) -> None:
         target = ticket.sla.get(alarm.target) or {}
         if target.get("met_at") or not target.get("due") or ticket.paused_at:
             raise _NotDue
@@ -236,6 +236,7 @@ class SlaWatcher:
             due=alarm.due,
             actor=SYSTEM,
             at=now,
+            to=recipient(self.desk.policy, ticket, alarm.level),
         )
 
     def _escalate(self, alarm: Alarm) -> None:

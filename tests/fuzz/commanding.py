@@ -58,7 +58,8 @@ EVENTS = {
 }
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # the fuzzed service's clock
 LONGEST_WAIT = timedelta(days=366)  # a department's due or a promise, at the latest
-DEPARTMENTS = ("tech", "财务部", "nope")  # the default policy lists tech (技术部) and 财务部
+DEPARTMENTS = ("tech", "财务部", "nope")
+AUTHORITY = {"agent": 200, "supervisor": 2000, "manager": 20000}  # the default policy's  # the default policy lists tech (技术部) and 财务部
 PEOPLE = ("A007", "A008", "S001", "M001")
 CATEGORIES = (
     "billing/refund",
@@ -126,6 +127,7 @@ def _fields(name: str, actor_id: str) -> st.SearchStrategy[dict]:
                 max_size=2,
             ),
             "promised_by": soon(),
+            "compensation": st.sampled_from([0, 150, 200, 1999.5, 5000, 30000]),
         },
         "rate": {"comment": text},
         "confirm": {"comment": text},
@@ -237,6 +239,11 @@ def expected_codes(name: str, command: Any, ticket: Ticket | None, taxonomy: dic
     moment = getattr(command, due, None) if due else None
     if moment is not None and not NOW < moment <= NOW + LONGEST_WAIT:
         codes.add("invalid")
+    amount = getattr(command, "compensation", None) if name == "update" else None
+    if amount is not None:
+        covered = max(AUTHORITY.get(role, 0), AUTHORITY.get(ticket.escalation_level or "", 0))
+        if amount > covered:
+            codes.add("forbidden")
     if name == "answer_department":
         asked = ticket.departments.get(command.request_id)
         if asked is None:

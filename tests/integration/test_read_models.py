@@ -173,6 +173,7 @@ class TestGroupImpact:
         tickets = [desk.load(desk.resolve(None, f"CS2026112400{i:02d}")) for i in (1, 2, 3)]
         assert {t.impact for t in tickets} == {"group"}
         assert all(t.priority == "high" for t in tickets)  # normal x group
+        assert all(t.escalation_level == "manager" for t in tickets)  # a group complaint
         assert all(len(t.linked) == 2 for t in tickets)
 
     def test_two_customers_are_not_a_group(self, desk, store_url) -> None:
