@@ -45,6 +45,13 @@ class NumberingConfig(_Strict):
     digits: int = Field(default=4, ge=3, le=8)
 
 
+class ReviewConfig(_Strict):
+    """Tickets of these types close only once a supervisor or manager (the department
+    head) approves the agent's resolution statement."""
+
+    types: list[Literal["consultation", "complaint", "suggestion", "technical", "other"]] = []
+
+
 class AssignmentConfig(_Strict):
     proposals: int = Field(default=3, ge=1, le=20)  # agents proposed for a new ticket
 
@@ -85,7 +92,7 @@ class AuthorityConfig(_Strict):
 
 class FollowUpConfig(_Strict):
     priorities: list[Literal["urgent", "high", "normal", "low"]] = ["urgent", "high"]
-    within: DurationText = "3d"
+    within: DurationText = "3wd"
     clock: Literal["wall", "business"] = "wall"
 
 
@@ -146,6 +153,7 @@ class Policy(BaseModel):
     teams: list[TeamConfig] = []
     numbering: NumberingConfig = NumberingConfig()
     assignment: AssignmentConfig = AssignmentConfig()
+    review: ReviewConfig = ReviewConfig()
     rating: RatingConfig = RatingConfig()
     escalation: EscalationConfig = EscalationConfig()
     follow_up: FollowUpConfig = FollowUpConfig()

@@ -24,6 +24,8 @@ MAY_SEND: dict[str, frozenset[str]] = {
     "decline": frozenset({"agent"}),  # the assigned agent
     "request_department": frozenset({"agent", "supervisor", "manager"}),
     "answer_department": frozenset({"agent", "supervisor", "manager"}),
+    "analyse": frozenset({"agent", "supervisor", "manager"}),
+    "review": frozenset({"supervisor", "manager"}),  # the department head
     # problems and improvement actions (an action's update: its owner, or above)
     "open_problem": frozenset({"supervisor", "manager", "system"}),
     "link_tickets": frozenset({"agent", "supervisor", "manager", "system"}),

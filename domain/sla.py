@@ -24,9 +24,10 @@ TARGETS = (
     "update_every",
     "resolution",
     "transferred",
+    "analysis",
 )
 # Targets that start when the ticket arrives; the others start on a later event.
-STARTS_ON_RECEIPT = ("first_response", "update_every", "resolution")
+STARTS_ON_RECEIPT = ("first_response", "update_every", "resolution", "analysis")
 WHEN_KEYS = ("type", "category", "priority", "urgency", "impact", "channel")
 AT_RISK_SHARE = 0.8
 
@@ -38,12 +39,15 @@ class SlaRule(BaseModel):
 
     when: dict[str, str | list[str]] = {}
     clock: Literal["wall", "business"] = "business"
+    # A target's own clock, where it differs from the rule's (`{ assignment = "business" }`).
+    clocks: dict[str, Literal["wall", "business"]] = {}
     first_response: str | None = None
     assignment: str | None = None
     acknowledge: str | None = None
     update_every: str | None = None
     resolution: str | None = None
     transferred: str | None = None  # starts when the ticket is first sent to a department
+    analysis: str | None = None  # the preliminary analysis (`analyse`), from arrival
 
     @field_validator("when")
     @classmethod
@@ -52,6 +56,17 @@ class SlaRule(BaseModel):
         if unknown:
             raise ValueError(f"unknown key(s) {unknown} in `when`; use {list(WHEN_KEYS)}")
         return when
+
+    @field_validator("clocks")
+    @classmethod
+    def _known_targets(cls, clocks: dict) -> dict:
+        unknown = sorted(set(clocks) - set(TARGETS))
+        if unknown:
+            raise ValueError(f"unknown target(s) {unknown} in `clocks`; use {list(TARGETS)}")
+        return clocks
+
+    def clock_of(self, target: str) -> str:
+        return self.clocks.get(target, self.clock)
 
     @field_validator(*TARGETS)
     @classmethod
@@ -124,7 +139,12 @@ def plan(
     if rule is None:
         return result
     for name, duration in rule.targets().items():
-        target = {"clock": rule.clock, "duration": duration, "started_at": None, "due": None}
+        target = {
+            "clock": rule.clock_of(name),
+            "duration": duration,
+            "started_at": None,
+            "due": None,
+        }
         start = (previous.get(name) or {}).get("started_at")
         if start is None and name in STARTS_ON_RECEIPT:
             start = received_at

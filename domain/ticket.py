@@ -35,6 +35,16 @@ def ticket_id_for(channel: str, external_id: str) -> UUID:
     return uuid5(TICKET_NAMESPACE, f"{channel}:{external_id}")
 
 
+SOLUTIONS = ("fix", "product_improvement", "external")
+
+
+def _check_solution(solution: str | None, scheduled_for: datetime | None) -> None:
+    if solution is not None and solution not in SOLUTIONS:
+        raise Invalid(f"solution {solution!r} is not one of {', '.join(SOLUTIONS)}")
+    if (solution == "product_improvement") != (scheduled_for is not None):
+        raise Invalid("a product improvement, and only it, names its schedule (scheduled_for)")
+
+
 def department_target(request_id: str) -> str:
     """The target of one request to another department."""
     return f"department:{request_id}"
@@ -303,20 +313,66 @@ class Ticket(Aggregate):
             t.departments = {**t.departments, self.request_id: {**asked, "answered": True}}
             t._meet(department_target(self.request_id), self.timestamp)
 
+    class Analysed(Event):
+        """The handler's preliminary analysis (初步分析): it meets the `analysis` target."""
+
+        number: str
+        analysis: str
+
+        def apply(self, t: Ticket) -> None:
+            t.analysis = self.analysis
+            t._meet("analysis", self.timestamp)
+
+    class ResolutionSubmitted(Event):
+        """The handler's resolution statement, waiting for review before the ticket
+        closes (where the policy asks for one)."""
+
+        number: str
+        resolution: str
+        solution: str | None
+        scheduled_for: datetime | None
+
+        def apply(self, t: Ticket) -> None:
+            t.submitted = {
+                "resolution": self.resolution,
+                "solution": self.solution,
+                "scheduled_for": self.scheduled_for,
+                "by": self.actor["id"],
+            }
+
+    class ResolutionReviewed(Event):
+        """A reviewer approved the statement (a `Closed` follows) or sent it back."""
+
+        number: str
+        approved: bool
+        comment: str | None
+
+        def apply(self, t: Ticket) -> None:
+            t.submitted = None
+
     class Closed(Event):
-        class_version = 2
+        """v3: the kind of `solution` (`fix`, `product_improvement` with its
+        `scheduled_for`, `external`), None in older versions or when not said."""
+
+        class_version = 3
         number: str
         resolution: str
         handling_seconds: float
         sla: dict  # the follow-up visit target, for high-priority tickets
+        solution: str | None
+        scheduled_for: datetime | None
 
         @staticmethod
         def upcast_v1_v2(state: dict) -> None:
             state["sla"] = {}
 
+        @staticmethod
+        def upcast_v2_v3(state: dict) -> None:
+            state["solution"] = state["scheduled_for"] = None
+
         def apply(self, t: Ticket) -> None:
             t.status, t.resolution, t.paused_at, t.rated = "closed", self.resolution, None, False
-            t.confirmed = False
+            t.confirmed, t.solution, t.submitted = False, self.solution, None
             t.closed_at = self.timestamp
             for target in list(t.sla):  # the final result answers every open target
                 t._meet(target, self.timestamp)
@@ -429,6 +485,9 @@ class Ticket(Aggregate):
         self.declined_by: list[str] = []
         self.departments: dict[str, dict] = {}  # request id -> {"department", "answered"}
         self.involved: dict[str, str] = {}  # person -> role, brought in by the process
+        self.analysis: str | None = None
+        self.solution: str | None = None
+        self.submitted: dict | None = None  # a resolution statement waiting for review
 
     def _replan(self, sla: dict) -> None:
         """New targets from a (re)classification; those already met stay met."""
@@ -641,9 +700,17 @@ class Ticket(Aggregate):
         )
 
     def close(
-        self, *, resolution: str, actor: Actor, at: datetime, sla: dict | None = None
+        self,
+        *,
+        resolution: str,
+        actor: Actor,
+        at: datetime,
+        sla: dict | None = None,
+        solution: str | None = None,
+        scheduled_for: datetime | None = None,
     ) -> None:
         self._require_open("close")
+        _check_solution(solution, scheduled_for)
         handling = (at - self.received_at).total_seconds()
         self._record(
             self.Closed,
@@ -652,6 +719,46 @@ class Ticket(Aggregate):
             resolution=resolution,
             handling_seconds=max(handling, 0.0),
             sla=sla or {},
+            solution=solution,
+            scheduled_for=scheduled_for,
+        )
+
+    def analyse(self, *, analysis: str, actor: Actor, at: datetime) -> None:
+        self._require_open("analyse")
+        self._record(self.Analysed, actor=actor, at=at, analysis=analysis)
+
+    def submit_resolution(
+        self,
+        *,
+        resolution: str,
+        solution: str | None,
+        scheduled_for: datetime | None,
+        actor: Actor,
+        at: datetime,
+    ) -> None:
+        """The statement a reviewer must approve before the ticket closes."""
+        self._require_open("submit a resolution for")
+        _check_solution(solution, scheduled_for)
+        if self.submitted is not None:
+            raise IllegalState("a resolution statement already waits for review")
+        self._record(
+            self.ResolutionSubmitted,
+            actor=actor,
+            at=at,
+            resolution=resolution,
+            solution=solution,
+            scheduled_for=scheduled_for,
+        )
+
+    def review(self, *, approved: bool, comment: str | None, actor: Actor, at: datetime) -> None:
+        """Approve or send back the statement (the caller closes an approved one)."""
+        self._require_open("review")
+        if self.submitted is None:
+            raise IllegalState("no resolution statement waits for review")
+        if actor.id == self.submitted["by"]:
+            raise Forbidden("a resolution statement is reviewed by someone else")
+        self._record(
+            self.ResolutionReviewed, actor=actor, at=at, approved=approved, comment=comment
         )
 
     def involve(self, *, person: str, role: str, reason: str, actor: Actor, at: datetime) -> None:

@@ -183,6 +183,9 @@ class SlaView(Projection):
     def _DepartmentAnswered(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
         self._meet(tx, ticket, department_target(data["request_id"]), at)
 
+    def _Analysed(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        self._meet(tx, ticket, "analysis", at)
+
     def _Confirmed(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
         self._meet(tx, ticket, "confirmation", at)
 

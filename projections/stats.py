@@ -176,6 +176,9 @@ class Statistics(Projection):
         )
         self._start(tx, ticket, data["sla"], at)
 
+    def _Analysed(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        self._meet(tx, ticket, "analysis", at)
+
     def _DepartmentRequested(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
         self._start(tx, ticket, data["sla"], at)
 

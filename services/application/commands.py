@@ -47,6 +47,8 @@ class CommandService:
             "decline": self._decline,
             "request_department": self._request_department,
             "answer_department": self._answer_department,
+            "analyse": self._analyse,
+            "review": self._review,
         }
 
     def execute(self, name: str, command: m._Command) -> dict:
@@ -203,6 +205,26 @@ class CommandService:
         t.escalate(level=c.level, reason=c.reason, actor=actor, at=now, to=to)
 
     def _close(self, t: Ticket, c: m.Close, actor: Actor, now: datetime) -> None:
+        if actor.role == "agent" and t.type in self.desk.policy.review.types:
+            t.submit_resolution(  # reviewed first; the approval closes it
+                resolution=c.resolution,
+                solution=c.solution,
+                scheduled_for=c.scheduled_for,
+                actor=actor,
+                at=now,
+            )
+            return
+        self._closing(t, c.resolution, c.solution, c.scheduled_for, actor, now)
+
+    def _closing(
+        self,
+        t: Ticket,
+        resolution: str,
+        solution: str | None,
+        scheduled_for: datetime | None,
+        actor: Actor,
+        now: datetime,
+    ) -> None:
         follow = self.desk.policy.follow_up
         sla = {}
         if t.priority in follow.priorities:
@@ -210,7 +232,30 @@ class CommandService:
             sla["follow_up"] = started(target, now, self._calendar)
         asking = {"clock": "wall", "duration": self.desk.policy.customer.confirm_within}
         sla["confirmation"] = started(asking, now, self._calendar)
-        t.close(resolution=c.resolution, actor=actor, at=now, sla=sla)
+        t.close(
+            resolution=resolution,
+            actor=actor,
+            at=now,
+            sla=sla,
+            solution=solution,
+            scheduled_for=scheduled_for,
+        )
+
+    def _analyse(self, t: Ticket, c: m.Analyse, actor: Actor, now: datetime) -> None:
+        t.analyse(analysis=c.analysis, actor=actor, at=now)
+
+    def _review(self, t: Ticket, c: m.Review, actor: Actor, now: datetime) -> None:
+        statement = t.submitted
+        t.review(approved=c.approved, comment=c.comment, actor=actor, at=now)
+        if c.approved and statement is not None:
+            self._closing(
+                t,
+                statement["resolution"],
+                statement["solution"],
+                statement["scheduled_for"],
+                actor,
+                now,
+            )
 
     def _follow_up(self, t: Ticket, c: m.FollowUp, actor: Actor, now: datetime) -> None:
         t.follow_up(note=c.note, actor=actor, at=now)

@@ -238,6 +238,29 @@ class Escalate(_Command):
 
 class Close(_Command):
     resolution: Text
+    # The kind of solution: an immediate fix, a product improvement (with its schedule)
+    # or coordination with an outside party (a supplier).
+    solution: Literal["fix", "product_improvement", "external"] | None = None
+    scheduled_for: Moment | None = None
+
+    @model_validator(mode="after")
+    def _schedule(self) -> Close:
+        if (self.solution == "product_improvement") != (self.scheduled_for is not None):
+            raise ValueError("scheduled_for goes with solution product_improvement, and only it")
+        return self
+
+
+class Analyse(_Command):
+    """The preliminary analysis (初步分析)."""
+
+    analysis: Text
+
+
+class Review(_Command):
+    """Approve (the ticket closes) or send back a resolution statement waiting for review."""
+
+    approved: bool = Field(strict=True)
+    comment: Annotated[str, StringConstraints(max_length=10_000)] | None = None
 
 
 class Rate(_Command):
@@ -318,6 +341,8 @@ COMMANDS: dict[str, type[_Command]] = {
     "decline": Decline,
     "request_department": RequestDepartment,
     "answer_department": AnswerDepartment,
+    "analyse": Analyse,
+    "review": Review,
 }
 
 

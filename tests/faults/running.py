@@ -86,9 +86,18 @@ class Adapter:
             await asyncio.gather(*(self._one(i) for i in range(first, min(first + window, count))))
             await asyncio.sleep(pause)
 
-    async def _one(self, i: int) -> None:
-        external_id = f"{self.prefix}-{i}"
-        body = {"external_id": external_id, "content": f"order {i} never arrived, refund?"}
+    async def reply(self, count: int, window: int = 100) -> None:
+        """The customers of the first `count` requests write again, quoting their ticket."""
+        for first in range(0, count, window):
+            await asyncio.gather(
+                *(self._one(i, reply=True) for i in range(first, min(first + window, count)))
+            )
+
+    async def _one(self, i: int, reply: bool = False) -> None:
+        external_id = f"{self.prefix}-{i}" + ("-re" if reply else "")
+        body: dict = {"external_id": external_id, "content": f"order {i} never arrived, refund?"}
+        if reply:
+            body |= {"in_reply_to": f"{self.prefix}-{i}", "content": f"order {i}: any news?"}
         while True:
             try:
                 await self.js.publish(

@@ -1,5 +1,6 @@
-"""kill -9 of the service at random points of a burst, several times: nothing accepted
-is lost, nothing is doubled on the stream, the projections equal a rebuild."""
+"""kill -9 of the service at random points of a burst, several times, and again while the
+customers reply: nothing accepted is lost, no reply becomes a ticket or is recorded
+twice, nothing is doubled on the stream, the projections equal a rebuild."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ import signal
 import nats
 import pytest
 
-from tests.faults.consistency import assert_consistent
+from tests.faults.consistency import assert_consistent, wait_until_settled
 from tests.faults.running import Adapter, start_service, stop_service, wait_for_events
 
 pytestmark = [pytest.mark.nats, pytest.mark.slow]
-BURST, KILLS = 2500, 4
+BURST, KILLS, REPLIES = 2500, 4, 300
 
 
 @pytest.mark.parametrize("seed", [20261124])
@@ -39,9 +40,17 @@ async def test_kill_minus_nine_at_random_points_loses_and_doubles_nothing(
             service.wait()
             service = start_service(fresh_streams, tmp_path)
         await sending
+        await wait_until_settled(js, store_url, tmp_path)  # the replies find their tickets
+        replying = asyncio.create_task(adapter.reply(REPLIES, window=20))
+        await asyncio.sleep(rng.uniform(0.05, 0.3))
+        os.kill(service.pid, signal.SIGKILL)
+        service.wait()
+        service = start_service(fresh_streams, tmp_path)
+        await replying
         counts = await assert_consistent(js, store_url, tmp_path, adapter.accepted)
     finally:
         assert stop_service(service) == 0
         await nc.close()
-    assert adapter.accepted == {f"kill-{i}" for i in range(BURST)}
-    assert counts["tickets"] == BURST
+    asked = {f"kill-{i}" for i in range(BURST)} | {f"kill-{i}-re" for i in range(REPLIES)}
+    assert adapter.accepted == asked
+    assert (counts["tickets"], counts["replies"]) == (BURST, REPLIES)

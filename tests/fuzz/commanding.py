@@ -39,6 +39,8 @@ MAY_SEND = {  # docs/contract.md "Commands" (follow_up: docs/contract.md "Extens
     "decline": {"agent"},  # the assignee
     "request_department": {"agent", "supervisor", "manager"},
     "answer_department": {"agent", "supervisor", "manager"},
+    "analyse": {"agent", "supervisor", "manager"},
+    "review": {"supervisor", "manager"},
 }
 EVENTS = {
     "classify": ["Classified"],
@@ -55,11 +57,18 @@ EVENTS = {
     "decline": ["Declined"],
     "request_department": ["DepartmentRequested"],
     "answer_department": ["DepartmentAnswered"],
+    "analyse": ["Analysed"],
+    "review": ["ResolutionReviewed"],  # never accepted here: the fuzzed policy asks for no review
 }
+OPEN_ONLY = ("classify", "assign", "acknowledge", "update", "escalate", "close", "analyse")
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # the fuzzed service's clock
 LONGEST_WAIT = timedelta(days=366)  # a department's due or a promise, at the latest
 DEPARTMENTS = ("tech", "财务部", "nope")
-AUTHORITY = {"agent": 200, "supervisor": 2000, "manager": 20000}  # the default policy's  # the default policy lists tech (技术部) and 财务部
+AUTHORITY = {
+    "agent": 200,
+    "supervisor": 2000,
+    "manager": 20000,
+}  # the default policy's  # the default policy lists tech (技术部) and 财务部
 PEOPLE = ("A007", "A008", "S001", "M001")
 CATEGORIES = (
     "billing/refund",
@@ -113,6 +122,8 @@ def _fields(name: str, actor_id: str) -> st.SearchStrategy[dict]:
             "due": soon(),
         },
         "answer_department": {"request_id": st.sampled_from(["D1", "D2", "X"]), "answer": text},
+        "analyse": {"analysis": text},
+        "review": {"approved": st.booleans()},
     }[name]
     optional: dict[str, Any] = {
         "classify": {"priority": st.sampled_from(["urgent", "high", "normal", "low"])},
@@ -131,6 +142,11 @@ def _fields(name: str, actor_id: str) -> st.SearchStrategy[dict]:
         },
         "rate": {"comment": text},
         "confirm": {"comment": text},
+        "review": {"comment": text},
+        "close": {
+            "solution": st.sampled_from(["fix", "external", "product_improvement"]),
+            "scheduled_for": soon(),
+        },
     }.get(name, {})
     return st.fixed_dictionaries(fields, optional=optional)
 
@@ -204,7 +220,7 @@ def expected_codes(name: str, command: Any, ticket: Ticket | None, taxonomy: dic
     if command.expected_version is not None and command.expected_version != ticket.version:
         codes.add("conflict")
     closed = ticket.status == "closed"
-    if name in ("classify", "assign", "acknowledge", "update", "escalate", "close") and closed:
+    if name in OPEN_ONLY and closed:
         codes.add("illegal_state")
     if name in ("reopen", "follow_up", "rate") and not closed:
         codes.add("illegal_state")
@@ -244,6 +260,8 @@ def expected_codes(name: str, command: Any, ticket: Ticket | None, taxonomy: dic
         covered = max(AUTHORITY.get(role, 0), AUTHORITY.get(ticket.escalation_level or "", 0))
         if amount > covered:
             codes.add("forbidden")
+    if name == "review" and (closed or ticket.submitted is None):
+        codes.add("illegal_state")  # the fuzzed policy asks for no review: nothing waits
     if name == "answer_department":
         asked = ticket.departments.get(command.request_id)
         if asked is None:

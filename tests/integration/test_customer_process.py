@@ -9,6 +9,7 @@ from datetime import timedelta
 from uuid import UUID
 
 import pytest
+from pydantic import ValidationError
 
 from domain.errors import Forbidden, IllegalState, Invalid
 from domain.ticket import ticket_id_for
@@ -340,3 +341,63 @@ class TestCommunicationRecord:
                 category="billing/refund", reason="客户电话里很生气", mood="angry")  # fmt: skip
         ticket = desk.load(_uuid(ticket_id))
         assert (ticket.demand, ticket.mood) == ("refund", "angry")
+
+
+class TestFollowUpVisit:
+    def test_an_urgent_ticket_closed_on_friday_is_visited_within_3_working_days(
+        self, desk, registrar, service, clock
+    ) -> None:
+        clock.now = clock.now.replace(day=27)  # Friday 27 Nov 2026, 10:00 in Shanghai
+        ticket_id = new_ticket(registrar, clock, content="账户被盗了,请立即冻结")
+        assert desk.load(_uuid(ticket_id)).priority == "urgent"
+        command(service, "close", ticket_id, SUPERVISOR, resolution="已冻结并找回")
+        due = desk.load(_uuid(ticket_id)).sla["follow_up"]["due"]
+        tz = desk.policy.business_calendar.tz
+        assert due.astimezone(tz).isoformat() == "2026-12-02T18:00:00+08:00"  # Wednesday
+
+
+class TestAnalysisAndReview:
+    def test_the_preliminary_analysis_meets_its_target(
+        self, desk, registrar, service, clock
+    ) -> None:
+        ticket_id = new_ticket(registrar, clock, content="支付接口报错500,无法下单")
+        assert desk.load(_uuid(ticket_id)).sla["analysis"]["duration"] == "2h"
+        clock.advance(hours=1)
+        command(service, "analyse", ticket_id, AGENT, analysis="网关证书过期")
+        ticket = desk.load(_uuid(ticket_id))
+        assert ticket.analysis == "网关证书过期"
+        assert ticket.sla["analysis"]["met_at"] == clock.now
+
+    def test_a_product_improvement_names_its_schedule(
+        self, desk, registrar, service, clock
+    ) -> None:
+        ticket_id = new_ticket(registrar, clock, content="希望增加夜间模式")
+        with pytest.raises(ValidationError, match="scheduled_for"):
+            command(service, "close", ticket_id, SUPERVISOR, resolution="排期",
+                    solution="product_improvement")  # fmt: skip
+        release = (clock.now + timedelta(days=30)).isoformat()
+        command(service, "close", ticket_id, SUPERVISOR, resolution="已纳入3.3版本",
+                solution="product_improvement", scheduled_for=release)  # fmt: skip
+        assert desk.load(_uuid(ticket_id)).solution == "product_improvement"
+
+    def test_where_the_policy_asks_a_head_reviews_the_statement_before_it_closes(
+        self, desk, registrar, service, clock
+    ) -> None:
+        desk.policy = desk.policy.model_copy(
+            update={"review": desk.policy.review.model_copy(update={"types": ["technical"]})}
+        )
+        ticket_id = new_ticket(registrar, clock, content="支付接口报错500,无法下单")
+        command(service, "close", ticket_id, AGENT, resolution="已更换证书,回归测试通过",
+                solution="fix")  # fmt: skip
+        ticket = desk.load(_uuid(ticket_id))
+        assert ticket.status != "closed" and ticket.submitted["resolution"].startswith("已更换")
+        with pytest.raises(Forbidden):  # an agent does not review
+            command(service, "review", ticket_id, AGENT, approved=True)
+        command(service, "review", ticket_id, SUPERVISOR, approved=False, comment="缺少测试证据")
+        assert desk.load(_uuid(ticket_id)).submitted is None
+        command(service, "close", ticket_id, AGENT, resolution="已更换证书,附测试报告",
+                solution="fix")  # fmt: skip
+        command(service, "review", ticket_id, SUPERVISOR, approved=True)
+        ticket = desk.load(_uuid(ticket_id))
+        assert (ticket.status, ticket.resolution) == ("closed", "已更换证书,附测试报告")
+        assert events_of(desk, _uuid(ticket_id))[-2:] == ["ResolutionReviewed", "Closed"]

@@ -259,7 +259,7 @@ def test_an_instance_that_leads_again_takes_up_what_the_other_one_clustered(
 def test_the_cloudevent_type_carries_each_event_schema_version(desk, history) -> None:
     command(CommandService(desk), "close", history[1], AGENT, resolution="done")
     types = {e["type"] for _, e in stream_of(desk)}
-    assert "ticketflow.ticket.closed.v2" in types  # Closed gained its follow-up target
+    assert "ticketflow.ticket.closed.v3" in types  # Closed gained follow-up, then solution
     assert "ticketflow.ticket.received.v2" in types  # Received seals its personal data
     assert "ticketflow.ticket.acknowledged.v1" in types
 

@@ -37,10 +37,52 @@ class TestTheFirstMatchingRuleDecides:
         assert sla["first_response"]["clock"] == "wall"
         assert sla["first_response"]["due"] == RECEIVED + timedelta(minutes=30)
 
-    def test_a_normal_technical_ticket_gets_eight_business_hours(self) -> None:
+    def test_a_normal_technical_ticket_gets_eight_elapsed_hours(self) -> None:
         sla = plan_for(facts())
         assert sla["first_response"]["duration"] == "8h"
-        assert sla["first_response"]["clock"] == "business"
+        assert sla["first_response"]["due"] == RECEIVED + timedelta(hours=8)
+
+
+class TestWhatAnHourMeans:
+    """As the process reads: hours are elapsed hours, working days are counted on the
+    calendar; a team may give a target working hours instead (`clocks`)."""
+
+    def test_a_complaint_is_resolved_within_48_elapsed_hours(self) -> None:
+        sla = plan_for(facts(type="complaint", category="billing/refund"))
+        assert sla["resolution"]["due"] == RECEIVED + timedelta(hours=48)
+        assert sla["update_every"]["due"] == RECEIVED + timedelta(hours=24)
+
+    def test_an_urgent_technical_ticket_is_diagnosed_within_2_hours(self) -> None:
+        sla = plan_for(facts(priority="urgent", urgency="urgent"))
+        assert sla["analysis"]["due"] == RECEIVED + timedelta(hours=2)
+        assert sla["first_response"]["due"] == RECEIVED + timedelta(minutes=30)
+
+    def test_a_night_request_is_assigned_in_working_minutes_as_the_team_chose(self) -> None:
+        friday_night = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)  # 20:00 in Shanghai
+        sla = replan(
+            POLICY.sla,
+            facts(type="complaint"),
+            received_at=friday_night,
+            now=friday_night,
+            calendar=CALENDAR,
+        )
+        monday_0905 = datetime(2026, 11, 30, 1, 5, tzinfo=UTC)
+        assert sla["assignment"]["due"] == monday_0905
+        assert sla["first_response"]["due"] == friday_night + timedelta(hours=4)
+
+    def test_a_team_may_give_one_target_working_hours(self) -> None:
+        rule = SlaRule(when={}, clock="wall", clocks={"resolution": "business"},
+                       first_response="4h", resolution="4h")  # fmt: skip
+        sla = replan([rule], facts(), received_at=RECEIVED, now=RECEIVED, calendar=CALENDAR)
+        assert sla["first_response"]["due"] == RECEIVED + timedelta(hours=4)
+        assert sla["resolution"]["clock"] == "business"
+
+    def test_a_clock_for_a_target_that_does_not_exist_is_refused(self) -> None:
+        import pytest
+        from pydantic import ValidationError
+
+        with pytest.raises(ValidationError, match="unknown target"):
+            SlaRule(clocks={"resolve": "wall"})
 
     def test_no_matching_rule_means_no_targets(self) -> None:
         only_complaints = [SlaRule(when={"type": "complaint"}, first_response="4h")]
