@@ -119,6 +119,10 @@ class QueryService:
             "contacts": t.contacts,
             "declined_by": t.declined_by,
             "departments": t.departments,
+            "involved": t.involved,
+            "analysis": t.analysis,
+            "solution": t.solution,
+            "submitted": t.submitted,
             "updated_at": t.modified_on,
             "sla": {
                 name: _target_view(target, clock_at, calendar) for name, target in t.sla.items()
