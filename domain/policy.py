@@ -122,6 +122,15 @@ class StatsConfig(_Strict):
     high_frequency_share: float = Field(default=0.2, gt=0, le=1)
 
 
+class GoalsConfig(_Strict):
+    """The service's goals: a target turns at risk once this share of its time is used;
+    statistics report whether each rate reached its goal."""
+
+    at_risk_share: float = Field(default=0.8, gt=0, lt=1)
+    first_contact_resolution: float = Field(default=0.85, ge=0, le=1)
+    satisfaction: float = Field(default=0.90, ge=0, le=1)
+
+
 class GroupImpactConfig(_Strict):
     customers: int = Field(default=3, ge=2)
     within: str = "24h"
@@ -158,6 +167,7 @@ class Policy(BaseModel):
     escalation: EscalationConfig = EscalationConfig()
     follow_up: FollowUpConfig = FollowUpConfig()
     stats: StatsConfig = StatsConfig()
+    goals: GoalsConfig = GoalsConfig()
     group_impact: GroupImpactConfig = GroupImpactConfig()
     retention: RetentionConfig = RetentionConfig()
     customer: CustomerConfig = CustomerConfig()

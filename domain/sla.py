@@ -29,7 +29,7 @@ TARGETS = (
 # Targets that start when the ticket arrives; the others start on a later event.
 STARTS_ON_RECEIPT = ("first_response", "update_every", "resolution", "analysis")
 WHEN_KEYS = ("type", "category", "priority", "urgency", "impact", "channel")
-AT_RISK_SHARE = 0.8
+AT_RISK_SHARE = 0.8  # the default of the policy's `goals.at_risk_share`
 
 
 class SlaRule(BaseModel):
@@ -202,8 +202,11 @@ def resume(sla: dict, paused_at: datetime, now: datetime, calendar: BusinessCale
     return moved
 
 
-def state(target: dict, now: datetime, calendar: BusinessCalendar) -> str:
-    """`met`, `breached`, `at_risk` (≥ 80 % of its time used), `on_track` or `pending`."""
+def state(
+    target: dict, now: datetime, calendar: BusinessCalendar, share: float = AT_RISK_SHARE
+) -> str:
+    """`met`, `breached`, `at_risk` (≥ `share` of its time used, the policy's
+    `goals.at_risk_share`), `on_track` or `pending`."""
     due_at, met_at, start = target.get("due"), target.get("met_at"), target.get("started_at")
     if due_at is None or start is None:
         return "met" if met_at else "pending"
@@ -211,7 +214,7 @@ def state(target: dict, now: datetime, calendar: BusinessCalendar) -> str:
         return "met" if met_at <= due_at else "breached"
     if now >= due_at:
         return "breached"
-    return "at_risk" if used_share(target, now, calendar) >= AT_RISK_SHARE else "on_track"
+    return "at_risk" if used_share(target, now, calendar) >= share else "on_track"
 
 
 def used_share(target: dict, now: datetime, calendar: BusinessCalendar) -> float:
@@ -224,12 +227,14 @@ def used_share(target: dict, now: datetime, calendar: BusinessCalendar) -> float
     return used_s / total_s if total_s > 0 else 1.0
 
 
-def at_risk_from(target: dict, calendar: BusinessCalendar) -> datetime | None:
-    """The instant 80 % of the target's time is used (None for a target not running)."""
+def at_risk_from(
+    target: dict, calendar: BusinessCalendar, share: float = AT_RISK_SHARE
+) -> datetime | None:
+    """The instant `share` of the target's time is used (None for a target not running)."""
     start, due_at = target.get("started_at"), target.get("due")
     if not start or not due_at or due_at <= start:
         return None
     if target["clock"] == "wall":
-        return start + (due_at - start) * AT_RISK_SHARE
+        return start + (due_at - start) * share
     total = calendar.business_seconds_between(start, due_at)
-    return calendar.add_business_seconds(start, total * AT_RISK_SHARE)
+    return calendar.add_business_seconds(start, total * share)

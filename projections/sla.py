@@ -22,7 +22,7 @@ import re
 from collections.abc import Sequence
 
 from domain.calendar import BusinessCalendar, CalendarConfig
-from domain.sla import at_risk_from
+from domain.sla import AT_RISK_SHARE, at_risk_from
 from domain.team_scope import Member, ticket_teams
 from domain.ticket import AFTER_CLOSING, ANSWERED_BY_CUSTOMER_UPDATE, department_target
 from infra.readdb import Tx
@@ -59,15 +59,21 @@ def summary_of(subject: str | None, content: str | None) -> str:
 
 class SlaView(Projection):
     name = "sla"
-    version = 2  # 2: the board's columns
+    version = 3  # 2: the board's columns; 3: replies, departments, confirmation
     tables = TABLES
     table_names = ("sla_tickets", "sla_targets", "sla_pauses")
 
     def __init__(
-        self, calendar: BusinessCalendar | None = None, agents: Sequence[Member] = ()
+        self,
+        calendar: BusinessCalendar | None = None,
+        agents: Sequence[Member] = (),
+        at_risk_share: float = AT_RISK_SHARE,
     ) -> None:
         self.calendar = calendar or BusinessCalendar.from_config(CalendarConfig())
         self.agents = agents
+        self.share = at_risk_share
+        # Each target's at-risk instant is stored: another share rebuilds the view.
+        self.version = 3 if at_risk_share == AT_RISK_SHARE else 3000 + round(at_risk_share * 1000)
 
     def apply(self, tx: Tx, event: dict) -> None:
         kind, ticket, data, at = event_kind(event), event["subject"], event["data"], event["time"]
@@ -250,6 +256,7 @@ class SlaView(Projection):
                     "due": parse_time(t.get("due")),
                 },
                 self.calendar,
+                self.share,
             )
             tx.execute(
                 "INSERT INTO sla_targets (ticket_id, target, clock, duration, started_at, due, "

@@ -90,6 +90,7 @@ class QueryService:
     def view(self, t: Ticket, now: datetime) -> dict:
         clock_at = t.paused_at or now  # a paused clock stands still
         calendar = self.desk.policy.business_calendar
+        share = self.desk.policy.goals.at_risk_share
         return {
             "ticket_id": str(t.id),
             "number": t.number,
@@ -125,7 +126,8 @@ class QueryService:
             "submitted": t.submitted,
             "updated_at": t.modified_on,
             "sla": {
-                name: _target_view(target, clock_at, calendar) for name, target in t.sla.items()
+                name: _target_view(target, clock_at, calendar, share)
+                for name, target in t.sla.items()
             },
         }
 
@@ -195,10 +197,10 @@ class QueryService:
         return fields
 
 
-def _target_view(target: dict, now: datetime, calendar: BusinessCalendar) -> dict:
+def _target_view(target: dict, now: datetime, calendar: BusinessCalendar, share: float) -> dict:
     return {
         "due": target.get("due"),
-        "state": sla_rules.state(target, now, calendar),
+        "state": sla_rules.state(target, now, calendar, share),
         "clock": target["clock"],
         "duration": target["duration"],
         "met_at": target.get("met_at"),

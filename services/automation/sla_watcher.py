@@ -149,7 +149,7 @@ class SlaWatcher:
             self._live[key] = due
             self._targets_of.setdefault(t["ticket_id"], set()).add(t["target"])
             levels = {e["level"] for e in _escalations(t)}
-            risk = at_risk_from(t, calendar)
+            risk = at_risk_from(t, calendar, self.desk.policy.goals.at_risk_share)
             if risk and "supervisor" not in levels:
                 self._push(risk, t, "at_risk")
             if "supervisor" not in levels:

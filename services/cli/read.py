@@ -16,7 +16,19 @@ from services.cli.client import ClientError, ask_once, client_url, connect, fail
 from services.cli.options import ClientNatsUrl
 from services.cli.reports import sla_table, stats_tables
 
-GROUPS = ("type", "category", "priority", "channel", "agent", "team", "day", "week", "month")
+GROUPS = (
+    "type",
+    "category",
+    "priority",
+    "channel",
+    "agent",
+    "team",
+    "demand",
+    "mood",
+    "day",
+    "week",
+    "month",
+)
 
 
 def _ask(nats_url: str | None, subject: str, body: dict) -> dict:
@@ -56,6 +68,12 @@ def sla(
 def stats(
     nats_url: ClientNatsUrl = None,
     group_by: Annotated[str | None, typer.Option(help=f"One of: {', '.join(GROUPS)}.")] = None,
+    then_by: Annotated[
+        str | None,
+        typer.Option(
+            help="A second dimension inside each group, e.g. --group-by team --then-by week."
+        ),
+    ] = None,
     from_: Annotated[
         datetime | None,
         typer.Option(
@@ -76,9 +94,14 @@ def stats(
 
     Volume, response and resolution times, SLA compliance, first-contact resolution,
     satisfaction, reopen rate and escalations."""
-    if group_by and group_by not in GROUPS:
-        raise fail(f"--group-by must be one of {', '.join(GROUPS)}", 2)
+    for name, value in (("--group-by", group_by), ("--then-by", then_by)):
+        if value and value not in GROUPS:
+            raise fail(f"{name} must be one of {', '.join(GROUPS)}", 2)
+    if then_by and (not group_by or then_by == group_by):
+        raise fail("--then-by needs a different --group-by", 2)
     body: dict[str, Any] = {"group_by": group_by} if group_by else {}
+    if then_by:
+        body["then_by"] = then_by
     for key, moment in (("from", from_), ("to", to)):
         if moment:
             body[key] = (moment if moment.tzinfo else moment.astimezone()).isoformat()
@@ -87,7 +110,7 @@ def stats(
         typer.echo(json.dumps(reply, ensure_ascii=False, indent=2))
         return
     console = Console()
-    for table in stats_tables(reply, group_by):
+    for table in stats_tables(reply, group_by, then_by):
         console.print(table)
 
 

@@ -65,12 +65,17 @@ def overview(stats: dict, title: str = "Overview") -> Table:
     )
     table.add_row("first response avg / p50 / p90", _seconds(stats["first_response_seconds"]))
     table.add_row("resolution avg / p50 / p90", _seconds(stats["resolution_seconds"]))
+    goals = stats.get("goals") or {}
     for key, label in (
         ("sla_compliance", "SLA compliance"),
-        ("fcr_rate", "first-contact resolution (target ≥ 85 %)"),
-        ("csat", "satisfied, 4–5 (target ≥ 90 %)"),
+        ("fcr_rate", "first-contact resolution"),
+        ("csat", "satisfied, 4–5"),
         ("reopen_rate", "reopened"),
     ):
+        goal = goals.get(key)
+        if goal:
+            verdict = {True: "met", False: "MISSED", None: "no data"}[goal["met"]]
+            label += f" (goal ≥ {goal['goal']:.0%}: {verdict})"
         table.add_row(label, _ratio(stats[key]))
     table.add_row("escalations", str(stats["escalations"]))
     return table
@@ -86,9 +91,11 @@ def counts(stats: dict, key: str, title: str) -> Table:
     return table
 
 
-def groups_table(stats: dict, group_by: str) -> Table:
-    table = Table(title=f"By {group_by}", title_justify="left")
-    table.add_column(group_by)
+def groups_table(stats: dict, group_by: str, then_by: str | None = None) -> Table:
+    """One row per group; with `then_by`, one per group and slice (team × week)."""
+    title = f"By {group_by}" + (f" × {then_by}" if then_by else "")
+    table = Table(title=title, title_justify="left")
+    table.add_column(group_by if not then_by else f"{group_by} / {then_by}")
     for column in (
         "tickets",
         "open",
@@ -101,7 +108,13 @@ def groups_table(stats: dict, group_by: str) -> Table:
         "escalations",
     ):
         table.add_column(column, justify="right")
-    for key, g in stats.get("groups", {}).items():
+    rows = [
+        (f"{key} / {inner}", g)
+        for key, outer in stats.get("groups", {}).items()
+        for inner, g in (outer.get("groups", {}).items() if then_by else [("", outer)])
+    ]
+    for key, g in rows:
+        key = key.removesuffix(" / ")
         fr, res = g["first_response_seconds"], g["resolution_seconds"]
         table.add_row(
             str(key),
@@ -118,7 +131,7 @@ def groups_table(stats: dict, group_by: str) -> Table:
     return table
 
 
-def stats_tables(reply: dict, group_by: str | None) -> list[Table]:
+def stats_tables(reply: dict, group_by: str | None, then_by: str | None = None) -> list[Table]:
     stats = reply["stats"]
     tables = [overview(stats)]
     tables += [
@@ -138,5 +151,5 @@ def stats_tables(reply: dict, group_by: str | None) -> list[Table]:
             table.add_row(str(item.get("category")), f"{item.get('share', 0):.0%}")
         tables.append(table)
     if group_by:
-        tables.append(groups_table(stats, group_by))
+        tables.append(groups_table(stats, group_by, then_by))
     return tables

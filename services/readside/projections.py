@@ -21,7 +21,7 @@ from projections.stats import Statistics
 
 def projections_for(policy: Policy) -> list[Projection]:
     teams = {a.id: a.team for a in policy.agents}
-    sla = SlaView(policy.business_calendar, policy.agents)
+    sla = SlaView(policy.business_calendar, policy.agents, policy.goals.at_risk_share)
     rules = policy.group_impact
     window = parse_duration(rules.within).seconds
     reports = ReportsByProblem(rules.similarity, window)

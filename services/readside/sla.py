@@ -82,7 +82,8 @@ class SlaService:
 
     def with_state(self, target: dict, now: datetime) -> dict:
         at = target["paused_at"] or now  # a paused clock stands still
-        return {**target, "state": rules.state(target, at, self.policy.business_calendar)}
+        calendar, share = self.policy.business_calendar, self.policy.goals.at_risk_share
+        return {**target, "state": rules.state(target, at, calendar, share)}
 
     def sla(self, q: SlaQuery) -> dict:
         now = self.clock()

@@ -16,6 +16,9 @@ those tickets, as of the moment asked:
 - `csat`: tickets whose last rating is 4 or 5 / rated tickets (`ratings`).
 - `reopen_rate`: tickets reopened at least once / tickets closed at least once.
 - `escalations`: Escalated events of these tickets.
+- `by_demand`, `by_mood`: the communication record's counts.
+- `goals`: `{"fcr_rate": {"goal", "value", "met"}, "csat": {...}}`, the policy's
+  `[goals]`; `met` is null while the rate has no data.
 - `high_frequency`: categories with at least `policy.stats.high_frequency_share` of
   the tickets, `{category, count, share}`, most frequent first.
 - The counts behind the ratios, so that each figure can name its tickets:
@@ -28,7 +31,8 @@ those tickets, as of the moment asked:
   close in the policy calendar's time zone (`{"2026-11-24": 3}`); its values add up to
   `closed`.
 Ratios are 0–1, null when the denominator is 0. With `group_by`, `groups` maps each
-slice's key to the same metrics; day (`2026-11-24`), week (`2026-W48`, ISO) and month
+slice's key to the same metrics (and with `then_by`, each slice has `groups` of its
+own: team × week); day (`2026-11-24`), week (`2026-W48`, ISO) and month
 (`2026-11`) are of `received_at` in the policy calendar's time zone; agent and team
 are the last assignee's.
 """
@@ -49,12 +53,19 @@ from projections.stats import TARGETS, TICKETS, judge, utc_text
 from services.application.messages import Actor, QueryTime
 
 GroupBy = Literal[
-    "type", "category", "priority", "channel", "agent", "team", "day", "week", "month"
+    "type",
+    "category",
+    "priority",
+    "channel",
+    "agent",
+    "team",
+    "demand",
+    "mood",
+    "day",
+    "week",
+    "month",
 ]
 NONE = "none"  # the key of a missing value (an unassigned ticket's agent, ...)
-# The process's goals (docs/process.md, "Statistics"), shown beside the figures: first-
-# contact resolution at least 85 %, satisfaction (ratings of 4 or 5) at least 90 %.
-FCR_GOAL, CSAT_GOAL = 0.85, 0.90
 FIELD_OF = {
     "type": "type",
     "category": "category",
@@ -62,7 +73,11 @@ FIELD_OF = {
     "channel": "channel",
     "agent": "assignee",
     "team": "team",
+    "demand": "demand",
+    "mood": "mood",
 }
+# The rates the policy sets goals for (`[goals]`): the figure, and the goal's key.
+GOALS = {"fcr_rate": "first_contact_resolution", "csat": "satisfaction"}
 
 
 class StatsQuery(BaseModel):
@@ -71,12 +86,17 @@ class StatsQuery(BaseModel):
     from_: QueryTime | None = Field(default=None, alias="from")
     to: QueryTime | None = None
     group_by: GroupBy | None = None
+    then_by: GroupBy | None = None  # a second dimension inside each group (team × week)
     actor: Actor | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> StatsQuery:
         if self.from_ and self.to and self.from_ >= self.to:
             raise ValueError("`from` must be before `to`")
+        if self.then_by and not self.group_by:
+            raise ValueError("then_by slices each group: give group_by too")
+        if self.then_by and self.then_by == self.group_by:
+            raise ValueError("then_by must differ from group_by")
         return self
 
 
@@ -100,6 +120,8 @@ class Facts:
     score: int | None
     sla_on_time: int = 0
     sla_judged: int = 0
+    demand: str | None = None
+    mood: str | None = None
     ticket_id: str = ""
     number: str | None = None
     closed_at: datetime | None = None  # the last close (while closed)
@@ -162,7 +184,7 @@ def metrics(facts: Sequence[Facts], high_frequency_share: float) -> dict[str, An
         "by_status": counts(f.status for f in facts),
         **{
             f"by_{key}": counts(getattr(f, key) for f in facts)
-            for key in ("type", "category", "priority", "channel")
+            for key in ("type", "category", "priority", "channel", "demand", "mood")
         },
         "first_response_seconds": summary(
             [f.first_response_seconds for f in facts if f.first_response_seconds is not None]
@@ -188,6 +210,19 @@ def metrics(facts: Sequence[Facts], high_frequency_share: float) -> dict[str, An
             "breached": sum(late(f) for f in facts),
         },
     }
+
+
+def goals(stats: dict[str, Any], wanted: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """Each rate beside its goal: `met` true or false, null while the rate has no data."""
+    found = {}
+    for figure, key in GOALS.items():
+        value, goal = stats[figure], wanted[key]
+        found[figure] = {
+            "goal": goal,
+            "value": value,
+            "met": None if value is None else value >= goal,
+        }
+    return found
 
 
 def late(f: Facts) -> bool:
@@ -218,12 +253,22 @@ def group_key(f: Facts, group_by: GroupBy, tz: tzinfo) -> str:
 
 
 def groups(
-    facts: Sequence[Facts], group_by: GroupBy, tz: tzinfo, high_frequency_share: float
+    facts: Sequence[Facts],
+    group_by: GroupBy,
+    tz: tzinfo,
+    high_frequency_share: float,
+    then_by: GroupBy | None = None,
 ) -> dict[str, dict[str, Any]]:
+    """The metrics of each slice; with `then_by`, each slice holds `groups` of its own."""
     sliced: dict[str, list[Facts]] = defaultdict(list)
     for f in facts:
         sliced[group_key(f, group_by, tz)].append(f)
-    return {key: metrics(sliced[key], high_frequency_share) for key in sorted(sliced)}
+    found = {}
+    for key in sorted(sliced):
+        found[key] = metrics(sliced[key], high_frequency_share)
+        if then_by:
+            found[key]["groups"] = groups(sliced[key], then_by, tz, high_frequency_share)
+    return found
 
 
 # ---- the service ----------------------------------------------------------------------
@@ -249,6 +294,8 @@ COLUMNS = (
     "sla_breached",
     "number",
     "last_closed_at",
+    "demand",
+    "mood",
 )
 
 
@@ -268,10 +315,12 @@ class StatsService:
             },
             **metrics(facts, share),
         }
+        wanted = self.policy.goals.model_dump()
+        stats["goals"] = goals(stats, wanted)
         tz = self.policy.business_calendar.tz
         stats["closed_by_day"] = closed_by_day(facts, tz)
         if q.group_by:
-            stats["groups"] = groups(facts, q.group_by, tz, share)
+            stats["groups"] = groups(facts, q.group_by, tz, share, q.then_by)
         return {"ok": True, "stats": stats}
 
     def facts(self, start: datetime | None, end: datetime | None, now: datetime) -> list[Facts]:
@@ -329,4 +378,6 @@ def _facts(row: dict[str, Any], targets: list[tuple[str, str | None]], now: str)
         ticket_id=row["ticket_id"],
         number=row["number"],
         closed_at=row["last_closed_at"] and datetime.fromisoformat(row["last_closed_at"]),
+        demand=row["demand"],
+        mood=row["mood"],
     )

@@ -46,8 +46,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
-from domain.policy import Policy, StatsConfig
+from domain.policy import GoalsConfig, Policy, StatsConfig
 from infra.policy_file import load_policy
 from infra.projector import Projector
 from infra.readdb import ReadDB
@@ -266,6 +267,51 @@ class TestPeriodsAndSlices:
         assert volumes("team") == {"billing": 2, "none": 1, "support": 2}
         assert volumes("agent") == {"A007": 2, "A008": 2, "none": 1}
         assert volumes("type") == {"complaint": 3, "technical": 2}
+
+    def test_two_dimensions_at_once_team_by_week(self, service: StatsService) -> None:
+        groups = ask(service, group_by="team", then_by="week")["groups"]
+        volumes = {
+            team: {week: g["tickets"] for week, g in inner["groups"].items()}
+            for team, inner in groups.items()
+        }
+        assert volumes == {
+            "billing": {"2026-W48": 2},
+            "none": {"2026-W48": 1},
+            "support": {"2026-W48": 2},
+        }
+        assert groups["billing"]["groups"]["2026-W48"]["fcr_rate"] == groups["billing"]["fcr_rate"]
+
+    def test_then_by_needs_another_group_by(self) -> None:
+        with pytest.raises(ValidationError, match="give group_by too"):
+            StatsQuery.model_validate({"then_by": "week"})
+        with pytest.raises(ValidationError, match="must differ"):
+            StatsQuery.model_validate({"group_by": "week", "then_by": "week"})
+
+    def test_what_customers_want_and_how_they_feel_are_counted(self, service: StatsService) -> None:
+        stats = ask(service)
+        assert stats["by_demand"] == {"other": 3, "refund": 2}  # T1 and T3 ask for a refund
+        assert sum(stats["by_mood"].values()) == 5
+        assert set(ask(service, group_by="demand")["groups"]) == {"other", "refund"}
+
+
+class TestGoals:
+    def test_each_rate_is_reported_against_the_policy_s_goal(self, service: StatsService) -> None:
+        goals = ask(service)["goals"]
+        assert goals["fcr_rate"] == {"goal": 0.85, "value": pytest.approx(2 / 3), "met": False}
+        assert goals["csat"] == {"goal": 0.9, "value": 0.5, "met": False}
+
+    def test_a_team_with_lower_goals_meets_them(
+        self, projected: Projector, policy: Policy, clock: FixedClock, store_url: str
+    ) -> None:
+        lenient = policy.model_copy(
+            update={"goals": GoalsConfig(first_contact_resolution=0.6, satisfaction=0.5)}
+        )
+        goals = ask(StatsService(ReadDB(store_url), lenient, clock))["goals"]
+        assert (goals["fcr_rate"]["met"], goals["csat"]["met"]) == (True, True)
+
+    def test_a_rate_without_data_has_no_verdict(self, service: StatsService) -> None:
+        goals = ask(service, to="2026-11-24T10:00:00+08:00")["goals"]
+        assert goals["fcr_rate"]["met"] is None and goals["csat"]["met"] is None
 
 
 class TestReplays:

@@ -107,3 +107,20 @@ class TestReplanningKeepsWhatIsRunning:
         assert after["first_response"]["duration"] == "2h"
         assert after["first_response"]["started_at"] == RECEIVED
         assert after["assignment"]["started_at"] == before["assignment"]["started_at"]
+
+
+class TestTheAtRiskShareIsThePolicys:
+    def test_a_target_turns_at_risk_at_the_policy_s_share_of_its_time(self) -> None:
+        from domain.sla import at_risk_from, state
+
+        target = plan_for(facts(priority="urgent", urgency="urgent"))["first_response"]  # 30m
+        at_18m = RECEIVED + timedelta(minutes=18)  # 60 % used
+        assert state(target, at_18m, CALENDAR) == "on_track"  # the default share is 80 %
+        assert state(target, at_18m, CALENDAR, share=0.5) == "at_risk"
+        assert at_risk_from(target, CALENDAR, 0.5) == RECEIVED + timedelta(minutes=15)
+
+    def test_another_share_rebuilds_the_board_s_stored_at_risk_instants(self) -> None:
+        from projections.sla import SlaView
+
+        assert SlaView(CALENDAR).version != SlaView(CALENDAR, at_risk_share=0.7).version
+        assert POLICY.goals.at_risk_share == 0.8

@@ -31,7 +31,7 @@ from pydantic import (
 
 from services.edge.http.console.charts import Bar, columns, meters
 from services.readside.audit import AuditQuery
-from services.readside.stats import CSAT_GOAL, FCR_GOAL, NONE, GroupBy, StatsQuery
+from services.readside.stats import NONE, GroupBy, StatsQuery
 from services.readside.tickets import TicketFilters, TicketsQuery
 
 PAGE = 100  # rows a page of /tickets or /audit shows
@@ -319,21 +319,22 @@ def stats_view(replies: Mapping[str, dict], p: StatsParams, w: Mapping[str, str]
         )
 
     closed_once, ratings = s["closed_once"], s["ratings"]
+    fcr_goal, csat_goal = s["goals"]["fcr_rate"]["goal"], s["goals"]["csat"]["goal"]
     quality: dict[str, Any] = {
         "fcr": {
             "rate": rate(s["fcr_rate"], closed_once, closed_once=True),
             "part": fig(s["first_contact"], s["first_contact"], first_contact=True),
             "whole": fig(closed_once, closed_once, closed_once=True),
-            "goal": percent(FCR_GOAL),
-            "met": s["fcr_rate"] is not None and s["fcr_rate"] >= FCR_GOAL,
+            "goal": percent(fcr_goal),
+            "met": bool(s["goals"]["fcr_rate"]["met"]),
         },
         "csat": {
             "rate": rate(s["csat"], ratings, rated=True),
             "part": fig(s["satisfied"], s["satisfied"], satisfied=True),
             "whole": fig(ratings, ratings, rated=True),
             "low": fig(ratings - s["satisfied"], ratings - s["satisfied"], rated_low=True),
-            "goal": percent(CSAT_GOAL),
-            "met": s["csat"] is not None and s["csat"] >= CSAT_GOAL,
+            "goal": percent(csat_goal),
+            "met": bool(s["goals"]["csat"]["met"]),
         },
         "reopen": {
             "rate": rate(s["reopen_rate"], closed_once, closed_once=True),
@@ -345,8 +346,8 @@ def stats_view(replies: Mapping[str, dict], p: StatsParams, w: Mapping[str, str]
     }
     q = quality
     goals = (  # (label, the rate in the reply, its figures, the goal it is held to)
-        ("fcr", "fcr_rate", "fcr", (FCR_GOAL,)),
-        ("csat", "csat", "csat", (CSAT_GOAL,)),
+        ("fcr", "fcr_rate", "fcr", (fcr_goal,)),
+        ("csat", "csat", "csat", (csat_goal,)),
         ("reopen_rate", "reopen_rate", "reopen", ()),
     )
     quality_chart = meters(
