@@ -56,16 +56,33 @@ class AssignmentConfig(_Strict):
     proposals: int = Field(default=3, ge=1, le=20)  # agents proposed for a new ticket
 
 
-class RatingConfig(_Strict):
-    reopen_at_or_below: int = Field(default=2, ge=0, le=5)
-
-
 def _a_duration(text: str) -> str:
     parse_duration(text)  # raises, naming the text
     return text
 
 
 DurationText = Annotated[str, AfterValidator(_a_duration)]  # "30m", "4h", "3d", "15wd"
+
+
+class RatingConfig(_Strict):
+    reopen_at_or_below: int = Field(default=2, ge=0, le=5)
+    # Satisfaction may be rated per dimension too (`rate`'s `dimensions`).
+    dimensions: list[str] = ["efficiency", "attitude", "communication", "professionalism"]
+    # A dimension scored at or below `low_at_or_below` this many times within
+    # `problem_within` opens a problem (or joins the open one); 0 never does.
+    low_at_or_below: int = Field(default=2, ge=1, le=4)
+    problem_after: int = Field(default=3, ge=0)
+    problem_within: DurationText = "30d"
+
+    @field_validator("dimensions")
+    @classmethod
+    def _names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not name or len(name) > 40 or not name.replace("_", "").isalnum():
+                raise ValueError(f"dimension {name!r}: 1-40 letters, digits or '_'")
+        if len(set(names)) != len(names):
+            raise ValueError("a dimension is listed twice")
+        return names
 
 
 class EscalationConfig(_Strict):

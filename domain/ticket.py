@@ -398,12 +398,20 @@ class Ticket(Aggregate):
             t._meet("follow_up", self.timestamp)
 
     class Rated(Event):
+        """v2: `dimensions`, a score (1-5) per dimension of the policy; {} in v1."""
+
+        class_version = 2
         number: str
         score: int
         comment: str | None
+        dimensions: dict
+
+        @staticmethod
+        def upcast_v1_v2(state: dict) -> None:
+            state["dimensions"] = {}
 
         def apply(self, t: Ticket) -> None:
-            t.score, t.rated = self.score, True
+            t.score, t.rated, t.dimensions = self.score, True, self.dimensions
 
     class Reopened(Event):
         number: str
@@ -488,6 +496,7 @@ class Ticket(Aggregate):
         self.analysis: str | None = None
         self.solution: str | None = None
         self.submitted: dict | None = None  # a resolution statement waiting for review
+        self.dimensions: dict[str, int] = {}  # the last rating's score per dimension
 
     def _replan(self, sla: dict) -> None:
         """New targets from a (re)classification; those already met stay met."""
@@ -854,14 +863,29 @@ class Ticket(Aggregate):
             raise IllegalState("a follow-up visit is for a closed ticket")
         self._record(self.FollowedUp, actor=actor, at=at, note=note)
 
-    def rate(self, *, score: int, comment: str | None, actor: Actor, at: datetime) -> None:
+    def rate(
+        self,
+        *,
+        score: int,
+        comment: str | None,
+        actor: Actor,
+        at: datetime,
+        dimensions: dict[str, int] | None = None,
+    ) -> None:
         if self.status != "closed":
             raise IllegalState("only a closed ticket can be rated")
         if self.rated:
             raise IllegalState("this closure is already rated")
-        if not 1 <= score <= 5:
-            raise Invalid("score must be between 1 and 5")
-        self._record(self.Rated, actor=actor, at=at, score=score, comment=comment)
+        if not 1 <= score <= 5 or not all(1 <= v <= 5 for v in (dimensions or {}).values()):
+            raise Invalid("a score is between 1 and 5")
+        self._record(
+            self.Rated,
+            actor=actor,
+            at=at,
+            score=score,
+            comment=comment,
+            dimensions=dict(dimensions or {}),
+        )
 
     def erase_personal_data(self, *, basis: str, reason: str, actor: Actor, at: datetime) -> None:
         if self.personal_erased:

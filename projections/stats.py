@@ -21,6 +21,8 @@ databases.
 
 from __future__ import annotations
 
+import json
+
 from domain.ticket import ANSWERED_BY_CUSTOMER_UPDATE, department_target
 from infra.readdb import Tx
 from projections.base import Projection, event_kind, utc_text
@@ -37,7 +39,7 @@ TABLES = (
         escalations BIGINT NOT NULL DEFAULT 0, score BIGINT,
         sla_on_time BIGINT NOT NULL DEFAULT 0, sla_breached BIGINT NOT NULL DEFAULT 0,
         number TEXT, demand TEXT, mood TEXT, contacts BIGINT NOT NULL DEFAULT 0,
-        declines BIGINT NOT NULL DEFAULT 0)""",
+        declines BIGINT NOT NULL DEFAULT 0, dimensions TEXT, rated_at TEXT)""",
     f"CREATE INDEX IF NOT EXISTS {TICKETS}_received ON {TICKETS} (received_at)",
     f"""CREATE TABLE IF NOT EXISTS {TARGETS} (
         ticket_id TEXT NOT NULL, target TEXT NOT NULL, started_at TEXT, due TEXT,
@@ -58,7 +60,7 @@ def judge(due: str | None, met_at: str | None, now: str) -> bool | None:
 
 class Statistics(Projection):
     name = "stats"
-    version = 3  # 2: the ticket's number (the console's ticket lists); 3: demand, mood
+    version = 3  # 2: the ticket's number (the console's ticket lists); 3: demand, mood, ...
     tables = TABLES
     table_names = (TICKETS, TARGETS)
 
@@ -201,7 +203,11 @@ class Statistics(Projection):
         tx.execute(f"UPDATE {TICKETS} SET paused_at=NULL WHERE ticket_id=?", (ticket,))
 
     def _Rated(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
-        tx.execute(f"UPDATE {TICKETS} SET score=? WHERE ticket_id=?", (data["score"], ticket))
+        dimensions = json.dumps(data.get("dimensions") or {}, sort_keys=True)
+        tx.execute(
+            f"UPDATE {TICKETS} SET score=?, dimensions=?, rated_at=? WHERE ticket_id=?",
+            (data["score"], dimensions, at, ticket),
+        )
 
     def _Reopened(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
         tx.execute(

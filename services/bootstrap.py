@@ -32,6 +32,7 @@ from services.application.queries import QueryService, role_checked
 from services.application.registration import Registrar
 from services.automation.effects import Effects
 from services.automation.group_impact import GroupImpact
+from services.automation.low_scores import LowScores
 from services.automation.retention import RetentionSchedule
 from services.automation.sla_watcher import SlaWatcher
 from services.edge.http.api import Api
@@ -149,6 +150,7 @@ class ReadSide:
     stats: StatsService
     watcher: SlaWatcher
     group: GroupImpact
+    low: LowScores
     effects: Effects
     projectors: dict[str, Projector]
 
@@ -175,9 +177,11 @@ def read_side(db: str, desk: TicketDesk, js: JetStreamContext) -> ReadSide:
     sla = SlaService(ReadDB(db), policy, clock)
     problems, problem_list = ProblemService(desk), ProblemsService(ReadDB(db), clock)
     watcher, group = SlaWatcher(desk, sla), GroupImpact(desk, ReadDB(db), problems)
+    low = LowScores(desk, ReadDB(db), problems)
     after = {
         "sla": lambda events: watcher.refresh({e["subject"] for e in events}),
         "reports": group.check,
+        "stats": low.check,
     }
 
     def applied(name: str, events: Sequence[dict]) -> None:
@@ -200,6 +204,7 @@ def read_side(db: str, desk: TicketDesk, js: JetStreamContext) -> ReadSide:
         stats,
         watcher,
         group,
+        low,
         effects,
         projectors,
     )
@@ -217,6 +222,7 @@ def leader_of(
         Loop("projections", feed.run, feed.stop),
         Loop("sla-watcher", read.watcher.run, read.watcher.stop),
         Loop("group-impact", read.group.run, read.group.stop),
+        Loop("low-scores", read.low.run, read.low.stop),
         Loop("effects", read.effects.run, read.effects.stop),
     ]
     extra: list[Worker] = [

@@ -297,7 +297,11 @@ class CommandService:
         t.answer_department(request_id=c.request_id, answer=c.answer, actor=actor, at=now)
 
     def _rate(self, t: Ticket, c: m.Rate, actor: Actor, now: datetime) -> None:
-        t.rate(score=c.score, comment=c.comment, actor=actor, at=now)
+        known = self.desk.policy.rating.dimensions
+        unknown = sorted(set(c.dimensions) - set(known))
+        if unknown:
+            raise Invalid(f"unknown dimension(s) {unknown}; the policy rates {known}")
+        t.rate(score=c.score, comment=c.comment, actor=actor, at=now, dimensions=c.dimensions)
         if c.score <= self.desk.policy.rating.reopen_at_or_below:
             self._reopen(
                 t,

@@ -263,9 +263,16 @@ class Review(_Command):
     comment: Annotated[str, StringConstraints(max_length=10_000)] | None = None
 
 
+Score = Annotated[int, Field(ge=1, le=5, strict=True)]
+
+
 class Rate(_Command):
-    score: int = Field(ge=1, le=5, strict=True)
+    score: Score
     comment: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+    # A score per dimension the policy lists (`rating.dimensions`), 1-5 each.
+    dimensions: dict[Annotated[str, StringConstraints(max_length=40)], Score] = Field(
+        default={}, max_length=20
+    )
 
 
 class Reopen(_Command):

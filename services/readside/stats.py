@@ -17,6 +17,8 @@ those tickets, as of the moment asked:
 - `reopen_rate`: tickets reopened at least once / tickets closed at least once.
 - `escalations`: Escalated events of these tickets.
 - `by_demand`, `by_mood`: the communication record's counts.
+- `satisfaction_by_dimension`: per dimension rated (the last rating of each ticket),
+  `{"avg", "count", "satisfied"}` (`satisfied`: the share of 4 and 5).
 - `goals`: `{"fcr_rate": {"goal", "value", "met"}, "csat": {...}}`, the policy's
   `[goals]`; `met` is null while the rate has no data.
 - `high_frequency`: categories with at least `policy.stats.high_frequency_share` of
@@ -39,6 +41,7 @@ are the last assignee's.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -122,6 +125,7 @@ class Facts:
     sla_judged: int = 0
     demand: str | None = None
     mood: str | None = None
+    dimensions: dict[str, int] | None = None  # the last rating's scores per dimension
     ticket_id: str = ""
     number: str | None = None
     closed_at: datetime | None = None  # the last close (while closed)
@@ -197,6 +201,7 @@ def metrics(facts: Sequence[Facts], high_frequency_share: float) -> dict[str, An
         "fcr_rate": ratio(sum(map(first_contact, closed_once)), len(closed_once)),
         "csat": ratio(sum(s >= 4 for s in scores), len(scores)),
         "ratings": len(scores),
+        "satisfaction_by_dimension": by_dimension(facts),
         "reopen_rate": ratio(sum(f.reopens > 0 for f in closed_once), len(closed_once)),
         "escalations": sum(f.escalations for f in facts),
         "high_frequency": high_frequency([f.category for f in facts], high_frequency_share),
@@ -209,6 +214,22 @@ def metrics(facts: Sequence[Facts], high_frequency_share: float) -> dict[str, An
             "judged": sum(f.sla_judged > 0 for f in facts),
             "breached": sum(late(f) for f in facts),
         },
+    }
+
+
+def by_dimension(facts: Sequence[Facts]) -> dict[str, dict[str, Any]]:
+    """Per rated dimension: the average score, how many rated it, the share of 4 and 5."""
+    scored: dict[str, list[int]] = defaultdict(list)
+    for f in facts:
+        for name, value in (f.dimensions or {}).items():
+            scored[name].append(value)
+    return {
+        name: {
+            "avg": sum(values) / len(values),
+            "count": len(values),
+            "satisfied": ratio(sum(v >= 4 for v in values), len(values)),
+        }
+        for name, values in sorted(scored.items())
     }
 
 
@@ -296,6 +317,7 @@ COLUMNS = (
     "last_closed_at",
     "demand",
     "mood",
+    "dimensions",
 )
 
 
@@ -380,4 +402,5 @@ def _facts(row: dict[str, Any], targets: list[tuple[str, str | None]], now: str)
         closed_at=row["last_closed_at"] and datetime.fromisoformat(row["last_closed_at"]),
         demand=row["demand"],
         mood=row["mood"],
+        dimensions=json.loads(row["dimensions"]) if row["dimensions"] else None,
     )

@@ -140,7 +140,12 @@ def _fields(name: str, actor_id: str) -> st.SearchStrategy[dict]:
             "promised_by": soon(),
             "compensation": st.sampled_from([0, 150, 200, 1999.5, 5000, 30000]),
         },
-        "rate": {"comment": text},
+        "rate": {
+            "comment": text,
+            "dimensions": st.dictionaries(
+                st.sampled_from(["attitude", "efficiency", "speed"]), st.integers(1, 5), max_size=2
+            ),
+        },
         "confirm": {"comment": text},
         "review": {"comment": text},
         "close": {
@@ -226,6 +231,8 @@ def expected_codes(name: str, command: Any, ticket: Ticket | None, taxonomy: dic
         codes.add("illegal_state")
     if name == "rate" and ticket.rated:
         codes.add("illegal_state")
+    if name == "rate" and "speed" in command.dimensions:  # not a dimension the policy rates
+        codes.add("invalid")
     if name == "classify":
         top, _, sub = command.category.partition("/")
         if top not in taxonomy or (sub and sub not in taxonomy[top]):
