@@ -86,7 +86,7 @@ def to_outgoing(app: Application, notification: Notification) -> Outgoing:
         time=event.timestamp,
         number=event.number,
         sequence=notification.id,
-        data=event_data(event, _reveal(app)),
+        data=event_data(event, _reveal(app), names=True),
         schema_version=getattr(type(event), "class_version", 1),
         kind="problem" if notification.topic in PROBLEM_TOPICS else "ticket",
     )

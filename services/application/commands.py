@@ -17,7 +17,7 @@ from domain.personal_data import CONTACT_FIELDS, key_subject
 from domain.priority import priority
 from domain.roles import check_may_send
 from domain.sla import Facts, fixed, restart, resume, started
-from domain.team_scope import check_agent_scope
+from domain.team_scope import check_scope
 from domain.ticket import Ticket, department_target
 from services.application import messages as m
 from services.application.desk import TicketDesk
@@ -58,8 +58,9 @@ class CommandService:
         act = self._acts[name]
 
         def run(t: Ticket) -> None:
-            check_agent_scope(
+            check_scope(
                 self.desk.policy.agents,
+                self.desk.policy.teams,
                 actor,
                 assignee=t.assignee,
                 collaborators=t.collaborators,

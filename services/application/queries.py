@@ -21,7 +21,7 @@ from domain.errors import NotFound
 from domain.event_data import Reveal, event_data, event_name
 from domain.personal_data import shown
 from domain.roles import check_may_ask
-from domain.team_scope import check_agent_scope
+from domain.team_scope import check_scope
 from domain.ticket import Ticket, digest_of, event_digest
 from services.application.desk import TicketDesk
 from services.application.messages import Actor, HistoryQuery, TicketQuery
@@ -62,13 +62,14 @@ class QueryService:
         return {"ok": True, "ticket": to_jsonable_python(self.view(ticket, moment))}
 
     def _check_scope(self, ticket_id: UUID, actor: Actor | None) -> None:
-        """An agent the directory lists reads only what they may work on: their team's
+        """An agent or supervisor the directory lists reads only what they may work on: their team's
         queue, the shared queue, and the tickets they hold or help with."""
-        if actor is None or actor.role != "agent":
+        if actor is None or actor.role not in ("agent", "supervisor"):
             return
         t = self.desk.load(ticket_id)
-        check_agent_scope(
+        check_scope(
             self.desk.policy.agents,
+            self.desk.policy.teams,
             actor.value(),
             assignee=t.assignee,
             collaborators=t.collaborators,

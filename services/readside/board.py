@@ -11,8 +11,9 @@ target runs. The counts are of the tickets the filters select, every state toget
 (so each count reads as a tab): `open`, `unassigned`, `at_risk`, `breached_open` (a
 target is past due and still running) and `breached` (that, or a target was met late).
 
-An agent the policy's directory lists sees their team's queue, the shared queue and
-the tickets assigned to them (domain.team_scope); every other role sees every ticket.
+An agent or a supervisor the policy's directory lists sees their team's (or teams')
+queue, the shared queue and the tickets assigned to them (domain.team_scope); every
+other role sees every ticket.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from domain.classifier import TYPES
 from domain.policy import Policy
 from domain.priority import PRIORITIES
+from domain.team_scope import teams_of
 from infra.readdb import ReadDB
 from projections.base import utc_text
 from services.application.messages import CHANNELS, Actor, Name
@@ -136,9 +138,15 @@ class BoardService:
         where: list[str] = ["closed_at IS NULL"]
         params: list[Any] = []
         me = q.actor.id if q.actor else None
-        if q.actor and q.actor.role == "agent" and me in self.teams:  # their scope only
-            where.append(f"(assignee = ? OR teams = '' OR {IN_TEAMS})")
-            params += [me, _in_teams(self.teams[me])]
+        mine = (
+            sorted(teams_of(self.policy.agents, self.policy.teams, q.actor.value()))
+            if q.actor
+            else []
+        )
+        if mine:  # their scope only
+            any_of = " OR ".join([IN_TEAMS] * len(mine))
+            where.append(f"(assignee = ? OR teams = '' OR {any_of})")
+            params += [me, *(_in_teams(team) for team in mine)]
         if q.mine:
             where.append("assignee = ?")
             params.append(me or "")

@@ -16,8 +16,8 @@ from services.application.queries import QueryService, role_checked
 from services.application.registration import Registrar
 from tests.integration.test_desk import command, events_of, request
 
-BILLING = AgentConfig(id="B1", team="billing", skills=["billing"])
-TECH = AgentConfig(id="T1", team="tech", skills=["technical"])
+BILLING = AgentConfig(id="B1", team="billing", supervisor="S1", skills=["billing"])
+TECH = AgentConfig(id="T1", team="tech", supervisor="S2", skills=["technical"])
 BILLING_AGENT, TECH_AGENT = {"id": "B1", "role": "agent"}, {"id": "T1", "role": "agent"}
 
 
@@ -35,7 +35,8 @@ def test_an_agent_of_the_tickets_team_takes_it_and_works_it(desk, refund) -> Non
     service, b1 = CommandService(desk), {"id": "B1", "role": "agent"}
     command(service, "assign", refund, b1, assignee="B1")
     command(service, "update", refund, b1, note="退款已提交", visibility="customer")
-    assert events_of(desk, UUID(refund))[-2:] == ["Assigned", "ProgressUpdated"]
+    # B1's supervisor joins the complaint once B1 holds it
+    assert events_of(desk, UUID(refund))[-3:] == ["Assigned", "Involved", "ProgressUpdated"]
 
 
 def test_an_agent_of_another_team_is_refused_and_nothing_changes(desk, refund) -> None:
@@ -85,3 +86,26 @@ class TestReading:
         )
         with pytest.raises(Forbidden, match="may not ask ticket"):
             queries["ticket"](asking)
+
+
+class TestSupervisors:
+    """A supervisor the directory names sees and acts on their team's tickets only."""
+
+    def test_the_billing_supervisor_works_the_refund_and_the_tech_one_may_not(
+        self, desk, refund
+    ) -> None:
+        service = CommandService(desk)
+        command(service, "assign", refund, {"id": "S1", "role": "supervisor"}, assignee="B1")
+        with pytest.raises(Forbidden, match=r"supervisor S2 of team\(s\) \['tech'\]"):
+            command(service, "escalate", refund, {"id": "S2", "role": "supervisor"},
+                    level="manager", reason="not mine")  # fmt: skip
+        queries = role_checked({"ticket": QueryService(desk).ticket})
+        theirs = TicketQuery.model_validate(
+            {"ticket_id": refund, "actor": {"id": "S2", "role": "supervisor"}}
+        )
+        with pytest.raises(Forbidden):
+            queries["ticket"](theirs)
+        mine = TicketQuery.model_validate(
+            {"ticket_id": refund, "actor": {"id": "S1", "role": "supervisor"}}
+        )
+        assert queries["ticket"](mine)["ticket"]["assignee"] == "B1"

@@ -19,7 +19,7 @@ from tests.integration.projecting import project, projector
 from tests.integration.test_desk import AGENT, SUPERVISOR, command, request
 
 AGENTS = [
-    AgentConfig(id="A007", team="aftersales", skills=["complaint"]),
+    AgentConfig(id="A007", team="aftersales", supervisor="S007", skills=["complaint"]),
     AgentConfig(id="A008", team="tech", skills=["technical"]),
 ]
 
@@ -175,7 +175,11 @@ class TestFilters:
     ) -> None:
         seen = set(numbers(board(actor=AGENT)))
         assert seen == {queue["mine"], queue["waiting"], queue["shared"]}
-        assert len(numbers(board(actor=SUPERVISOR))) == 4  # a supervisor sees every ticket
+
+    def test_a_supervisor_sees_their_team_s_queue_and_the_shared_queue(self, board, queue) -> None:
+        lead = {"id": "S007", "role": "supervisor"}  # A007's supervisor: aftersales
+        assert set(numbers(board(actor=lead))) == {queue["mine"], queue["waiting"], queue["shared"]}
+        assert len(numbers(board(actor=SUPERVISOR))) == 4  # S001 leads no team in the directory
 
     def test_a_category_takes_its_subcategories_and_counts_stay_tabs(
         self, board, queue, clock

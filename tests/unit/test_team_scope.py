@@ -1,4 +1,5 @@
-"""An agent works their own tickets and their team's queue (docs/process.md)."""
+"""An agent works their own tickets and their team's queue; a supervisor their teams'
+(docs/process.md)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import pytest
 
 from domain.actor import Actor
 from domain.errors import Forbidden
-from domain.policy import AgentConfig
-from domain.team_scope import check_agent_scope, ticket_teams
+from domain.policy import AgentConfig, TeamConfig
+from domain.team_scope import check_scope, supervised_teams, ticket_teams
 
-BILLING_1 = AgentConfig(id="B1", team="billing", skills=["billing", "zh"])
+BILLING_1 = AgentConfig(id="B1", team="billing", supervisor="S1", skills=["billing", "zh"])
 BILLING_2 = AgentConfig(id="B2", team="billing", skills=["complaint", "en"])
 TECH_1 = AgentConfig(id="T1", team="tech", skills=["technical", "zh", "en"])
 AGENTS = [BILLING_1, BILLING_2, TECH_1]
+TEAMS = [TeamConfig(id="tech", supervisor="S2")]
 REFUND = {"type": "complaint", "category": "billing/refund"}
 OUTAGE = {"type": "technical", "category": "technical/outage"}
 
@@ -28,7 +30,7 @@ def act(
     collaborators: tuple[str, ...] = (),
     ticket: dict = REFUND,
 ) -> None:
-    check_agent_scope(AGENTS, actor, assignee=assignee, collaborators=collaborators, **ticket)
+    check_scope(AGENTS, TEAMS, actor, assignee=assignee, collaborators=collaborators, **ticket)
 
 
 class TestTheQueueOfATicket:
@@ -73,6 +75,23 @@ class TestAnAgentIsRefused:
             act(agent("B1"), assignee="T1", ticket=OUTAGE)
 
 
-def test_supervisors_and_managers_are_not_held_to_a_team() -> None:
-    act(Actor("T1", "supervisor"))
+class TestASupervisor:
+    def test_leads_the_teams_that_name_them_and_those_of_the_agents_they_supervise(self):
+        assert supervised_teams(AGENTS, TEAMS, "S1") == {"billing"}
+        assert supervised_teams(AGENTS, TEAMS, "S2") == {"tech"}
+
+    def test_acts_on_their_teams_tickets(self):
+        act(Actor("S1", "supervisor"))
+        act(Actor("S2", "supervisor"), ticket=OUTAGE)
+
+    def test_is_refused_another_teams_ticket(self):
+        with pytest.raises(Forbidden, match=r"supervisor S2 of team\(s\) \['tech'\]"):
+            act(Actor("S2", "supervisor"))
+
+    def test_may_still_act_on_one_they_were_brought_into(self):
+        act(Actor("S2", "supervisor"), assignee="B1", collaborators=("S2",))
+
+
+def test_unlisted_supervisors_and_managers_are_not_held_to_a_team() -> None:
+    act(Actor("S9", "supervisor"))
     act(Actor("M1", "manager"), assignee="T1")
