@@ -97,9 +97,11 @@ def build_envelope(
     data: dict,
     schema_version: int = 1,
     kind: str = "ticket",
+    digest: str | None = None,
 ) -> bytes:
     """Structured-mode JSON bytes, members in docs/contract.md's order. No `ticketnumber` member
-    when `number` is None (a JSON null would mean "unset" anyway)."""
+    when `number` is None (a JSON null would mean "unset" anyway). `digest`: the event's
+    link in its aggregate's hash chain (`chaindigest`), the witness of the store's tail."""
     if isinstance(ticket_id, UUID):
         ticket_id = str(ticket_id)
     ok = isinstance(ticket_id, str) and ticket_id and type(version) is int and version >= 1
@@ -122,6 +124,8 @@ def build_envelope(
     if number is not None:
         envelope["ticketnumber"] = number
     envelope["sequence"] = sequence
+    if digest is not None:
+        envelope["chaindigest"] = digest
     envelope["data"] = data
     return _encode(envelope).encode("utf-8")
 

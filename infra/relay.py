@@ -39,7 +39,7 @@ from nats.js.errors import NotFoundError
 
 from domain.event_data import Reveal, event_data, event_name, no_keys
 from domain.problem import Problem
-from domain.ticket import Ticket
+from domain.ticket import Ticket, event_digest
 from infra.cloudevents import build_envelope, event_subject
 from infra.streams import EVENTS
 
@@ -89,6 +89,7 @@ def to_outgoing(app: Application, notification: Notification) -> Outgoing:
         data=event_data(event, _reveal(app), names=True),
         schema_version=getattr(type(event), "class_version", 1),
         kind="problem" if notification.topic in PROBLEM_TOPICS else "ticket",
+        digest=event_digest(event),
     )
     return Outgoing(
         notification.id,

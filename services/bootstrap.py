@@ -18,11 +18,12 @@ from dataclasses import dataclass
 
 from nats.js import JetStreamContext
 
+from infra.chain_witness import StreamWitness
 from infra.lease import Lease
 from infra.metrics_http import MetricsServer
 from infra.projector import Feed, Projector
 from infra.readdb import ReadDB
-from infra.relay import Relay
+from infra.relay import PROBLEM_TOPICS, PUBLISHED_TOPICS, Relay
 from infra.store import store_env
 from infra.streams import INTAKE_DURABLE
 from services.application.commands import CommandService
@@ -195,7 +196,7 @@ def read_side(db: str, desk: TicketDesk, js: JetStreamContext) -> ReadSide:
     effects = Effects(problems, stats, ReadDB(db), clock)
     board = BoardService(ReadDB(db), policy, clock)
     return ReadSide(
-        QueryService(desk),
+        QueryService(desk, witness_of(js)),
         problems,
         problem_list,
         sla,
@@ -208,6 +209,12 @@ def read_side(db: str, desk: TicketDesk, js: JetStreamContext) -> ReadSide:
         effects,
         projectors,
     )
+
+
+def witness_of(js: JetStreamContext) -> StreamWitness:
+    """The event stream vouching for each ticket's last stored event (`history`)."""
+    names = {topic.rpartition(".")[2] for topic in PUBLISHED_TOPICS - PROBLEM_TOPICS}
+    return StreamWitness(js, asyncio.get_running_loop(), names)
 
 
 def leader_of(

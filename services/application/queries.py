@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from pydantic_core import to_jsonable_python
@@ -25,6 +25,19 @@ from domain.team_scope import check_scope
 from domain.ticket import Ticket, digest_of, event_digest
 from services.application.desk import TicketDesk
 from services.application.messages import Actor, HistoryQuery, TicketQuery
+
+
+class Head(Protocol):
+    """The newest event of a ticket the event stream holds."""
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def digest(self) -> str | None: ...
+
+
+Witness = Callable[[str], Head | None]
 
 
 def role_checked(answers: dict[str, Callable[[Any], dict]]) -> dict[str, Callable[[Any], dict]]:
@@ -44,8 +57,11 @@ def role_checked(answers: dict[str, Callable[[Any], dict]]) -> dict[str, Callabl
 
 
 class QueryService:
-    def __init__(self, desk: TicketDesk) -> None:
+    def __init__(self, desk: TicketDesk, witness: Witness | None = None) -> None:
+        """`witness`: the newest version and digest the event stream holds for a
+        ticket (infra.chain_witness), so that `history` can vouch for the last event."""
         self.desk = desk
+        self.witness = witness
 
     def ticket(self, q: TicketQuery) -> dict:
         ticket_id = self.desk.resolve(q.ticket_id, q.number)
@@ -155,6 +171,7 @@ class QueryService:
             raise NotFound(f"no ticket {ticket_id}")
         events: list[Any] = []  # events, or a dict for a record that did not read
         verified, before = True, {""}  # the digests the next event's `prev` may name
+        digests: dict[int, set[str]] = {}  # version -> the digests it may have
         for expected_version, record in enumerate(stored, start=1):
             try:
                 event: Any = self.desk.mapper.to_domain_event(record)
@@ -172,7 +189,10 @@ class QueryService:
             if event.originator_version != expected_version or event.prev not in before:
                 verified = False
             before = {event_digest(event), as_recorded}
+            digests[event.originator_version] = before
             events.append(event)
+        tail = self._tail(str(ticket_id), len(stored), digests)
+        verified = verified and tail["verified"] is not False
         erased = any(
             event_name(e) == "PersonalDataErased" for e in events if not isinstance(e, dict)
         )
@@ -185,7 +205,28 @@ class QueryService:
             "ticket_id": str(ticket_id),
             "events": to_jsonable_python(events),
             "verified": verified,
+            "tail": tail,
         }
+
+    def _tail(self, ticket_id: str, last: int, digests: dict[int, set[str]]) -> dict:
+        """The store's tail against the stream's: `verified` true (the stream's newest
+        event is the store's, digest and all), false (the store lost or changed it), or
+        null (no witness, or nothing published yet)."""
+        if self.witness is None:
+            return {"verified": None, "reason": "no event stream to compare with"}
+        try:
+            head = self.witness(ticket_id)
+        except Exception as error:  # the stream is away: the chain alone speaks
+            return {"verified": None, "reason": f"the event stream did not answer: {error}"}
+        if head is None:
+            return {"verified": None, "reason": "no event of this ticket on the stream yet"}
+        if head.version > last:
+            reason = f"the stream holds version {head.version}; the store ends at {last}"
+            return {"verified": False, "stream_version": head.version, "reason": reason}
+        if head.digest is not None and head.digest not in digests.get(head.version, set()):
+            reason = f"version {head.version} differs from the event the stream holds"
+            return {"verified": False, "stream_version": head.version, "reason": reason}
+        return {"verified": True, "stream_version": head.version, "reason": "matches the stream"}
 
     def _recorded_fields(self, record: Any) -> dict:
         """The event's fields as they were recorded, before any upcasting."""

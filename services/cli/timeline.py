@@ -312,7 +312,13 @@ def render(
         state = state_lines(ticket, tz)
     else:
         state = [Line(f"State: cannot be replayed ({ticket})", "bold red")]
-    return [*lines, Line(""), *state, verified_line(bool(history.get("verified")))]
+    tail = history.get("tail") or {}
+    said = (
+        [Line(f"  the last event: {tail['reason']}", "bold red")]
+        if tail.get("verified") is False
+        else []
+    )
+    return [*lines, Line(""), *state, *said, verified_line(bool(history.get("verified")))]
 
 
 def zone(name: str) -> ZoneInfo:

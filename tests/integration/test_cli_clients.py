@@ -439,6 +439,45 @@ class TestReplay:
         assert any("Assigned to A001" in x for x in lines)
         assert lines[-1] == "history verified: NO (tampered)"
 
+    async def test_a_deleted_last_event_is_caught_by_the_stream_s_witness(self, service) -> None:
+        """The chain cannot vouch for the newest event (nothing follows it); the stream
+        that published it can."""
+        url, data_dir, _ = service
+        nc = await nats.connect(url)
+        try:
+            await publish_request(
+                nc.jetstream(), "web", {"external_id": "tamper-2", "content": "发票开错了"}
+            )
+            ticket_id = str(ticket_id_for("web", "tamper-2"))
+            await stored(nc, ticket_id)
+            assign = {"ticket_id": ticket_id, "actor": {"id": "S001", "role": "supervisor"}}
+            reply = await ask(nc, "tickets.cmd.assign", assign | {"assignee": "A001"})
+            assert reply["ok"], reply
+            last = reply["version"]
+            deadline = time.monotonic() + 10
+            while (await history_of(url, ticket_id))["tail"].get("stream_version") != last:
+                assert time.monotonic() < deadline, "the relay never published the assignment"
+                await asyncio.sleep(0.1)
+            assert (await history_of(url, ticket_id))["verified"] is True
+        finally:
+            await nc.close()
+        with sqlite3.connect(data_dir / "tickets.db") as db:
+            db.execute(
+                "DELETE FROM stored_events WHERE originator_id = ? AND originator_version = ?",
+                (UUID(ticket_id).hex, last),
+            )
+        history = await history_of(url, ticket_id)
+        assert history["verified"] is False
+        assert history["tail"]["reason"] == (
+            f"the stream holds version {last}; the store ends at {last - 1}"
+        )
+        result = cli("replay", ticket_id, "--nats-url", url)
+        assert result.returncode == 1
+        assert result.stdout.splitlines()[-2:] == [
+            f"  the last event: the stream holds version {last}; the store ends at {last - 1}",
+            "history verified: NO (tampered)",
+        ]
+
     def test_an_unknown_number_is_a_clear_error(self, service) -> None:
         result = cli("replay", "CS209901010001", "--nats-url", service[0])
         assert result.returncode == 1

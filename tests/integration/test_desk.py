@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from domain.errors import Conflict, Forbidden, IllegalState, Invalid, NotFound
+from domain.ticket import event_digest
+from infra.chain_witness import Head
 from services.application import messages as m
 from services.application.commands import CommandService
 from services.application.desk import TicketDesk
@@ -353,3 +355,28 @@ def test_a_long_ticket_replays_the_same_with_and_without_snapshots(desk, ticket_
     assert from_snapshot == from_events
     assert from_snapshot["version"] == 55
     assert desk.snapshots is not None and list(desk.snapshots.get(desk.resolve(ticket_id)))
+
+
+class TestTheStreamVouchesForTheTail:
+    """`history` compares the store's newest events with what the stream published."""
+
+    def history(self, desk, ticket_id, head) -> dict:
+        witness = (lambda _: Head(*head)) if head else (lambda _: None)
+        return QueryService(desk, witness).history(m.HistoryQuery(ticket_id=str(ticket_id)))
+
+    def test_a_store_that_matches_the_stream_verifies(self, desk) -> None:
+        [r] = Registrar(desk).register([request("mail-1")])
+        events = list(desk.events.get(r.ticket_id))
+        reply = self.history(desk, r.ticket_id, (2, event_digest(events[1])))
+        assert reply["verified"] is True and reply["tail"]["stream_version"] == 2
+
+    def test_a_rewritten_last_event_does_not(self, desk) -> None:
+        [r] = Registrar(desk).register([request("mail-1")])
+        reply = self.history(desk, r.ticket_id, (2, "0" * 64))
+        assert reply["verified"] is False
+        assert reply["tail"]["reason"] == "version 2 differs from the event the stream holds"
+
+    def test_nothing_published_yet_leaves_the_chain_to_speak(self, desk) -> None:
+        [r] = Registrar(desk).register([request("mail-1")])
+        reply = self.history(desk, r.ticket_id, None)
+        assert reply["verified"] is True and reply["tail"]["verified"] is None
