@@ -53,5 +53,11 @@ class StreamWitness:
 
     def __call__(self, ticket_id: str) -> Head | None:
         """From a worker thread (the queries run there): ask on the service's loop."""
+        try:
+            on_loop = asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:  # waiting here would block the very loop that must answer
+            raise RuntimeError("asked on the event loop's own thread")
         future = asyncio.run_coroutine_threadsafe(self.head(ticket_id), self.loop)
         return future.result(WAIT)
