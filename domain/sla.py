@@ -25,6 +25,7 @@ TARGETS = (
     "resolution",
     "transferred",
     "analysis",
+    "batched",
 )
 # Targets that start when the ticket arrives; the others start on a later event.
 STARTS_ON_RECEIPT = ("first_response", "update_every", "resolution", "analysis")
@@ -48,6 +49,7 @@ class SlaRule(BaseModel):
     resolution: str | None = None
     transferred: str | None = None  # starts when the ticket is first sent to a department
     analysis: str | None = None  # the preliminary analysis (`analyse`), from arrival
+    batched: str | None = None  # feedback on a suggestion, from its monthly batch
 
     @field_validator("when")
     @classmethod

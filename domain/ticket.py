@@ -24,7 +24,7 @@ from domain.errors import Forbidden, IllegalState, Invalid
 
 # Targets a customer-visible update answers (once running): the first response, the
 # feedback owed after a transfer to a department, and a feedback time promised earlier.
-ANSWERED_BY_CUSTOMER_UPDATE = ("first_response", "transferred", "promised_feedback")
+ANSWERED_BY_CUSTOMER_UPDATE = ("first_response", "transferred", "promised_feedback", "batched")
 AFTER_CLOSING = ("follow_up", "confirmation")  # targets that run after a ticket closes
 TICKET_NAMESPACE = UUID("6f1f6f0e-7a53-4d7c-9a0e-2d8c1f8e6b11")
 STATUSES = ("open", "assigned", "in_progress", "waiting_on_customer", "closed")
@@ -247,6 +247,18 @@ class Ticket(Aggregate):
             if self.person not in t.collaborators:
                 t.collaborators = [*t.collaborators, self.person]
             t.involved = {**t.involved, self.person: self.role}
+
+    class SuggestionBatched(Event):
+        """A suggestion joined its month's batch for the product team; the feedback
+        owed to the customer (`batched`) runs from now."""
+
+        number: str
+        batch: str  # the month, "2026-11"
+        sla: dict
+
+        def apply(self, t: Ticket) -> None:
+            t.batch = self.batch
+            t._start(self.sla)
 
     class Declined(Event):
         """The assignee cannot take the ticket: it goes back to the queue, and the
@@ -497,6 +509,7 @@ class Ticket(Aggregate):
         self.solution: str | None = None
         self.submitted: dict | None = None  # a resolution statement waiting for review
         self.dimensions: dict[str, int] = {}  # the last rating's score per dimension
+        self.batch: str | None = None  # a suggestion's monthly batch
 
     def _replan(self, sla: dict) -> None:
         """New targets from a (re)classification; those already met stay met."""
@@ -775,6 +788,14 @@ class Ticket(Aggregate):
         if person in self.involved or person == self.assignee:
             raise IllegalState(f"{person} already works on this ticket")
         self._record(self.Involved, actor=actor, at=at, person=person, role=role, reason=reason)
+
+    def add_to_batch(self, *, batch: str, sla: dict, actor: Actor, at: datetime) -> None:
+        self._require_open("batch")
+        if self.type != "suggestion":
+            raise IllegalState(f"only a suggestion is batched; this is a {self.type}")
+        if self.batch is not None:
+            raise IllegalState(f"already in the batch of {self.batch}")
+        self._record(self.SuggestionBatched, actor=actor, at=at, batch=batch, sla=sla)
 
     def decline(self, *, reason: str, sla: dict, actor: Actor, at: datetime) -> None:
         """The assigned agent gives the ticket back, saying why."""

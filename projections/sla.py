@@ -189,6 +189,9 @@ class SlaView(Projection):
     def _DepartmentAnswered(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
         self._meet(tx, ticket, department_target(data["request_id"]), at)
 
+    def _SuggestionBatched(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        self._start(tx, ticket, data["sla"])
+
     def _Analysed(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
         self._meet(tx, ticket, "analysis", at)
 

@@ -39,7 +39,7 @@ TABLES = (
         escalations BIGINT NOT NULL DEFAULT 0, score BIGINT,
         sla_on_time BIGINT NOT NULL DEFAULT 0, sla_breached BIGINT NOT NULL DEFAULT 0,
         number TEXT, demand TEXT, mood TEXT, contacts BIGINT NOT NULL DEFAULT 0,
-        declines BIGINT NOT NULL DEFAULT 0, dimensions TEXT, rated_at TEXT)""",
+        declines BIGINT NOT NULL DEFAULT 0, dimensions TEXT, rated_at TEXT, batch TEXT)""",
     f"CREATE INDEX IF NOT EXISTS {TICKETS}_received ON {TICKETS} (received_at)",
     f"""CREATE TABLE IF NOT EXISTS {TARGETS} (
         ticket_id TEXT NOT NULL, target TEXT NOT NULL, started_at TEXT, due TEXT,
@@ -176,6 +176,10 @@ class Statistics(Projection):
             "WHERE ticket_id=?",
             (ticket,),
         )
+        self._start(tx, ticket, data["sla"], at)
+
+    def _SuggestionBatched(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        tx.execute(f"UPDATE {TICKETS} SET batch=? WHERE ticket_id=?", (data["batch"], ticket))
         self._start(tx, ticket, data["sla"], at)
 
     def _Analysed(self, tx: Tx, ticket: str, data: dict, at: str) -> None:

@@ -36,6 +36,7 @@ from services.automation.group_impact import GroupImpact
 from services.automation.low_scores import LowScores
 from services.automation.retention import RetentionSchedule
 from services.automation.sla_watcher import SlaWatcher
+from services.automation.suggestions import SuggestionBatches
 from services.edge.http.api import Api
 from services.edge.http.console.live import Live
 from services.edge.http.console.sessions import Sessions
@@ -223,6 +224,7 @@ def leader_of(
     """The lease holder's workers: the relay first (it stops last and publishes what the
     others stored), then the projections and the process managers."""
     retention = RetentionSchedule(desk)
+    batches = SuggestionBatches(desk, ReadDB(s.store_url))
     feed = Feed(list(read.projectors.values()), link.js)
     loops = [
         Loop("relay", relay.run, relay.flush, grace=30.0),
@@ -230,6 +232,7 @@ def leader_of(
         Loop("sla-watcher", read.watcher.run, read.watcher.stop),
         Loop("group-impact", read.group.run, read.group.stop),
         Loop("low-scores", read.low.run, read.low.stop),
+        Loop("suggestion-batch", batches.run, batches.stop),
         Loop("effects", read.effects.run, read.effects.stop),
     ]
     extra: list[Worker] = [

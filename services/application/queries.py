@@ -141,6 +141,8 @@ class QueryService:
             "analysis": t.analysis,
             "solution": t.solution,
             "submitted": t.submitted,
+            "batch": t.batch,
+            "dimensions": t.dimensions,
             "updated_at": t.modified_on,
             "sla": {
                 name: _target_view(target, clock_at, calendar, share)

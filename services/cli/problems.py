@@ -129,3 +129,55 @@ def _cell(text: str) -> str:
 
 def _n(value: float | None) -> str:
     return "—" if value is None else f"{value:g}"
+
+
+@report.command()
+def suggestions(
+    month: Annotated[str, typer.Option(help="The batch's month, as YYYY-MM.")],
+    nats_url: ClientNatsUrl = None,
+    tz: Annotated[str, typer.Option(help="The team's time zone (the month's bounds).")] = (
+        "Asia/Shanghai"
+    ),
+) -> None:
+    """The month's batch of suggestions for the product team, as Markdown: each
+    suggestion received that month, by category, with its words (contact data masked)
+    and where it stands."""
+    try:
+        zone = ZoneInfo(tz)
+        first = date.fromisoformat(f"{month}-01")
+    except (ValueError, ZoneInfoNotFoundError) as error:
+        raise fail(f"--month YYYY-MM and a known --tz: {error}", 2) from None
+    start = datetime(first.year, first.month, 1, tzinfo=zone)
+    end = datetime(first.year + first.month // 12, first.month % 12 + 1, 1, tzinfo=zone)
+    rows, page = [], 1
+    while True:
+        query = {"type": "suggestion", "from": start.isoformat(), "to": end.isoformat()}
+        reply = _ask(nats_url, "tickets.query.tickets", query | {"page": page, "limit": 500})
+        rows += reply["tickets"]
+        if page >= reply["pages"]:
+            break
+        page += 1
+    tickets = [
+        _ask(nats_url, "tickets.query.ticket", {"ticket_id": row["ticket_id"]})["ticket"]
+        for row in rows
+    ]
+    typer.echo(suggestions_report(tickets, month))
+
+
+def suggestions_report(tickets: list[dict], month: str) -> str:
+    """Pure: the tickets (as the `ticket` query answers) in, Markdown out."""
+    lines = [f"# Suggestions, {month}", "", f"Received: **{len(tickets)}**", ""]
+    by_category: dict[str, list[dict]] = {}
+    for t in sorted(tickets, key=lambda t: t["received_at"]):
+        by_category.setdefault(t["category"] or "general", []).append(t)
+    for category, group in sorted(by_category.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        lines += [f"## {category} ({len(group)})", "", "| ticket | suggestion | status |"]
+        lines.append("|---|---|---|")
+        for t in group:
+            words = _cell(t["subject"] or t["content"])[:300]
+            status = t["status"] + (f", batch {t['batch']}" if t.get("batch") else "")
+            lines.append(f"| {t['number']} | {words} | {status} |")
+        lines.append("")
+    if not tickets:
+        lines.append("No suggestion was received this month.")
+    return "\n".join(lines).rstrip() + "\n"
