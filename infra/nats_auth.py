@@ -10,6 +10,13 @@ block that grants them.
 | auditor | `tickets.query.>`, `tickets.admin.rebuild` | TICKETS_EVENTS, TICKETS_DLQ |
 | system | everything (the service itself) | everything |
 
+The embedded server (`up --auth`) puts these users in one account, `TICKETS`, with the
+streams. The service answers commands and queries from a second account,
+`RESPONDERS`, which exports `tickets.cmd.>` and `tickets.query.>`; `TICKETS` imports
+them with `share: true`, so each request reaches the service with a
+`Nats-Request-Info` header the server writes (a client cannot forge it): the login
+that sent it, recorded as the actor whatever the body says.
+
 Each user receives replies (request/reply, JetStream acknowledgements, pushed stream
 messages) on its own inbox `_INBOX.<user>.>` only, so nobody reads another user's
 replies; a client connects with `inbox_prefix="_INBOX.<user>"`. Reading a stream is
@@ -154,6 +161,36 @@ def embedded_authorization(
     if service is not None:
         entries.append(render_user(service[0], quoted(service[1]), None))
     return render_authorization(entries)
+
+
+SHARED = ("tickets.cmd.>", "tickets.query.>")  # answered from RESPONDERS, with the login
+
+
+def embedded_accounts(
+    auth: AuthFile,
+    environ: dict[str, str],
+    service: tuple[str, str] | None,
+    responder: tuple[str, str],
+) -> str:
+    """The `accounts` block of the embedded server: the file's users (and the service's
+    own, when the file has no `system` user) in `TICKETS` with JetStream; the service's
+    responders in `RESPONDERS`, whose commands and queries `TICKETS` imports with the
+    requester's identity shared."""
+    entries = [user_entry(u, environ) for u in auth.users]
+    if service is not None:
+        entries.append(render_user(service[0], quoted(service[1]), None))
+    own = render_user(responder[0], quoted(responder[1]), None)
+    lines = ["accounts {", "  TICKETS: {", "    jetstream: enabled", "    users = ["]
+    lines += [f"      {e}" for e in entries]
+    lines += ["    ]", "    imports = ["]
+    lines += [
+        f"      {{service: {{account: RESPONDERS, subject: {json.dumps(s)}}}, share: true}}"
+        for s in SHARED
+    ]
+    lines += ["    ]", "  }", "  RESPONDERS: {", "    users = [", f"      {own}", "    ]"]
+    lines += ["    exports = ["] + [f"      {{service: {json.dumps(s)}}}" for s in SHARED]
+    lines += ["    ]", "  }", "}", ""]
+    return "\n".join(lines)
 
 
 COMPOSE_USERS = {

@@ -62,3 +62,12 @@ def service_credentials(
         if user.role == "system" and user.password_env:
             return NatsCredentials(user.name, environ[user.password_env]), False
     return NatsCredentials(SERVICE_USER, secrets.token_urlsafe(32)), True
+
+
+RESPONDER_USER = "ticketflow-responders"
+
+
+def responder_credentials() -> NatsCredentials:
+    """The service's responders on its embedded server with `--auth`: a user of their
+    own account (`infra.nats_auth.embedded_accounts`), made up at each start."""
+    return NatsCredentials(RESPONDER_USER, secrets.token_urlsafe(32))

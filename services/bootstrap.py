@@ -98,7 +98,10 @@ def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
     )
     ops = Ops(health, counters)
     commands, answers = CommandService(desk), read.answers()  # every edge calls these
-    routers = [build_router(commands, answers, read.problems, read.effects), ops_router(ops)]
+    routers = [
+        build_router(commands, answers, read.problems, read.effects, link.logins),
+        ops_router(ops),
+    ]
     responders = Responders(link.nc, link.servers, link.broker_login(), routers)
     metrics = None
     if s.metrics_port is not None and s.role.serves:

@@ -193,7 +193,7 @@ class QueryService:
             before = {event_digest(event), as_recorded}
             digests[event.originator_version] = before
             events.append(event)
-        tail = self._tail(str(ticket_id), len(stored), digests)
+        tail = self._tail(ticket_id, len(stored), digests)
         verified = verified and tail["verified"] is not False
         erased = any(
             event_name(e) == "PersonalDataErased" for e in events if not isinstance(e, dict)
@@ -210,18 +210,24 @@ class QueryService:
             "tail": tail,
         }
 
-    def _tail(self, ticket_id: str, last: int, digests: dict[int, set[str]]) -> dict:
+    def _tail(self, ticket_id: UUID, last: int, digests: dict[int, set[str]]) -> dict:
         """The store's tail against the stream's: `verified` true (the stream's newest
         event is the store's, digest and all), false (the store lost or changed it), or
         null (no witness, or nothing published yet)."""
         if self.witness is None:
             return {"verified": None, "reason": "no event stream to compare with"}
         try:
-            head = self.witness(ticket_id)
+            head = self.witness(str(ticket_id))
         except Exception as error:  # the stream is away: the chain alone speaks
             return {"verified": None, "reason": f"the event stream did not answer: {error}"}
         if head is None:
             return {"verified": None, "reason": "no event of this ticket on the stream yet"}
+        if head.version > last:  # stored (and published) while this query read the store?
+            for record in self.desk.recorder.select_events(ticket_id, gt=last):
+                event: Any = self.desk.mapper.to_domain_event(record)
+                as_recorded = digest_of(type(event).__name__, self._recorded_fields(record))
+                digests[record.originator_version] = {event_digest(event), as_recorded}
+                last = max(last, record.originator_version)
         if head.version > last:
             reason = f"the stream holds version {head.version}; the store ends at {last}"
             return {"verified": False, "stream_version": head.version, "reason": reason}

@@ -232,7 +232,7 @@ class TestAnAuditor:
         received = await new_ticket(service, login, "web-5")
         audit = await login(service.url, "audit")
         history = await ask(audit, "tickets.query.history", {"ticket_id": received["subject"]})
-        assert history["ok"] and history["verified"]
+        assert history["ok"] and history["verified"], history.get("tail")
         await denied_request(
             audit,
             "tickets.cmd.reopen",
@@ -260,6 +260,25 @@ async def test_an_agent_with_a_bcrypt_password_works_a_ticket(service, login) ->
     )
     await alice.close()
     assert reply["ok"], reply
+
+
+async def test_the_actor_recorded_is_the_login_whatever_the_body_says(service, login) -> None:
+    """alice (an agent) claims to be a manager called boss: the ticket records alice, and
+    the command is judged as an agent's."""
+    received = await new_ticket(service, login, "web-7")
+    alice = await login(service.url, "alice")
+    claim = {"ticket_id": received["subject"], "actor": {"id": "boss", "role": "manager"}}
+    escalated = await ask(
+        alice, "tickets.cmd.escalate", claim | {"level": "manager", "reason": "客户要求"}
+    )
+    assigned = await ask(alice, "tickets.cmd.assign", claim | {"assignee": "boss"})
+    history = await ask(alice, "tickets.query.history", {"ticket_id": received["subject"]})
+    await alice.close()
+    assert escalated["ok"], escalated
+    [escalation] = [e for e in history["events"] if e["data"].get("reason") == "客户要求"]
+    assert escalation["actor"] == {"id": "alice", "role": "agent"}
+    # an agent assigns only to themself: "boss" is refused as alice's, not a manager's
+    assert assigned["error"]["code"] == "forbidden", assigned
 
 
 async def test_a_wrong_password_or_none_is_refused(service, login) -> None:

@@ -12,6 +12,7 @@ from domain.roles import ROLES
 from infra.auth_file import SERVICE_USER, AuthFile, AuthFileError, Role, load_auth
 from infra.nats_auth import (
     SERVICE_CONSUMERS,
+    embedded_accounts,
     embedded_authorization,
     permissions,
     render_user,
@@ -19,6 +20,7 @@ from infra.nats_auth import (
 from infra.nats_credentials import connect_options, from_env, service_credentials
 from infra.projector import Feed
 from infra.streams import EVENTS
+from services.edge.nats.logins import login_of
 
 HASH = "$2a$11$" + "a" * 53
 ENV = {"WEB_PW": 'web secret "quoted"', "SVC_PW": "svc-pw"}
@@ -182,3 +184,26 @@ class TestHowAClientLogsIn:
             "TICKETFLOW_NATS_USER": "svc",
             "TICKETFLOW_NATS_PASSWORD": "svc-pw",
         }
+
+
+class TestTheLoginIsTheActor:
+    """With --auth the responders live in an account of their own, and the requests they
+    answer carry the sender's login in a header the server writes."""
+
+    def test_the_people_s_account_imports_the_commands_and_queries_sharing_who_asks(self):
+        auth = AuthFile.model_validate({"users": [{"name": "alice", "role": "agent",
+                                                   "password_env": "A"}]})  # fmt: skip
+        config = embedded_accounts(auth, {"A": "pw"}, ("svc", "s"), ("resp", "r"))
+        assert "TICKETS: {\n    jetstream: enabled" in config
+        for subject in ("tickets.cmd.>", "tickets.query.>"):
+            shared = f'{{service: {{account: RESPONDERS, subject: "{subject}"}}, share: true}}'
+            assert shared in config
+            assert f'{{service: "{subject}"}}' in config
+        assert config.index('"alice"') < config.index("RESPONDERS: {")  # alice is a person
+        assert config.index('"resp"') > config.index("RESPONDERS: {")
+
+    def test_the_login_is_read_from_the_server_s_header_only(self):
+        info = '{"acc": "TICKETS", "user": "alice", "kind": "Client"}'
+        assert login_of({"Nats-Request-Info": info}) == "alice"
+        assert login_of({}) is None and login_of(None) is None
+        assert login_of({"Nats-Request-Info": "not json"}) is None

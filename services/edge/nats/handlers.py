@@ -22,6 +22,7 @@ from services.application.messages import COMMANDS, Forget, HistoryQuery, Ticket
 from services.application.problem_messages import PROBLEM_COMMANDS, EvaluateAction, ProblemQuery
 from services.application.problems import ProblemService
 from services.automation.effects import Effects
+from services.edge.nats.logins import as_login
 from services.readside.audit import AuditQuery
 from services.readside.board import BoardQuery
 from services.readside.problems import ProblemsQuery
@@ -91,9 +92,13 @@ def build_router(
     answers: Mapping[str, Answer] | None = None,
     problems: ProblemService | None = None,
     effects: Effects | None = None,
+    logins: Mapping[str, str] | None = None,
 ) -> NatsRouter:
-    """The request/reply handlers; `answers` maps each query name to its service call."""
-    router = NatsRouter(middlewares=[replies_for_errors()])
+    """The request/reply handlers; `answers` maps each query name to its service call.
+    `logins` (with `--auth`): each login's role; the actor of a request is its login
+    (`services.edge.nats.logins`)."""
+    decoder = as_login(logins) if logins is not None else None
+    router = NatsRouter(middlewares=[replies_for_errors()], decoder=decoder)
     if effects is not None:
         subject = "tickets.cmd.evaluate_action"
         router.subscriber(subject, queue=QUEUE, title=subject)(
