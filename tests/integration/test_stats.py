@@ -58,6 +58,7 @@ from services.application.commands import CommandService
 from services.application.desk import TicketDesk
 from services.application.registration import Registrar, Request
 from services.readside.stats import StatsQuery, StatsService
+from services.readside.tickets import TicketList, TicketsQuery
 from tests.conftest import FixedClock
 from tests.integration.projecting import dump, projector, stream_of
 
@@ -292,6 +293,8 @@ class TestPeriodsAndSlices:
         assert stats["by_demand"] == {"other": 3, "refund": 2}  # T1 and T3 ask for a refund
         assert sum(stats["by_mood"].values()) == 5
         assert set(ask(service, group_by="demand")["groups"]) == {"other", "refund"}
+        listed = TicketList(service).tickets(TicketsQuery.model_validate({"demand": "refund"}))
+        assert listed["count"] == 2  # the tickets behind the figure
 
 
 class TestGoals:

@@ -274,6 +274,8 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (zh, en)
     "g_channel": ("渠道", "channel"),
     "g_agent": ("处理人", "agent"),
     "g_team": ("团队", "team"),
+    "g_demand": ("诉求", "demand"),
+    "g_mood": ("情绪", "mood"),
     "g_day": ("日", "day"),
     "g_week": ("周", "week"),
     "g_month": ("月", "month"),
