@@ -31,6 +31,7 @@ from domain.team_scope import teams_of
 from infra.readdb import ReadDB
 from projections.base import utc_text
 from services.application.messages import CHANNELS, Actor, Name
+from services.readside.sla import in_teams
 
 PAGE = 100  # rows a page holds
 State = Literal["on_track", "at_risk", "breached"]
@@ -146,7 +147,7 @@ class BoardService:
         if mine:  # their scope only
             any_of = " OR ".join([IN_TEAMS] * len(mine))
             where.append(f"(assignee = ? OR teams = '' OR {any_of})")
-            params += [me, *(_in_teams(team) for team in mine)]
+            params += [me, *(in_teams(team) for team in mine)]
         if q.mine:
             where.append("assignee = ?")
             params.append(me or "")
@@ -154,7 +155,7 @@ class BoardService:
             members = [agent for agent, theirs in self.teams.items() if theirs == team]
             held = " OR ".join(["assignee = ?"] * len(members))
             where.append(f"({IN_TEAMS}{' OR ' + held if held else ''})")
-            params += [_in_teams(str(team)), *members]
+            params += [in_teams(str(team)), *members]
         if q.unassigned:
             where.append("assignee IS NULL")
         if q.assignee:
@@ -171,11 +172,6 @@ class BoardService:
 
 
 IN_TEAMS = "teams LIKE ? ESCAPE '!'"  # `teams` is `,a,b,`
-
-
-def _in_teams(team: str) -> str:
-    quoted = team.replace("!", "!!").replace("%", "!%").replace("_", "!_")
-    return f"%,{quoted},%"
 
 
 FILTER_CHOICES = {  # what the board's filter controls offer

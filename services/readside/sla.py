@@ -15,6 +15,7 @@ from pydantic_core import to_jsonable_python
 
 from domain import sla as rules
 from domain.policy import Policy
+from domain.team_scope import teams_of
 from infra.readdb import ReadDB
 from services.application.messages import Actor, QueryKey
 
@@ -38,6 +39,12 @@ class SlaQuery(BaseModel):
     actor: Actor | None = None
 
 
+def in_teams(team: str) -> str:
+    """A LIKE pattern for one team in the view's `teams` column (`,a,b,`)."""
+    quoted = team.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return f"%,{quoted},%"
+
+
 def _when(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
@@ -47,12 +54,24 @@ class SlaService:
         self.db, self.policy, self.clock = db, policy, clock
 
     def open_targets(
-        self, ticket_id: str | None = None, due_before: datetime | None = None
+        self,
+        ticket_id: str | None = None,
+        due_before: datetime | None = None,
+        actor: Actor | None = None,
     ) -> list[dict]:
+        """`actor`: an agent or supervisor the policy lists sees their teams' queues, the
+        shared queue and their own tickets (domain.team_scope), as on the board."""
         sql: str = OPEN_TARGETS
         params: tuple[str, ...] = ()
         if ticket_id:
             sql, params = sql + " AND t.ticket_id = ?", (ticket_id,)
+        mine = (
+            sorted(teams_of(self.policy.agents, self.policy.teams, actor.value())) if actor else []
+        )
+        if mine:
+            any_of = " OR ".join(["s.teams LIKE ? ESCAPE '!'"] * len(mine))
+            sql += f" AND (s.assignee = ? OR s.teams = '' OR {any_of})"
+            params += (actor.id if actor else "", *(in_teams(team) for team in mine))
         if due_before:  # the view stores UTC text in the stream's format: text order is time
             sql += " AND t.due <= ?"
             params += (due_before.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),)
@@ -87,7 +106,7 @@ class SlaService:
 
     def sla(self, q: SlaQuery) -> dict:
         now = self.clock()
-        found = [self.with_state(t, now) for t in self.open_targets(q.ticket_id)]
+        found = [self.with_state(t, now) for t in self.open_targets(q.ticket_id, actor=q.actor)]
         if q.state:
             found = [t for t in found if t["state"] == q.state]
         if q.due_within is not None:

@@ -181,6 +181,17 @@ class TestFilters:
         assert set(numbers(board(actor=lead))) == {queue["mine"], queue["waiting"], queue["shared"]}
         assert len(numbers(board(actor=SUPERVISOR))) == 4  # S001 leads no team in the directory
 
+    def test_the_sla_list_is_scoped_as_the_board_is(
+        self, desk, store_url, staffed, clock, queue
+    ) -> None:
+        view = projector(SlaView(staffed.business_calendar, staffed.agents), store_url)
+        project(desk, view)
+        sla = SlaService(view.db, staffed, clock)
+        lead = SlaQuery.model_validate({"actor": {"id": "S007", "role": "supervisor"}})
+        seen = {t["number"] for t in sla.sla(lead)["targets"]}
+        assert seen == {queue["mine"], queue["waiting"], queue["shared"]}
+        assert queue["tech"] in {t["number"] for t in sla.sla(SlaQuery())["targets"]}
+
     def test_a_category_takes_its_subcategories_and_counts_stay_tabs(
         self, board, queue, clock
     ) -> None:
