@@ -59,7 +59,8 @@ FORM_FIELDS = {  # the console's forms: command -> the fields it sends
     ),
     "escalate": ("level", "reason"),
     "classify": ("type", "category", "priority", "reason", "demand", "mood"),
-    "close": ("resolution",),
+    "close": ("resolution", "solution", "scheduled_for"),
+    "analyse": ("analysis",),
     "reopen": ("reason",),
     "follow_up": ("note",),
     "reveal_contact": ("reason",),
@@ -70,7 +71,7 @@ FORM_FIELDS = {  # the console's forms: command -> the fields it sends
 }
 LINKED_SHOWN = 20  # linked tickets listed on a ticket's page
 CHECKBOXES = ("waiting_on_customer",)  # sent as "on" when ticked
-MOMENTS = ("expected_done_at", "promised_by", "due")
+MOMENTS = ("expected_done_at", "promised_by", "due", "scheduled_for")
 View = Callable[[Request, Session], Awaitable[Response]]
 
 
