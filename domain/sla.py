@@ -208,10 +208,11 @@ def state(
     target: dict, now: datetime, calendar: BusinessCalendar, share: float = AT_RISK_SHARE
 ) -> str:
     """`met`, `breached`, `at_risk` (≥ `share` of its time used, the policy's
-    `goals.at_risk_share`), `on_track` or `pending`."""
+    `goals.at_risk_share`), `on_track`, or `pending` (not started: acknowledge before an
+    assignment, a consultation's feedback before any transfer)."""
     due_at, met_at, start = target.get("due"), target.get("met_at"), target.get("started_at")
-    if due_at is None or start is None:
-        return "met" if met_at else "pending"
+    if due_at is None or start is None:  # never ran (closing answers it without meeting it)
+        return "pending"
     if met_at:
         return "met" if met_at <= due_at else "breached"
     if now >= due_at:
