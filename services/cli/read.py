@@ -7,7 +7,7 @@ import asyncio
 import json
 import sys
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 from rich.console import Console
@@ -15,20 +15,9 @@ from rich.console import Console
 from services.cli.client import ClientError, ask_once, client_url, connect, fail
 from services.cli.options import ClientNatsUrl
 from services.cli.reports import sla_table, stats_tables
+from services.readside.stats import GroupBy
 
-GROUPS = (
-    "type",
-    "category",
-    "priority",
-    "channel",
-    "agent",
-    "team",
-    "demand",
-    "mood",
-    "day",
-    "week",
-    "month",
-)
+GROUPS: tuple[str, ...] = get_args(GroupBy)  # the `stats` query's dimensions
 
 
 def _ask(nats_url: str | None, subject: str, body: dict) -> dict:
