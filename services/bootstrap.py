@@ -111,7 +111,8 @@ def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
         front += http_edge(s, desk, link, commands, answers, read.problems, read.effects)
     workers = role_workers(s, desk, link, relay, leader, front)
     http = next((w for w in workers if isinstance(w, HttpServer)), None)
-    return Parts(workers, health, intake, read.watcher, metrics, http, answers)
+    closers = [db.close for db in read.databases()]
+    return Parts(workers, health, intake, read.watcher, metrics, http, answers, closers)
 
 
 def http_edge(
@@ -156,8 +157,22 @@ class ReadSide:
     watcher: SlaWatcher
     group: GroupImpact
     low: LowScores
+    batches: SuggestionBatches
     effects: Effects
     projectors: dict[str, Projector]
+
+    def databases(self) -> list[ReadDB]:
+        """Every read-model connection the read side holds (closed when it stops)."""
+        held = [
+            self.sla.db,
+            self.problem_list.db,
+            self.group.db,
+            self.audit.db,
+            self.stats.db,
+            self.board.db,
+            *(p.db for p in self.projectors.values()),
+        ]
+        return list({id(db): db for db in held}.values())
 
     def answers(self) -> dict[str, Answer]:
         """Every query by name, each refusing a role that may not ask it."""
@@ -181,8 +196,9 @@ def read_side(db: str, desk: TicketDesk, js: JetStreamContext) -> ReadSide:
     policy, clock = desk.policy, desk.clock
     sla = SlaService(ReadDB(db), policy, clock)
     problems, problem_list = ProblemService(desk), ProblemsService(ReadDB(db), clock)
-    watcher, group = SlaWatcher(desk, sla), GroupImpact(desk, ReadDB(db), problems)
-    low = LowScores(desk, ReadDB(db), problems)
+    managers = ReadDB(db)  # one connection for the process managers: they read little
+    watcher, group = SlaWatcher(desk, sla), GroupImpact(desk, managers, problems)
+    low, batches = LowScores(desk, managers, problems), SuggestionBatches(desk, managers)
     after = {
         "sla": lambda events: watcher.refresh({e["subject"] for e in events}),
         "reports": group.check,
@@ -197,7 +213,7 @@ def read_side(db: str, desk: TicketDesk, js: JetStreamContext) -> ReadSide:
         p.name: Projector(p, ReadDB(db), js, on_applied=applied) for p in projections_for(policy)
     }
     audit, stats = AuditService(ReadDB(db)), StatsService(ReadDB(db), policy, clock)
-    effects = Effects(problems, stats, ReadDB(db), clock)
+    effects = Effects(problems, stats, managers, clock)
     board = BoardService(ReadDB(db), policy, clock)
     return ReadSide(
         QueryService(desk, witness_of(js)),
@@ -210,6 +226,7 @@ def read_side(db: str, desk: TicketDesk, js: JetStreamContext) -> ReadSide:
         watcher,
         group,
         low,
+        batches,
         effects,
         projectors,
     )
@@ -227,7 +244,6 @@ def leader_of(
     """The lease holder's workers: the relay first (it stops last and publishes what the
     others stored), then the projections and the process managers."""
     retention = RetentionSchedule(desk)
-    batches = SuggestionBatches(desk, ReadDB(s.store_url))
     feed = Feed(list(read.projectors.values()), link.js)
     loops = [
         Loop("relay", relay.run, relay.flush, grace=30.0),
@@ -235,7 +251,7 @@ def leader_of(
         Loop("sla-watcher", read.watcher.run, read.watcher.stop),
         Loop("group-impact", read.group.run, read.group.stop),
         Loop("low-scores", read.low.run, read.low.stop),
-        Loop("suggestion-batch", batches.run, batches.stop),
+        Loop("suggestion-batch", read.batches.run, read.batches.stop),
         Loop("effects", read.effects.run, read.effects.stop),
     ]
     extra: list[Worker] = [

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from infra.urls import without_credentials
 from services.application.desk import TicketDesk
@@ -41,6 +41,8 @@ class Parts:
     metrics: Worker | None
     http: HttpServer | None
     answers: Mapping[str, Answer]  # the queries, as every edge calls them
+    # Called once the workers stopped: the read side's database connections.
+    closers: list[Callable[[], None]] = field(default_factory=list)
 
 
 Wire = Callable[[Settings, TicketDesk, NatsLink], Parts]
@@ -67,6 +69,8 @@ class Service:
         await self.runner.stop()
         await self.link.close()
         self.parts.health.close()
+        for close in self.parts.closers:
+            close()
         self.desk.close()
 
 
