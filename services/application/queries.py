@@ -176,8 +176,7 @@ class QueryService:
         digests: dict[int, set[str]] = {}  # version -> the digests it may have
         for expected_version, record in enumerate(stored, start=1):
             try:
-                event: Any = self.desk.mapper.to_domain_event(record)
-                as_recorded = digest_of(type(event).__name__, self._recorded_fields(record))
+                event, forms = self._read(record)
             except Exception as error:
                 events.append(
                     {
@@ -190,8 +189,7 @@ class QueryService:
                 continue
             if event.originator_version != expected_version or event.prev not in before:
                 verified = False
-            before = {event_digest(event), as_recorded}
-            digests[event.originator_version] = before
+            before = digests[event.originator_version] = forms
             events.append(event)
         tail = self._tail(ticket_id, len(stored), digests)
         verified = verified and tail["verified"] is not False
@@ -224,9 +222,7 @@ class QueryService:
             return {"verified": None, "reason": "no event of this ticket on the stream yet"}
         if head.version > last:  # stored (and published) while this query read the store?
             for record in self.desk.recorder.select_events(ticket_id, gt=last):
-                event: Any = self.desk.mapper.to_domain_event(record)
-                as_recorded = digest_of(type(event).__name__, self._recorded_fields(record))
-                digests[record.originator_version] = {event_digest(event), as_recorded}
+                digests[record.originator_version] = self._read(record)[1]
                 last = max(last, record.originator_version)
         if head.version > last:
             reason = f"the stream holds version {head.version}; the store ends at {last}"
@@ -235,6 +231,13 @@ class QueryService:
             reason = f"version {head.version} differs from the event the stream holds"
             return {"verified": False, "stream_version": head.version, "reason": reason}
         return {"verified": True, "stream_version": head.version, "reason": "matches the stream"}
+
+    def _read(self, record: Any) -> tuple[Any, set[str]]:
+        """A stored record as an event, and the digests the next event's `prev` may
+        name: as this code sees it, and as it was recorded (before any upcasting)."""
+        event: Any = self.desk.mapper.to_domain_event(record)
+        as_recorded = digest_of(type(event).__name__, self._recorded_fields(record))
+        return event, {event_digest(event), as_recorded}
 
     def _recorded_fields(self, record: Any) -> dict:
         """The event's fields as they were recorded, before any upcasting."""

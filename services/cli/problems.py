@@ -57,6 +57,19 @@ def problems(
     Console().print(table)
 
 
+def month_bounds(month: str, tz: str) -> tuple[datetime, datetime]:
+    """The first instant of `month` (YYYY-MM) and of the month after, in `tz`; exit
+    status 2 for a bad month or time zone."""
+    try:
+        zone = ZoneInfo(tz)
+        first = date.fromisoformat(f"{month}-01")
+    except (ValueError, ZoneInfoNotFoundError) as error:
+        raise fail(f"--month YYYY-MM and a known --tz: {error}", 2) from None
+    start = datetime(first.year, first.month, 1, tzinfo=zone)
+    end = datetime(first.year + first.month // 12, first.month % 12 + 1, 1, tzinfo=zone)
+    return start, end
+
+
 @report.command()
 def improvement(
     month: Annotated[str, typer.Option(help="The month, as YYYY-MM.")],
@@ -67,13 +80,7 @@ def improvement(
 ) -> None:
     """The month's improvement report, as Markdown: problems opened and closed,
     actions done (and on time), the verdicts on their effect, problems still recurring."""
-    try:
-        zone = ZoneInfo(tz)
-        first = date.fromisoformat(f"{month}-01")
-    except (ValueError, ZoneInfoNotFoundError) as error:
-        raise fail(f"--month YYYY-MM and a known --tz: {error}", 2) from None
-    start = datetime(first.year, first.month, 1, tzinfo=zone)
-    end = datetime(first.year + first.month // 12, first.month % 12 + 1, 1, tzinfo=zone)
+    start, end = month_bounds(month, tz)
     listed = _ask(nats_url, "tickets.query.problems", {"limit": 1000})["problems"]
     every = [
         _ask(nats_url, "tickets.query.problem", {"problem_id": p["problem_id"]})["problem"]
@@ -142,13 +149,7 @@ def suggestions(
     """The month's batch of suggestions for the product team, as Markdown: each
     suggestion received that month, by category, with its words (contact data masked)
     and where it stands."""
-    try:
-        zone = ZoneInfo(tz)
-        first = date.fromisoformat(f"{month}-01")
-    except (ValueError, ZoneInfoNotFoundError) as error:
-        raise fail(f"--month YYYY-MM and a known --tz: {error}", 2) from None
-    start = datetime(first.year, first.month, 1, tzinfo=zone)
-    end = datetime(first.year + first.month // 12, first.month % 12 + 1, 1, tzinfo=zone)
+    start, end = month_bounds(month, tz)
     rows, page = [], 1
     while True:
         query = {"type": "suggestion", "from": start.isoformat(), "to": end.isoformat()}
