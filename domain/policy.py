@@ -8,6 +8,8 @@ this module only validates and compiles the result.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from functools import cached_property
 from typing import Annotated, Literal
@@ -190,6 +192,19 @@ class Policy(BaseModel):
     customer: CustomerConfig = CustomerConfig()
     authority: AuthorityConfig = AuthorityConfig()
     departments: list[DepartmentConfig] = []
+
+    @cached_property
+    def canonical(self) -> str:
+        """The policy as one JSON text: every value spelled out (defaults included), keys
+        sorted, lists in their order. Two files that mean the same policy have the same
+        canonical form, whatever their layout, comments or left-out defaults."""
+        body = self.model_dump(mode="json")
+        return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+    @cached_property
+    def version(self) -> str:
+        """`policy_version`: the first 12 hex digits of the SHA-256 of the canonical form."""
+        return hashlib.sha256(self.canonical.encode()).hexdigest()[:12]
 
     @cached_property
     def business_calendar(self) -> BusinessCalendar:

@@ -438,6 +438,26 @@ class Ticket(Aggregate):
                 t.sla.pop(target, None)
             t._start(self.sla)
 
+    class SlaReplanned(Event):
+        """A manager applied the policy the service now runs (`to_version`) to this open
+        ticket. `new` holds the targets (re)planned, `dropped` those the policy no longer
+        has, `old` what both were before. Settled targets (met, or past their due) are
+        never re-planned, so past outcomes stay as recorded; a dropped target's
+        escalations (`withdrawn`, their breach keys) are withdrawn."""
+
+        number: str
+        old: dict
+        new: dict
+        dropped: list
+        withdrawn: list
+        to_version: str
+
+        def apply(self, t: Ticket) -> None:
+            for name in self.dropped:
+                t.sla.pop(name, None)
+            t._start(self.new)
+            t.escalated_targets = [k for k in t.escalated_targets if k not in self.withdrawn]
+
     class PersonalDataErased(Event):
         """The customer's personal data was destroyed (docs/process.md): on request, or by the
         retention policy. The key is destroyed after this is recorded; the history,
@@ -922,6 +942,23 @@ class Ticket(Aggregate):
         if actor.role == "agent" and actor.id != self.assignee:
             raise Forbidden(f"only the assigned agent ({self.assignee or 'nobody yet'}) may reveal")
         self._record(self.ContactRevealed, actor=actor, at=at, reason=reason)
+
+    def replan(
+        self, *, new: dict, dropped: list[str], to_version: str, actor: Actor, at: datetime
+    ) -> None:
+        self._require_open("replan")
+        old = {name: self.sla[name] for name in [*new, *dropped] if name in self.sla}
+        withdrawn = [key for key in self.escalated_targets if key.partition("@")[0] in set(dropped)]
+        self._record(
+            self.SlaReplanned,
+            actor=actor,
+            at=at,
+            old={k: {f: v for f, v in t.items() if f != "met_at"} for k, t in old.items()},
+            new=new,
+            dropped=dropped,
+            withdrawn=withdrawn,
+            to_version=to_version,
+        )
 
     def reopen(self, *, reason: str, sla: dict, actor: Actor, at: datetime) -> None:
         if self.status != "closed":

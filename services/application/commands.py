@@ -16,7 +16,7 @@ from domain.errors import Forbidden, IllegalState, Invalid
 from domain.personal_data import CONTACT_FIELDS, key_subject
 from domain.priority import priority
 from domain.roles import check_may_send
-from domain.sla import Facts, fixed, restart, resume, started
+from domain.sla import Facts, fixed
 from domain.team_scope import check_scope
 from domain.ticket import Ticket, department_target
 from services.application import messages as m
@@ -126,10 +126,6 @@ class CommandService:
             raise IllegalState("the contact data is erased (its key is gone): nothing to reveal")
         return {key: customer.get(key) for key in CONTACT_FIELDS}
 
-    @property
-    def _calendar(self):
-        return self.desk.policy.business_calendar
-
     def _classify(self, t: Ticket, c: m.Classify, actor: Actor, now: datetime) -> None:
         policy = self.desk.policy
         top, _, sub = c.category.partition("/")
@@ -140,7 +136,7 @@ class CommandService:
             t.urgency or "normal", t.impact or "individual", policy.priority
         )
         facts = Facts(c.type, c.category, level, t.urgency, t.impact, t.channel)
-        sla = policy.targets(facts, received_at=t.received_at, now=now, previous=t.sla)
+        sla = self.desk.planner.classified(t, facts, now)
         t.classify(
             type=c.type,
             category=c.category,
@@ -156,18 +152,16 @@ class CommandService:
         )
 
     def _assign(self, t: Ticket, c: m.Assign, actor: Actor, now: datetime) -> None:
-        sla = restart(t.sla, ("acknowledge",), now, self._calendar)
+        sla = self.desk.planner.assigned(t, now)
         t.assign(assignee=c.assignee, collaborators=c.collaborators, sla=sla, actor=actor, at=now)
 
     def _acknowledge(self, t: Ticket, c: m.Acknowledge, actor: Actor, now: datetime) -> None:
         t.acknowledge(actor=actor, at=now)
 
     def _update(self, t: Ticket, c: m.Update, actor: Actor, now: datetime) -> None:
-        sla: dict = {}
-        if t.status == "waiting_on_customer" and t.paused_at and not c.waiting_on_customer:
-            sla.update(resume(t.sla, t.paused_at, now, self._calendar))
-        if c.visibility == "customer":
-            sla.update(restart(t.sla, ("update_every",), now, self._calendar))
+        resumes = t.status == "waiting_on_customer" and not c.waiting_on_customer
+        to_customer = c.visibility == "customer"
+        sla = self.desk.planner.updated(t, now, resumes=resumes, to_customer=to_customer)
         if c.promised_by is not None:
             sla["promised_feedback"] = fixed(_soon(c.promised_by, now, "promised_by"), now)
         if c.compensation is not None:
@@ -226,13 +220,7 @@ class CommandService:
         actor: Actor,
         now: datetime,
     ) -> None:
-        follow = self.desk.policy.follow_up
-        sla = {}
-        if t.priority in follow.priorities:
-            target = {"clock": follow.clock, "duration": follow.within}
-            sla["follow_up"] = started(target, now, self._calendar)
-        asking = {"clock": "wall", "duration": self.desk.policy.customer.confirm_within}
-        sla["confirmation"] = started(asking, now, self._calendar)
+        sla = self.desk.planner.closed(t, now)
         t.close(
             resolution=resolution,
             actor=actor,
@@ -270,9 +258,7 @@ class CommandService:
 
     def _decline(self, t: Ticket, c: m.Decline, actor: Actor, now: datetime) -> None:
         """Back to the queue: the assignment target runs again; acknowledge waits."""
-        sla = restart(t.sla, ("assignment",), now, self._calendar)
-        if "acknowledge" in t.sla:
-            sla["acknowledge"] = {**t.sla["acknowledge"], "started_at": None, "due": None}
+        sla = self.desk.planner.declined(t, now)
         t.decline(reason=c.reason, sla=sla, actor=actor, at=now)
 
     def _request_department(
@@ -285,9 +271,7 @@ class CommandService:
             raise Invalid(f"no department {c.department!r} in the policy; known: {known}")
         due_at = _soon(c.due, now, "due")
         sla = {department_target(t.next_department_request()): fixed(due_at, now)}
-        feedback = t.sla.get("transferred")
-        if feedback and not feedback.get("started_at"):  # the first transfer starts it
-            sla["transferred"] = started(feedback, now, self._calendar)
+        sla.update(self.desk.planner.transferred(t, now))  # the first transfer starts it
         t.request_department(
             department=department.id, ask=c.ask, due=due_at, sla=sla, actor=actor, at=now
         )
@@ -312,7 +296,7 @@ class CommandService:
             )
 
     def _reopen(self, t: Ticket, c: m.Reopen, actor: Actor, now: datetime) -> None:
-        sla = restart(t.sla, ("resolution", "update_every"), now, self._calendar)
+        sla = self.desk.planner.reopened(t, now)
         t.reopen(reason=c.reason, sla=sla, actor=actor, at=now)
 
 

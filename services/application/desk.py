@@ -17,6 +17,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 from domain.errors import Conflict, Invalid, NotFound
 from domain.numbers import TicketNumber, number_id
 from domain.policy import Policy
+from domain.sla_plan import Planner
 from domain.ticket import Ticket
 from infra.personal_keys import vault_for
 
@@ -42,6 +43,11 @@ class TicketDesk(Application[UUID]):
         self.policy = policy
         self.clock = clock
         self._saved_listeners: list[Callable[[], None]] = []
+
+    @property
+    def planner(self) -> Planner:
+        """The targets the running policy sets on each event (`domain.sla_plan`)."""
+        return Planner(self.policy)
 
     def close(self) -> None:
         super().close()

@@ -25,7 +25,7 @@ from domain.assignment import propose, wanted_skills
 from domain.numbers import TicketNumber, format_number, number_id
 from domain.personal_data import kept_part, key_subject, sealed_part
 from domain.priority import priority
-from domain.sla import Facts, restart
+from domain.sla import Facts
 from domain.ticket import Ticket, ticket_id_for
 from infra.logs import ticket_fields
 from infra.metrics import Histogram
@@ -226,7 +226,7 @@ class Registrar:
         facts = Facts(
             found.type, found.category, level, found.urgency, found.impact, ticket.channel
         )
-        sla = policy.targets(facts, received_at=ticket.received_at, now=now)
+        sla = self.desk.planner.classified(ticket, facts, now)
         wanted = wanted_skills(
             type=found.type, category=found.category, channel=ticket.channel, text=body.content
         )
@@ -255,7 +255,7 @@ class Registrar:
         best = next(a for a in policy.agents if a.id == candidates[0])
         if policy.team_mode(best.team) != "auto":
             return
-        sla = restart(ticket.sla, ("acknowledge",), now, policy.business_calendar)
+        sla = self.desk.planner.assigned(ticket, now)
         ticket.assign(assignee=best.id, collaborators=[], sla=sla, actor=ASSIGNER, at=now)
         self.load[best.id] += 1
 

@@ -30,7 +30,6 @@ from domain.actor import Actor
 from domain.calendar import parse_duration
 from domain.errors import Conflict, Invalid, NotFound
 from domain.masking import mask_text
-from domain.sla import restart, resume
 from domain.thread import ThreadEntry
 from domain.ticket import Ticket, ticket_id_for
 from services.application.desk import SAVE_RETRIES, TicketDesk
@@ -118,10 +117,10 @@ class Replies:
     # ---- recording ---------------------------------------------------------------------
 
     def _reply(self, t: Ticket, reply: Reply, now: datetime) -> None:
-        policy, calendar = self.desk.policy, self.desk.policy.business_calendar
+        policy = self.desk.policy
         customer = Actor(reply.channel, "channel")
         if t.status == "closed":  # within the window: the problem remains
-            sla = restart(t.sla, ("resolution", "update_every"), now, calendar)
+            sla = self.desk.planner.reopened(t, now)
             t.reopen(
                 reason="the customer replied: the problem remains", sla=sla, actor=customer, at=now
             )
@@ -129,7 +128,6 @@ class Replies:
         sealed = (
             key.seal({"content": reply.content, "attachments": reply.attachments}) if key else None
         )
-        waited = t.status == "waiting_on_customer" and t.paused_at is not None
         t.reply(
             channel=reply.channel,
             external_id=reply.external_id,
@@ -137,7 +135,7 @@ class Replies:
             content=mask_text(reply.content),
             key_id=key.key_id if key else None,
             sealed=sealed,
-            sla=resume(t.sla, t.paused_at, now, calendar) if waited and t.paused_at else {},
+            sla=self.desk.planner.replied(t, now),
             at=now,
         )
         if t.contacts + 1 == policy.customer.contacts_escalate_at:

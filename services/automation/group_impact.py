@@ -183,7 +183,7 @@ class GroupImpact:
             level = priority(t.urgency or "normal", impact, policy.priority)
             facts = Facts(t.type, t.category, level, t.urgency, impact, t.channel)
             now = self.desk.clock()
-            sla = policy.targets(facts, received_at=t.received_at, now=now, previous=t.sla)
+            sla = self.desk.planner.classified(t, facts, now)
             t.raise_impact(
                 impact=impact,
                 priority=level,

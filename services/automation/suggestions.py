@@ -20,7 +20,6 @@ from uuid import UUID
 
 from domain.actor import Actor
 from domain.errors import TicketError
-from domain.sla import started
 from domain.ticket import Ticket
 from infra.readdb import ReadDB
 from projections.base import utc_text
@@ -76,9 +75,7 @@ class SuggestionBatches:
     def _add(self, t: Ticket, *, batch: str, now: datetime) -> None:
         if t.status == "closed" or t.type != "suggestion" or t.batch is not None:
             raise _Skip
-        target = t.sla.get("batched")
-        calendar = self.desk.policy.business_calendar
-        sla = {"batched": started(target, now, calendar)} if target else {}
+        sla = self.desk.planner.batched(t, now)
         t.add_to_batch(batch=batch, sla=sla, actor=BATCHER, at=now)
 
     def stop(self) -> None:

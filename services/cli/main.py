@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from services.cli import privacy, problems, read, replay, simulate, status, up
+from services.cli import policy, privacy, problems, read, replay, simulate, status, up
 
 app = typer.Typer(
     help="ticketflow: event-sourced tickets, SLAs and audit trails for customer-service "
@@ -29,6 +29,7 @@ COMMANDS = (
 for command in COMMANDS:
     app.command()(command)
 app.add_typer(problems.report, name="report")
+app.add_typer(policy.app, name="policy")
 
 
 @app.callback()
