@@ -42,25 +42,29 @@ def _defaults() -> dict[str, Any]:
 
 
 def load_policy(path: Path | str | None = None) -> Policy:
+    if path is None:
+        return policy_from_text("", "the default policy")
+    try:
+        text = Path(path).read_text("utf-8")
+    except OSError as error:
+        raise PolicyError(f"{path}: cannot read: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise PolicyError(
+            f"{path}: not UTF-8 text: byte {error.start} "
+            f"({error.object[error.start : error.start + 1]!r})"
+        ) from None
+    return policy_from_text(text, str(path))
+
+
+def policy_from_text(text: str, source: str = "the policy") -> Policy:
+    """A policy file's text over the defaults (the what-if receives one over NATS)."""
     data = _defaults()
-    source = "the default policy"
-    if path is not None:
-        source = str(path)
-        try:
-            data = merge(data, tomllib.loads(Path(path).read_text("utf-8")))
-        except OSError as error:
-            raise PolicyError(f"{source}: cannot read: {error.strerror}") from None
-        except UnicodeDecodeError as error:
-            raise PolicyError(
-                f"{source}: not UTF-8 text: byte {error.start} "
-                f"({error.object[error.start : error.start + 1]!r})"
-            ) from None
-        except tomllib.TOMLDecodeError as error:
-            raise PolicyError(f"{source}: not valid TOML: {error}") from None
-        except RecursionError:
-            raise PolicyError(
-                f"{source}: not valid TOML: arrays or tables nested too deeply"
-            ) from None
+    try:
+        data = merge(data, tomllib.loads(text))
+    except tomllib.TOMLDecodeError as error:
+        raise PolicyError(f"{source}: not valid TOML: {error}") from None
+    except RecursionError:
+        raise PolicyError(f"{source}: not valid TOML: arrays or tables nested too deeply") from None
     try:
         return Policy.model_validate(data)
     except ValidationError as error:
