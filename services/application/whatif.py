@@ -14,7 +14,6 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 from typing import Any
-from uuid import UUID
 
 from domain.policy import Policy
 from domain.sla_plan import Planner
@@ -31,11 +30,11 @@ class WhatIf:
         self.desk = desk
 
     def period(
-        self, start: datetime, end: datetime, progress: Progress | None = None
-    ) -> dict[UUID, list[Any]]:
+        self, start: datetime, end: datetime, progress: Callable[[int, int], None] | None = None
+    ) -> dict[Any, list[Any]]:
         """The tickets received in [start, end), each with its events: its `Received`
         decoded, the rest as stored (decoded when replayed). One pass over the log."""
-        tickets: dict[UUID, list[Any]] = {}
+        tickets: dict[Any, list[Any]] = {}
         to_event = self.desk.mapper.to_domain_event
         last = self.desk.recorder.max_notification_id() or 0
         position: int | None = None
