@@ -31,6 +31,7 @@ from services.application.desk import TicketDesk, utc_now
 from services.application.problems import ProblemService
 from services.application.queries import QueryService, role_checked
 from services.application.registration import Registrar
+from services.application.whatif import WhatIf
 from services.automation.effects import Effects
 from services.automation.group_impact import GroupImpact
 from services.automation.low_scores import LowScores
@@ -49,6 +50,7 @@ from services.edge.nats.intake import IntakeConsumer
 from services.edge.nats.ops import ops_router
 from services.edge.nats.rebuild import Rebuilds
 from services.edge.nats.responders import Responders
+from services.edge.nats.whatif import WhatIfs
 from services.ops.health import Health, Local, leader_facts
 from services.ops.metrics import Counters, Ops
 from services.readside.audit import AuditService
@@ -106,7 +108,8 @@ def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
     metrics = None
     if s.metrics_port is not None and s.role.serves:
         metrics = MetricsServer(s.metrics_host, s.metrics_port, probe_routes(ops))
-    front: list[Worker] = [responders, intake_loop, *([metrics] if metrics else [])]
+    whatifs = WhatIfs(link.nc, WhatIf(desk))
+    front: list[Worker] = [responders, whatifs, intake_loop, *([metrics] if metrics else [])]
     if s.http_port is not None and s.role.serves:
         front += http_edge(s, desk, link, commands, answers, read.problems, read.effects)
     workers = role_workers(s, desk, link, relay, leader, front)

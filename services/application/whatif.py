@@ -11,23 +11,81 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from domain.errors import Forbidden, Invalid
 from domain.policy import Policy
 from domain.sla_plan import Planner
 from domain.whatif import Comparison, replay_ticket
+from infra.policy_file import PolicyError, policy_from_text
 from services.application.desk import TICKET_TOPIC_PREFIX, TicketDesk
+from services.application.messages import Actor, QueryTime
 
 RECEIVED_TOPIC = TICKET_TOPIC_PREFIX + "Received"
 PAGE = 5000  # stored events read per query
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
+MAY_ASK = frozenset({"manager", "auditor", "system"})
+POLICY_CHARS = 512 * 1024  # a policy file's text, at most
+
+
+class SlaWhatIf(BaseModel):
+    """`tickets.admin.sla_whatif`: the candidate policy's TOML text (as in a policy
+    file: it overrides the shipped defaults) and the period; without `from` and `to`,
+    the previous calendar month in the running policy's time zone."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    policy: str = Field(max_length=POLICY_CHARS)
+    from_: QueryTime | None = Field(default=None, alias="from")
+    to: QueryTime | None = None
+    actor: Actor
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SlaWhatIf:
+        if self.from_ and self.to and self.from_ >= self.to:
+            raise ValueError("`from` must be before `to`")
+        return self
+
+
+def last_month(now: datetime, tz: Any) -> tuple[datetime, datetime]:
+    """The calendar month before the one `now` falls in, in `tz`."""
+    local = now.astimezone(tz)
+    end = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    before = end - timedelta(days=1)
+    return before.replace(day=1), end
 
 
 class WhatIf:
     def __init__(self, desk: TicketDesk) -> None:
         self.desk = desk
+
+    def answer(self, request: SlaWhatIf, progress: Progress | None = None) -> dict:
+        """The what-if a request asks for: its role checked, its policy validated (each
+        error names its key), its period settled."""
+        if request.actor.role not in MAY_ASK:
+            raise Forbidden(f"role {request.actor.role!r} may not run a what-if")
+        try:
+            candidate = policy_from_text(request.policy, "policy")
+        except PolicyError as error:
+            raise Invalid(str(error)) from None
+        start, end = self.settle(request.from_, request.to)
+        return self.run(candidate, start, end, progress)
+
+    def settle(self, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+        """The period: as given; a missing end is now; neither is last month."""
+        now = self.desk.clock()
+        if start is None and end is None:
+            return last_month(now, self.desk.policy.business_calendar.tz)
+        end = end or now
+        if start is None:
+            raise Invalid("give `from` with `to` (or neither, for last month)")
+        if start >= end:
+            raise Invalid("`from` must be before `to`")
+        return start, end
 
     def period(
         self, start: datetime, end: datetime, progress: Callable[[int, int], None] | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from services.cli import policy, privacy, problems, read, replay, simulate, status, up
+from services.cli import policy, privacy, problems, read, replay, simulate, status, up, whatif
 
 app = typer.Typer(
     help="ticketflow: event-sourced tickets, SLAs and audit trails for customer-service "
@@ -21,6 +21,7 @@ COMMANDS = (
     read.sla,
     read.stats,
     read.rebuild,
+    whatif.sla_whatif,
     status.status,
     privacy.forget,
     privacy.purge,
