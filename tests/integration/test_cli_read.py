@@ -143,3 +143,37 @@ def test_problems_lists_them_and_the_month_s_improvement_report_is_markdown(runn
     assert "Problems opened: **1**" in report.stdout
     bad = run("report", "improvement", "--month", "2026-13", "--nats-url", url)
     assert bad.returncode == 2 and "--month" in bad.stderr
+
+
+def test_sla_whatif_compares_a_candidate_with_the_record_and_changes_nothing(
+    running, tmp_path
+) -> None:
+    url, data_dir = running
+    asyncio.run(seed(url))
+    strict = tmp_path / "strict.toml"
+    strict.write_text('[[sla]]\nclock = "wall"\nresolution = "1s"\nfirst_response = "1s"\n')
+    period = ("--from", "2000-01-01T00:00:00+00:00", "--to", "2100-01-01T00:00:00+00:00")
+    with sqlite3.connect(data_dir / "tickets.db") as db:
+        stored = db.execute("SELECT COUNT(*) FROM stored_events").fetchone()
+    result = run("sla-whatif", "--policy", str(strict), *period, "--nats-url", url, "--json")
+    assert result.returncode == 0, result.stderr
+    reply = json.loads(result.stdout)
+    assert reply["tickets"] == 4
+    assert set(reply["recorded"]) >= {"sla_compliance", "targets"}
+    # The closed complaint took longer than a second: its resolution is breached now.
+    assert any(
+        c["target"] == "resolution" and c["whatif"] == "breached" for c in reply["changed"]
+    )
+    table = run("sla-whatif", "--policy", str(strict), *period, "--nats-url", url)
+    assert table.returncode == 0 and "SLA compliance" in table.stdout, table.stderr
+    with sqlite3.connect(data_dir / "tickets.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM stored_events").fetchone() == stored
+
+
+def test_sla_whatif_refuses_a_bad_policy_naming_its_key(running, tmp_path) -> None:
+    url, _ = running
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[sla]]\nresolution = "soon"\n')
+    result = run("sla-whatif", "--policy", str(bad), "--nats-url", url)
+    assert result.returncode == 1
+    assert "sla.0.resolution" in result.stderr
