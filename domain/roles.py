@@ -19,6 +19,7 @@ MAY_SEND: dict[str, frozenset[str]] = {
     "reopen": frozenset({"agent", "supervisor", "manager", "channel"}),
     "follow_up": frozenset({"agent", "supervisor", "manager"}),
     "forget": frozenset({"manager"}),  # erase a customer's personal data (docs/process.md)
+    "replan": frozenset({"manager"}),  # apply the running SLA policy to open tickets
     "reveal_contact": frozenset({"agent", "supervisor", "manager"}),  # recorded in history
     "confirm": frozenset({"channel", "agent", "supervisor"}),  # the customer accepts
     "decline": frozenset({"agent"}),  # the assigned agent

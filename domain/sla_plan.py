@@ -23,7 +23,11 @@ POLICY_KEY = "policy"  # the version a target came from, inside the target's dic
 UNKNOWN = "unknown"  # a target recorded before versions were, in force unknown
 
 
-def version_of(target: dict) -> str:
+def version_of(name: str, target: dict) -> str | None:
+    """The policy version a target came from: `unknown` for one recorded before targets
+    carried it; None for an instant someone named (a department's due, a promise)."""
+    if name.startswith("department:") or name == "promised_feedback":
+        return None
     return target.get(POLICY_KEY) or UNKNOWN
 
 
@@ -62,9 +66,10 @@ class Planner:
     def replanned(self, t: Ticket, now: datetime) -> tuple[dict, list[str]]:
         """The rule targets this policy sets on an open ticket (`SlaReplanned`): the
         targets to (re)start, and those to drop. A target already settled (met, or past
-        its due) keeps its recorded form and outcome. A running one keeps its start; one
-        the earlier policy lacked runs from now (it cannot have been late before it
-        existed)."""
+        its due) keeps its recorded form and outcome; so does a running one that the new
+        plan would make late already. Otherwise a running target keeps its start, and
+        one the earlier policy lacked runs from now (it cannot have been late before it
+        existed). A dropped target is one the policy no longer has and that was not met."""
         fresh = self.policy.targets(facts_of(t), received_at=t.received_at, now=now)
         changed: dict[str, dict] = {}
         for name, target in fresh.items():
@@ -73,6 +78,8 @@ class Planner:
                 continue
             if old is not None and old.get("started_at"):
                 target = started(target, old["started_at"], self.calendar)
+                if target["due"] <= now:  # already late under the new plan: not fair to
+                    continue  # hold it to a goal it could not meet; the old plan stays
             elif old is None and name in STARTS_ON_RECEIPT:
                 target = started(target, now, self.calendar)
             elif old is not None:  # planned, not running: stays waiting for its start
@@ -83,7 +90,7 @@ class Planner:
         dropped = [
             name
             for name, old in t.sla.items()
-            if name in TARGETS and name not in fresh and not _settled(old, now)
+            if name in TARGETS and name not in fresh and not old.get("met_at")
         ]
         return changed, sorted(dropped)
 

@@ -118,6 +118,13 @@ class SlaView(Projection):
     def _ImpactRaised(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
         self._Classified(tx, ticket, {**data, "type": None}, at)
 
+    def _SlaReplanned(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        """The running policy applied: dropped targets go (their escalations with them),
+        the replanned ones run on; settled targets were not touched."""
+        for name in data["dropped"]:
+            tx.execute("DELETE FROM sla_targets WHERE ticket_id=? AND target=?", (ticket, name))
+        self._start(tx, ticket, data["new"])
+
     def _Assigned(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
         self._meet(tx, ticket, "assignment", at)
         self._start(tx, ticket, data["sla"])

@@ -39,12 +39,18 @@ TABLES = (
         escalations BIGINT NOT NULL DEFAULT 0, score BIGINT,
         sla_on_time BIGINT NOT NULL DEFAULT 0, sla_breached BIGINT NOT NULL DEFAULT 0,
         number TEXT, demand TEXT, mood TEXT, contacts BIGINT NOT NULL DEFAULT 0,
-        declines BIGINT NOT NULL DEFAULT 0, dimensions TEXT, rated_at TEXT, batch TEXT)""",
+        declines BIGINT NOT NULL DEFAULT 0, dimensions TEXT, rated_at TEXT, batch TEXT,
+        policy_version TEXT)""",
     f"CREATE INDEX IF NOT EXISTS {TICKETS}_received ON {TICKETS} (received_at)",
     f"""CREATE TABLE IF NOT EXISTS {TARGETS} (
         ticket_id TEXT NOT NULL, target TEXT NOT NULL, started_at TEXT, due TEXT,
         met_at TEXT, PRIMARY KEY (ticket_id, target))""",
 )
+
+
+def planned_by(targets: dict) -> str | None:
+    """The policy version a plan's targets came from (None: recorded before versions)."""
+    return next((t["policy"] for t in targets.values() if t.get("policy")), None)
 
 
 def judge(due: str | None, met_at: str | None, now: str) -> bool | None:
@@ -60,7 +66,9 @@ def judge(due: str | None, met_at: str | None, now: str) -> bool | None:
 
 class Statistics(Projection):
     name = "stats"
-    version = 3  # 2: the ticket's number (the console's ticket lists); 3: demand, mood, ...
+    # 2: the ticket's number (the console's ticket lists); 3: demand, mood, ...;
+    # 4: the policy version that set the ticket's targets
+    version = 4
     tables = TABLES
     table_names = (TICKETS, TARGETS)
 
@@ -110,10 +118,32 @@ class Statistics(Projection):
                 (ticket,),
             ).fetchall()
         )
+        tx.execute(
+            f"UPDATE {TICKETS} SET policy_version=? WHERE ticket_id=?",
+            (planned_by(data["sla"]), ticket),
+        )
         # The plan replaces the targets; running ones keep their start (domain.sla.plan).
         tx.execute(f"DELETE FROM {TARGETS} WHERE ticket_id=?", (ticket,))
         for name, target in data["sla"].items():
             self._put(tx, ticket, name, target, met.get(name))
+
+    def _SlaReplanned(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
+        """The running policy applied to an open ticket: a dropped target's instance is
+        judged now and goes; the replanned ones start (or run on) under `to_version`."""
+        clock = self._clock(tx, ticket, at)
+        for name in data["dropped"]:
+            old = tx.execute(
+                f"SELECT due, met_at, started_at FROM {TARGETS} WHERE ticket_id=? AND target=?",
+                (ticket, name),
+            ).fetchone()
+            if old and old[2] is not None:
+                self._count(tx, ticket, judge(old[0], old[1], clock))
+            tx.execute(f"DELETE FROM {TARGETS} WHERE ticket_id=? AND target=?", (ticket, name))
+        self._start(tx, ticket, data["new"], at)
+        tx.execute(
+            f"UPDATE {TICKETS} SET policy_version=? WHERE ticket_id=?",
+            (data["to_version"], ticket),
+        )
 
     def _Assigned(self, tx: Tx, ticket: str, data: dict, at: str) -> None:
         tx.execute(

@@ -31,6 +31,7 @@ from services.application.desk import TicketDesk, utc_now
 from services.application.problems import ProblemService
 from services.application.queries import QueryService, role_checked
 from services.application.registration import Registrar
+from services.application.replanning import Replanner
 from services.application.whatif import WhatIf
 from services.automation.effects import Effects
 from services.automation.group_impact import GroupImpact
@@ -100,8 +101,9 @@ def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
     )
     ops = Ops(health, counters)
     commands, answers = CommandService(desk), read.answers()  # every edge calls these
+    replanner = Replanner(desk, read.board.open_tickets)
     routers = [
-        build_router(commands, answers, read.problems, read.effects, link.logins),
+        build_router(commands, answers, read.problems, read.effects, link.logins, replanner),
         ops_router(ops),
     ]
     responders = Responders(link.nc, link.servers, link.broker_login(), routers)
@@ -132,13 +134,24 @@ def http_edge(
     assert s.http_port is not None
     users, attempts = Users(s.auth), Attempts()  # one budget of failed sign-ins for both
     closing = asyncio.Event()  # set first when the server stops: open streams end
-    api = Api(commands, answers, link.js, users, closing, attempts, problems, effects)
+    whatif = WhatIf(desk)
+    api = Api(commands, answers, link.js, users, closing, attempts, problems, effects, whatif)
     sessions = Sessions(desk.env.get("CIPHER_KEY") or "", attempts=attempts)
     live = Live(link.js, closing)
     tz, tree = desk.policy.business_calendar.tz, desk.policy.classification.categories
     categories = sorted([*tree, *(f"{top}/{sub}" for top, subs in tree.items() for sub in subs)])
     console = Console(
-        commands, answers, users, sessions, live, tz, categories, desk.clock, problems, effects
+        commands,
+        answers,
+        users,
+        sessions,
+        live,
+        tz,
+        categories,
+        desk.clock,
+        problems,
+        effects,
+        whatif,
     )
     routes = [*api.routes(), *console.routes()]
     server = HttpServer(s.http_host, s.http_port, routes, closing, s.http_forwarded_allow_ips)

@@ -333,6 +333,22 @@ class Forget(_Edge):
         return self
 
 
+class Replan(_Edge):
+    """Apply the policy the service runs to open tickets (role manager): one ticket
+    (`ticket_id` or `number`) or `"all_open": true`."""
+
+    ticket_id: str | None = None
+    number: str | None = None
+    all_open: bool = False
+    actor: Actor
+
+    @model_validator(mode="after")
+    def _names_tickets(self) -> Replan:
+        if self.all_open == bool(self.ticket_id or self.number):
+            raise ValueError('give ticket_id or number, or "all_open": true (not both)')
+        return self
+
+
 COMMANDS: dict[str, type[_Command]] = {
     "classify": Classify,
     "assign": Assign,

@@ -21,6 +21,7 @@ from domain.errors import NotFound
 from domain.event_data import Reveal, event_data, event_name
 from domain.personal_data import shown
 from domain.roles import check_may_ask
+from domain.sla_plan import version_of
 from domain.team_scope import check_scope
 from domain.ticket import Ticket, digest_of, event_digest
 from services.application.desk import TicketDesk
@@ -145,7 +146,7 @@ class QueryService:
             "dimensions": t.dimensions,
             "updated_at": t.modified_on,
             "sla": {
-                name: _target_view(target, clock_at, calendar, share)
+                name: _target_view(name, target, clock_at, calendar, share)
                 for name, target in t.sla.items()
             },
         }
@@ -250,13 +251,16 @@ class QueryService:
         return fields
 
 
-def _target_view(target: dict, now: datetime, calendar: BusinessCalendar, share: float) -> dict:
+def _target_view(
+    name: str, target: dict, now: datetime, calendar: BusinessCalendar, share: float
+) -> dict:
     return {
         "due": target.get("due"),
         "state": sla_rules.state(target, now, calendar, share),
         "clock": target["clock"],
         "duration": target["duration"],
         "met_at": target.get("met_at"),
+        "policy_version": version_of(name, target),
     }
 
 

@@ -188,6 +188,17 @@ def _rated(d: dict, tz: ZoneInfo) -> str:
     return f"Rated {d.get('score')}/5" + (f" {quote(d['comment'])}" if d.get("comment") else "")
 
 
+def _replanned(d: dict, tz: ZoneInfo) -> str:
+    """What a replan changed, target by target: `resolution 24h → 8h`."""
+    old, changes = d.get("old") or {}, []
+    for name, target in sorted((d.get("new") or {}).items()):
+        before = (old.get(name) or {}).get("duration")
+        after = target.get("duration")
+        changes.append(f"{name} {before} → {after}" if before else f"{name} {after} (new)")
+    changes += [f"{name} dropped" for name in d.get("dropped") or []]
+    return f"SlaReplanned on policy {d.get('to_version')}: {', '.join(changes) or 'versions only'}"
+
+
 SUMMARIES = {
     "Received": _received,
     "Classified": _classified,
@@ -199,6 +210,7 @@ SUMMARIES = {
     "Closed": _closed,
     "Rated": _rated,
     "Reopened": lambda d, tz: f"Reopened: {d.get('reason')}",
+    "SlaReplanned": _replanned,
     "PersonalDataErased": lambda d, tz: (
         f"Personal data erased ({d.get('basis')}): {d.get('reason')}"
     ),

@@ -104,6 +104,15 @@ class BoardService:
             ).fetchall()
         return {assignee: int(n) for assignee, n in rows}
 
+    def open_tickets(self) -> list[str]:
+        """The ids of the tickets the SLA view has open, oldest first."""
+        with self.db.transaction(write=False) as tx:
+            rows = tx.execute(
+                "SELECT ticket_id FROM sla_tickets WHERE closed_at IS NULL "
+                "ORDER BY received_at, ticket_id"
+            ).fetchall()
+        return [row[0] for row in rows]
+
     def board(self, q: BoardQuery) -> dict[str, Any]:
         now = self.clock()
         at = utc_text(now)

@@ -64,6 +64,7 @@ GroupBy = Literal[
     "team",
     "demand",
     "mood",
+    "policy_version",
     "day",
     "week",
     "month",
@@ -78,6 +79,7 @@ FIELD_OF = {
     "team": "team",
     "demand": "demand",
     "mood": "mood",
+    "policy_version": "policy_version",
 }
 # The rates the policy sets goals for (`[goals]`): the figure, and the goal's key.
 GOALS = {"fcr_rate": "first_contact_resolution", "csat": "satisfaction"}
@@ -129,6 +131,7 @@ class Facts:
     ticket_id: str = ""
     number: str | None = None
     closed_at: datetime | None = None  # the last close (while closed)
+    policy_version: str | None = None  # the policy that set the ticket's targets
 
 
 # ---- the math: pure functions ---------------------------------------------------------
@@ -318,6 +321,7 @@ COLUMNS = (
     "demand",
     "mood",
     "dimensions",
+    "policy_version",
 )
 
 
@@ -403,4 +407,5 @@ def _facts(row: dict[str, Any], targets: list[tuple[str, str | None]], now: str)
         demand=row["demand"],
         mood=row["mood"],
         dimensions=json.loads(row["dimensions"]) if row["dimensions"] else None,
+        policy_version=row["policy_version"] or "unknown",
     )

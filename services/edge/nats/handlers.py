@@ -18,9 +18,17 @@ from pydantic import ValidationError
 
 from domain.errors import TicketError
 from services.application.commands import CommandService
-from services.application.messages import COMMANDS, Forget, HistoryQuery, TicketQuery, reason_of
+from services.application.messages import (
+    COMMANDS,
+    Forget,
+    HistoryQuery,
+    Replan,
+    TicketQuery,
+    reason_of,
+)
 from services.application.problem_messages import PROBLEM_COMMANDS, EvaluateAction, ProblemQuery
 from services.application.problems import ProblemService
+from services.application.replanning import Replanner
 from services.automation.effects import Effects
 from services.edge.nats.logins import as_login
 from services.readside.audit import AuditQuery
@@ -93,6 +101,7 @@ def build_router(
     problems: ProblemService | None = None,
     effects: Effects | None = None,
     logins: Mapping[str, str] | None = None,
+    replanner: Replanner | None = None,
 ) -> NatsRouter:
     """The request/reply handlers; `answers` maps each query name to its service call.
     `logins` (with `--auth`): each login's role; the actor of a request is its login
@@ -114,6 +123,10 @@ def build_router(
         router.subscriber(f"tickets.cmd.{name}", queue=QUEUE, title=f"tickets.cmd.{name}")(
             typed(f"cmd_{name}", model, call)
         )
+    replan = lambda c: replanner.replan(c)  # type: ignore[union-attr]  # noqa: E731
+    router.subscriber("tickets.cmd.replan", queue=QUEUE, title="tickets.cmd.replan")(
+        typed("cmd_replan", Replan, replan)
+    )
     forget = lambda c: commands.forget(c)  # type: ignore[union-attr]  # noqa: E731
     router.subscriber("tickets.cmd.forget", queue=QUEUE, title="tickets.cmd.forget")(
         typed("cmd_forget", Forget, forget)
