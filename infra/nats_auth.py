@@ -6,8 +6,8 @@ block that grants them.
 | channel | `tickets.intake.>` (+ `tickets.cmd.rate`, `reopen`, `confirm` if granted) | its inbox |
 | analytics | `tickets.query.stats`, `tickets.query.tickets` | TICKETS_EVENTS |
 | agent, supervisor | `tickets.cmd.>`, `tickets.query.>` | its inbox |
-| manager | the same and `tickets.admin.rebuild` | its inbox |
-| auditor | `tickets.query.>`, `tickets.admin.rebuild` | TICKETS_EVENTS, TICKETS_DLQ |
+| manager | the same, `tickets.admin.rebuild` and `.sla_whatif` | its inbox |
+| auditor | `tickets.query.>`, `tickets.admin.rebuild`, `.sla_whatif` | TICKETS_EVENTS, DLQ |
 | system | everything (the service itself) | everything |
 
 The embedded server (`up --auth`) puts these users in one account, `TICKETS`, with the
@@ -35,6 +35,7 @@ from infra.streams import DLQ, EVENTS
 
 SERVICE_CONSUMERS = {EVENTS: ("ticketflow-read-side",)}  # infra.projector.Feed's durable
 REBUILD = "tickets.admin.rebuild"  # a projection rebuilt: roles manager, auditor (docs/contract.md)
+WHATIF = "tickets.admin.sla_whatif"  # a candidate policy tried on the record: the same roles
 # What analytics may ask: the statistics and the tickets behind each figure (no texts).
 ANALYTICS_QUERIES = ("tickets.query.stats", "tickets.query.tickets")
 
@@ -93,7 +94,7 @@ def permissions(role: str, user: str, commands: Sequence[str] = ()) -> Permissio
     if role in ("agent", "supervisor"):
         return Permissions(("tickets.cmd.>", "tickets.query.>"), inbox)
     if role == "manager":
-        return Permissions(("tickets.cmd.>", "tickets.query.>", REBUILD), inbox)
+        return Permissions(("tickets.cmd.>", "tickets.query.>", REBUILD, WHATIF), inbox)
     if role == "analytics":
         return Permissions(
             (*ANALYTICS_QUERIES, *reading(EVENTS)),
@@ -103,7 +104,7 @@ def permissions(role: str, user: str, commands: Sequence[str] = ()) -> Permissio
     if role == "auditor":
         reads = dict.fromkeys((*reading(EVENTS), *reading(DLQ)))
         return Permissions(
-            ("tickets.query.>", REBUILD, *reads),
+            ("tickets.query.>", REBUILD, WHATIF, *reads),
             (*inbox, "tickets.events.>", "tickets.dlq.>"),
             untouchable(EVENTS) + untouchable(DLQ),
         )

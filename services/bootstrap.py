@@ -13,6 +13,7 @@ does both. Among instances on one store, one leads at a time (the lease).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -69,6 +70,8 @@ from services.runtime.service import Parts, Service
 from services.runtime.settings import Role, Settings
 from services.runtime.workers import Loop, Worker
 
+log = logging.getLogger("ticketflow.service")
+
 
 def build_service(settings: Settings) -> Service:
     return Service(settings, build_desk(settings), bootstrap)
@@ -85,6 +88,12 @@ def build_desk(settings: Settings) -> TicketDesk:
 
 
 def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
+    log.info(
+        "running policy %s (%s)",
+        desk.policy.version,
+        s.policy_path or "the shipped defaults",
+        extra={"policy_version": desk.policy.version},
+    )
     relay = Relay(desk, link.js)
     read = read_side(s.store_url, desk, link.js)
     leader = leader_of(s, desk, link, relay, read)

@@ -215,10 +215,12 @@ def asyncapi() -> None:
 
 
 def announce(service: Any) -> None:
-    """What `up` prints once it serves: where programs and people find it."""
+    """What `up` prints once it serves: where programs and people find it, and the
+    policy version every target it sets will carry."""
     print(f"nats: {without_credentials(service.url)}", flush=True)
     if service.parts.http is not None:
         print(f"console: {service.parts.http.url}", flush=True)
+    print(f"policy_version: {service.desk.policy.version}", flush=True)
 
 
 async def run_service(settings: Any, announce: Callable[[Any], None]) -> int:

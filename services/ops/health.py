@@ -116,6 +116,7 @@ class Health:
             "instance": INSTANCE,
             "role": self.local.role,
             "version": version(),
+            "policy_version": self.desk.policy.version,
             "uptime_seconds": round(uptime, 3),
             "checked_at": datetime.now(UTC).isoformat(),
             "checks": checks,

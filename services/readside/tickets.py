@@ -6,7 +6,8 @@ and narrows them with the same definitions, so a list holds exactly the tickets 
 figure counts:
 - the period: tickets received in [`from`, `to`);
 - facets: `type`, `category`, `priority`, `channel`, `agent` (the last assignee),
-  `team` (the last assignee's), `demand`, `mood`, each `"none"` for a missing value as
+  `team` (the last assignee's), `demand`, `mood`, `policy_version` (the policy that
+  set the targets; `"unknown"` before versions), each `"none"` for a missing value as
   in `stats`;
   `status` `open` (not closed now) or `closed` (closed now); `closed_from`/`closed_to`:
   closed now, the last close in [`closed_from`, `closed_to`) (`closed_by_day`);
@@ -61,6 +62,7 @@ class TicketFilters(BaseModel):
     team: Facet | None = None
     demand: Facet | None = None
     mood: Facet | None = None
+    policy_version: Facet | None = None
     status: Literal["open", "closed"] | None = None
     responded: bool | None = None
     resolved: bool | None = None

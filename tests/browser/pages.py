@@ -180,3 +180,54 @@ class ProblemPage:
 
     async def verdict(self, action_id: str) -> str:
         return await self.page.locator(f"#action-{action_id} .state").inner_text()
+
+
+class WhatIfPage:
+    """The SLA what-if: a candidate policy (pasted, or a file) and a period; the job's
+    progress, then the comparison."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+
+    async def open(self) -> WhatIfPage:
+        await self.page.goto("/whatif")
+        return self
+
+    async def run(
+        self,
+        pasted: str | None = None,
+        file: tuple[str, bytes] | None = None,
+        period: tuple[str, str] | None = None,
+    ) -> WhatIfPage:
+        """Fill the form and press Run; the page it answers with (the form again with
+        the reason, or the job's page)."""
+        if pasted is not None:
+            await self.page.fill("#policy-text", pasted)
+        if file is not None:
+            name, data = file
+            await self.page.set_input_files(
+                "#policy-file", {"name": name, "mimeType": "text/plain", "buffer": data}
+            )
+        if period is not None:
+            await self.page.fill("#from", period[0])
+            await self.page.fill("#to", period[1])
+        async with self.page.expect_navigation():
+            await self.page.click("#run")
+        return self
+
+    async def problem(self) -> str:
+        return await self.page.locator("#problem").inner_text()
+
+    async def result(self, timeout: float = 30) -> WhatIfPage:
+        """Once the job's page (which reloads itself) shows the comparison."""
+        await self.page.wait_for_selector("#whatif-result", timeout=timeout * 1000)
+        return self
+
+    async def changed(self) -> list[tuple[str, str, str]]:
+        """(number, target, "recorded → what-if") of each changed outcome listed."""
+        rows = self.page.locator("#changed tbody tr")
+        found = []
+        for i in range(await rows.count()):
+            cells = await rows.nth(i).locator("td").all_inner_texts()
+            found.append((cells[0], cells[1], cells[2]))
+        return found

@@ -288,7 +288,7 @@ class TestRefusals:
             "analytics": ((200, 200, 403), {"nav-stats"}),
             "agent": ((200, 200, 200), every_page),
             "supervisor": ((200, 200, 200), every_page),
-            "auditor": ((200, 200, 200), every_page),
+            "auditor": ((200, 200, 200), every_page | {"nav-whatif"}),  # and the what-if
         }
         for role, (statuses, links) in expected.items():
             console = await signed_in(http, "X1", role)

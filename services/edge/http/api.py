@@ -37,6 +37,7 @@ from services.application.commands import CommandService
 from services.application.messages import COMMANDS, HistoryQuery, TicketQuery, reason_of
 from services.application.problem_messages import PROBLEM_COMMANDS, EvaluateAction, ProblemQuery
 from services.application.problems import ProblemService
+from services.application.whatif import SlaWhatIf, WhatIf
 from services.automation.effects import Effects
 from services.edge.http.openapi import openapi_document
 from services.edge.http.sse import server_sent
@@ -99,9 +100,10 @@ class Api:
         attempts: Attempts | None = None,
         problems: ProblemService | None = None,
         effects: Effects | None = None,
+        whatif: WhatIf | None = None,
     ) -> None:
         self.commands, self.answers, self.js, self.users = commands, answers, js, users
-        self.problems, self.effects = problems, effects
+        self.problems, self.effects, self.whatif = problems, effects, whatif
         self.closing = closing or asyncio.Event()
         self.attempts = attempts or Attempts()  # the console's too, when it shares one
         self._document = openapi_document()
@@ -126,6 +128,7 @@ class Api:
                 Route(f"/api/v1/{name}", signed_in(self._query(name)), methods=["GET"])
                 for name in LISTS
             ],
+            Route("/api/v1/admin/sla-whatif", signed_in(self.sla_whatif), methods=["POST"]),
         ]
 
     # ---- handlers: parse, call, reply ------------------------------------------------
@@ -177,6 +180,25 @@ class Api:
         else:
             reply = await asyncio.to_thread(self.problems.execute, name, command)
         return Reply(reply, headers={"ETag": f'"{reply.get("version")}"'})
+
+    async def sla_whatif(self, request: Request, actor: Actor) -> Response:
+        """`tickets.admin.sla_whatif`: the whole report at once, every changed outcome in
+        `changed` (it reads the whole store: a busy month takes about a minute)."""
+        if self.whatif is None:
+            raise ApiError("not_found", "this instance does not serve the SLA what-if")
+        body = await _json_object(request)
+        if "actor" in body:
+            raise ApiError("invalid", "actor: the actor is the signed-in user; do not send it")
+        asked = _valid(SlaWhatIf, {**body, "actor": actor.record()})
+        report = await asyncio.to_thread(self.whatif.answer, asked)
+        log.info(
+            "HTTP what-if by %s: %d tickets, %d changed outcomes, in %.2fs",
+            actor.id,
+            report["tickets"],
+            len(report["changed"]),
+            report["seconds"],
+        )
+        return Reply(report)
 
     async def intake(self, request: Request, actor: Actor) -> Response:
         if actor.role not in MAY_SUBMIT:

@@ -20,6 +20,7 @@ from services.application.problem_messages import (
     OpenProblem,
     ProblemQuery,
 )
+from services.application.whatif import SlaWhatIf
 from services.edge.nats.handlers import LISTS, QUERIES
 
 VERSION = "1.0.0"
@@ -65,6 +66,7 @@ def openapi_document() -> dict[str, Any]:
             route = f"/api/v1/problems/{{ref}}/{problem_command}"
             operation = _command(problem_command, problem_model, schemas, [PROBLEM_REF])
             paths[route] = {"post": operation}
+    paths["/api/v1/admin/sla-whatif"] = {"post": _sla_whatif(schemas)}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -153,6 +155,92 @@ def _command(
             **{code: _error(text) for code, text in ERRORS.items()},
             "413": _error(TOO_LARGE),
             "429": _limited(),
+        },
+    }
+
+
+def _sla_whatif(schemas: dict[str, Any]) -> dict[str, Any]:
+    schemas["SlaWhatIfBody"] = _schema(SlaWhatIf, schemas, drop=FROM_PATH_OR_SIGN_IN)
+    schemas["SlaWhatIfSide"] = _whatif_side()
+    outcome = {"enum": ["met", "breached", "open", "none"]}
+    change = {
+        "type": "object",
+        "required": ["number", "target", "recorded", "whatif"],
+        "properties": {
+            "number": {"type": "string"},
+            "target": {"type": "string"},
+            "recorded": outcome,
+            "whatif": outcome,
+        },
+    }
+    side = {"$ref": "#/components/schemas/SlaWhatIfSide"}
+    report = {
+        "type": "object",
+        "required": [
+            "from",
+            "to",
+            "policy_version",
+            "tickets",
+            "recorded",
+            "whatif",
+            "changed",
+            "seconds",
+        ],
+        "properties": {
+            "from": {"type": "string", "format": "date-time"},
+            "to": {"type": "string", "format": "date-time"},
+            "policy_version": {
+                "type": "object",
+                "properties": {"running": {"type": "string"}, "whatif": {"type": "string"}},
+            },
+            "tickets": {"type": "integer"},
+            "recorded": side,
+            "whatif": side,
+            "changed": {"type": "array", "items": change},
+            "seconds": {"type": "number"},
+        },
+    }
+    return {
+        "summary": "tickets.admin.sla_whatif: a candidate SLA policy replayed over a period",
+        "description": "Every ticket received in [from, to) replayed from its recorded "
+        "events under the candidate policy (TOML text, as a policy file: it overrides the "
+        "shipped defaults) and judged at `to`, beside what was recorded. Without `from` "
+        "and `to`: last calendar month. Reads only. Roles manager and auditor.",
+        "requestBody": _body("SlaWhatIfBody"),
+        "responses": {
+            "200": {"description": "the report", "content": _json(report)},
+            **{code: _error(ERRORS[code]) for code in ("400", "401", "403")},
+            "413": _error(TOO_LARGE),
+            "429": _limited(),
+        },
+    }
+
+
+def _whatif_side() -> dict[str, Any]:
+    """The outcomes of one side of a what-if (as recorded, or under the candidate)."""
+    integer = {"type": "integer"}
+    counts = {
+        "type": "object",
+        "required": ["met", "breached"],
+        "properties": {"met": integer, "breached": integer},
+    }
+    ratio = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+    group = {
+        "type": "object",
+        "additionalProperties": {
+            "type": "object",
+            "properties": {"sla_compliance": ratio, "met": integer, "breached": integer},
+        },
+    }
+    return {
+        "type": "object",
+        "properties": {
+            "sla_compliance": ratio,
+            "sla_targets": counts,
+            "targets": {"type": "object", "additionalProperties": counts},
+            "by_type": group,
+            "by_priority": group,
+            "by_team": group,
         },
     }
 

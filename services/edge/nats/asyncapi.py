@@ -15,9 +15,11 @@ from faststream.specification import AsyncAPI
 from pydantic import BaseModel, Field
 
 from services.application.messages import CHANNELS, IntakeRequest
+from services.application.whatif import SlaWhatIf
 from services.edge.nats.handlers import build_router
 from services.edge.nats.ops import ops_router
 from services.edge.nats.rebuild import SUBJECT, Rebuild
+from services.edge.nats.whatif import SUBJECT as WHATIF
 
 VERSION = "1.0.0"
 
@@ -67,6 +69,15 @@ def asyncapi_document() -> dict[str, Any]:
         "seconds"}` or an error."""
 
     broker.subscriber(SUBJECT, title=SUBJECT)(rebuild)
+
+    async def sla_whatif(request: SlaWhatIf) -> None:  # pragma: no cover - never called
+        """A candidate policy's SLA outcomes over a period beside the recorded ones (roles
+        manager, auditor, system); writes nothing. Replies `{"progress": {"phase",
+        "done", "total"}}` messages, `{"changed": [...]}` parts, then `{"ok", "from",
+        "to", "policy_version", "tickets", "recorded", "whatif", "changed_total",
+        "seconds"}` or an error."""
+
+    broker.subscriber(WHATIF, title=WHATIF)(sla_whatif)
     broker.publisher(
         "tickets.events.{event_type}.{ticket_id}",
         schema=TicketEvent,

@@ -27,6 +27,7 @@ from services.application.commands import CommandService
 from services.application.desk import utc_now
 from services.application.messages import COMMANDS, HistoryQuery, TicketQuery, reason_of
 from services.application.problems import ProblemService
+from services.application.whatif import WhatIf
 from services.automation.effects import Effects
 from services.edge.http.console import i18n
 from services.edge.http.console.access import may_ask, nav_for
@@ -36,6 +37,7 @@ from services.edge.http.console.problem_pages import ProblemPages
 from services.edge.http.console.report_pages import ReportPages
 from services.edge.http.console.sessions import COOKIE, MAX_AGE, Session, Sessions
 from services.edge.http.console.text import shown
+from services.edge.http.console.whatif_pages import WhatIfPages
 from services.edge.http.users import ROLES, Users
 from services.edge.nats.handlers import Answer
 from services.readside.board import FILTER_CHOICES
@@ -88,6 +90,7 @@ class Console:
         clock: Callable[[], datetime] = utc_now,
         problems: ProblemService | None = None,
         effects: Effects | None = None,
+        whatif: WhatIf | None = None,
     ) -> None:
         self.commands, self.answers, self.users, self.sessions = commands, answers, users, sessions
         self.live, self.categories, self.tz = live, categories, tz
@@ -105,6 +108,9 @@ class Console:
             )
             if problems is not None and effects is not None
             else None
+        )
+        self.whatif_pages = (  # /whatif
+            WhatIfPages(whatif, tz, clock, self._render, self._csrf) if whatif is not None else None
         )
         loader = jinja2.FileSystemLoader(HERE / "templates")
         # customers' words stay text: escaped, and with reordering controls made visible
@@ -126,6 +132,7 @@ class Console:
             Route("/audit", self._signed_in(self.reports.audit), methods=["GET"]),
             Route("/tickets/{number}", self._signed_in(self.ticket), methods=["GET"]),
             *self._problem_routes(),
+            *self._whatif_routes(),
             Route("/tickets/{number}/{command}", self._signed_in(self.act), methods=["POST"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
@@ -139,6 +146,16 @@ class Console:
             Route("/problems", self._signed_in(pages.open), methods=["POST"]),
             Route("/problems/{number}", self._signed_in(pages.page), methods=["GET"]),
             Route("/problems/{number}/{command}", self._signed_in(pages.act), methods=["POST"]),
+        ]
+
+    def _whatif_routes(self) -> list:
+        pages = self.whatif_pages
+        if pages is None:
+            return []
+        return [
+            Route("/whatif", self._signed_in(pages.form), methods=["GET"]),
+            Route("/whatif", self._signed_in(pages.run), methods=["POST"]),
+            Route("/whatif/jobs/{id}", self._signed_in(pages.job), methods=["GET"]),
         ]
 
     # ---- signing in and out ------------------------------------------------------------
