@@ -161,9 +161,7 @@ def test_sla_whatif_compares_a_candidate_with_the_record_and_changes_nothing(
     assert reply["tickets"] == 4
     assert set(reply["recorded"]) >= {"sla_compliance", "targets"}
     # The closed complaint took longer than a second: its resolution is breached now.
-    assert any(
-        c["target"] == "resolution" and c["whatif"] == "breached" for c in reply["changed"]
-    )
+    assert any(c["target"] == "resolution" and c["whatif"] == "breached" for c in reply["changed"])
     table = run("sla-whatif", "--policy", str(strict), *period, "--nats-url", url)
     assert table.returncode == 0 and "SLA compliance" in table.stdout, table.stderr
     with sqlite3.connect(data_dir / "tickets.db") as db:
