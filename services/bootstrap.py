@@ -122,7 +122,7 @@ def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
     whatifs = WhatIfs(link.nc, WhatIf(desk))
     front: list[Worker] = [responders, whatifs, intake_loop, *([metrics] if metrics else [])]
     if s.http_port is not None and s.role.serves:
-        front += http_edge(s, desk, link, commands, answers, read.problems, read.effects)
+        front += http_edge(s, desk, link, commands, answers, read.problems, read.effects, replanner)
     workers = role_workers(s, desk, link, relay, leader, front)
     http = next((w for w in workers if isinstance(w, HttpServer)), None)
     closers = [db.close for db in read.databases()]
@@ -137,6 +137,7 @@ def http_edge(
     answers: Mapping[str, Answer],
     problems: ProblemService,
     effects: Effects,
+    replanner: Replanner | None = None,
 ) -> list[Worker]:
     """The HTTP API and the console, on the same application as the NATS handlers: the
     console's live feed, then the server (started in this order, stopped in reverse)."""
@@ -161,6 +162,7 @@ def http_edge(
         problems,
         effects,
         whatif,
+        replanner,
     )
     routes = [*api.routes(), *console.routes()]
     server = HttpServer(s.http_host, s.http_port, routes, closing, s.http_forwarded_allow_ips)

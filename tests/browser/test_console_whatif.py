@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.policy_file import policy_from_text
 from services.application.whatif import WhatIf
 from tests.browser import screenshots
 from tests.browser.pages import LoginPage, WhatIfPage
@@ -106,3 +107,43 @@ async def test_an_agent_has_no_what_if(page, console) -> None:
     reply = await page.goto("/whatif")
     assert reply.status == 403
     assert await page.locator("#problem").inner_text() == "Your role may not see this page."
+
+
+NEXT_QUARTER = """
+[[sla]]
+clock = "wall"
+first_response = "1h"
+resolution = "48h"
+"""
+
+
+async def test_a_manager_applies_the_running_policy_to_a_ticket_and_to_every_open_one(
+    page, console, tmp_path
+) -> None:
+    first, second = [
+        await published(console, {"external_id": f"rp-{i}", "content": "退款还没到账"})
+        for i in range(2)
+    ]
+    old = console.desk.policy.version
+    console.desk.policy = policy_from_text(NEXT_QUARTER)  # the service now runs another
+    new = console.desk.policy.version
+    await LoginPage(page).sign_in("M001", role="manager")
+    await page.goto(f"/tickets/{first}")
+    assert old in await page.locator("#sla").inner_text()
+    await page.click("#replan")
+    assert await page.locator("#message").inner_text() == "Done."
+    assert new in await page.locator("#sla").inner_text()  # each target's policy column
+    timeline = await page.locator("#timeline").inner_text()
+    assert "SlaReplanned" in timeline and "to_version: " + new in timeline
+    await shot(page, tmp_path, "ticket-replanned.png")
+    await page.click("#replan")  # again: nothing to change
+    assert "Nothing to change" in await page.locator("#message").inner_text()
+
+    await page.click("#nav-whatif")
+    assert await page.locator("#running-policy").inner_text() == new
+    await page.click("#replan-open")
+    result = await page.locator("#replan-result").inner_text()
+    assert "Replanned 1 · unchanged 1" in result, result  # the first was done already
+    await shot(page, tmp_path, "whatif-replan-open.png")
+    await page.goto(f"/tickets/{second}")
+    assert new in await page.locator("#sla").inner_text()

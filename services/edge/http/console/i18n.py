@@ -37,6 +37,25 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (zh, en)
     "policy_version": ("策略版本", "Policy"),
     "policy_unknown": ("未知(记录早于策略版本)", "unknown (recorded before versions)"),
     "policy_named": ("人工约定", "named by a person"),
+    "dropped": ("已取消", "dropped"),
+    "replan": ("按现行策略重新计划", "Replan on the running policy"),
+    "replan_hint": (
+        "已达成或已超时的目标保持原记录;现行策略版本",
+        "Met or already late targets keep their record; running policy",
+    ),
+    "replan_open_title": ("把现行策略用于所有未结工单", "Apply the running policy to open tickets"),
+    "replan_open_hint": (
+        "每张未结工单的目标按现行策略重新计划(记为 SlaReplanned);已达成或已超时的目标"
+        "保持原记录,可重复执行。现行策略版本",
+        "Each open ticket's targets are replanned on the running policy (recorded as "
+        "SlaReplanned); met or already late targets keep their record; safe to run again. "
+        "Running policy",
+    ),
+    "replan_open": ("重新计划所有未结工单", "Replan every open ticket"),
+    "replan_result": (
+        "已重新计划 {replanned} 张,{unchanged} 张无需改变(策略 {version})。",
+        "Replanned {replanned} · unchanged {unchanged} · policy {version}.",
+    ),
     "nothing_open": ("没有未结工单。", "No open tickets."),
     # the ticket page: contact, attachments, links
     "erased": ("个人信息已删除", "personal data erased"),
@@ -131,6 +150,10 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (zh, en)
     "close": ("结案", "Close"),
     "resolution": ("处理结果", "Resolution"),
     "done": ("已完成。", "Done."),
+    "unchanged": (
+        "无需改变:已按现行策略计划。",
+        "Nothing to change: already on the running policy.",
+    ),
     "escalate": ("升级", "Escalate"),
     "level": ("升级至", "To"),
     "reason": ("原因", "Reason"),

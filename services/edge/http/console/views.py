@@ -22,11 +22,18 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from domain.errors import TicketError
+from domain.errors import IllegalState, TicketError
 from services.application.commands import CommandService
 from services.application.desk import utc_now
-from services.application.messages import COMMANDS, HistoryQuery, TicketQuery, reason_of
+from services.application.messages import (
+    COMMANDS,
+    HistoryQuery,
+    Replan,
+    TicketQuery,
+    reason_of,
+)
 from services.application.problems import ProblemService
+from services.application.replanning import Replanner
 from services.application.whatif import WhatIf
 from services.automation.effects import Effects
 from services.edge.http.console import i18n
@@ -70,6 +77,7 @@ FORM_FIELDS = {  # the console's forms: command -> the fields it sends
     "decline": ("reason",),
     "request_department": ("department", "ask", "due"),
     "answer_department": ("request_id", "answer"),
+    "replan": (),  # a manager applies the running policy (not a `COMMANDS` entry)
 }
 LINKED_SHOWN = 20  # linked tickets listed on a ticket's page
 CHECKBOXES = ("waiting_on_customer",)  # sent as "on" when ticked
@@ -91,8 +99,10 @@ class Console:
         problems: ProblemService | None = None,
         effects: Effects | None = None,
         whatif: WhatIf | None = None,
+        replanner: Replanner | None = None,
     ) -> None:
         self.commands, self.answers, self.users, self.sessions = commands, answers, users, sessions
+        self.replanner = replanner
         self.live, self.categories, self.tz = live, categories, tz
         self.reports = ReportPages(answers, tz, clock, self._render)  # /stats, /tickets, /audit
         self.problem_pages = (
@@ -154,6 +164,7 @@ class Console:
             return []
         return [
             Route("/whatif", self._signed_in(pages.form), methods=["GET"]),
+            Route("/replan", self._signed_in(self.replan_open), methods=["POST"]),
             Route("/whatif", self._signed_in(pages.run), methods=["POST"]),
             Route("/whatif/jobs/{id}", self._signed_in(pages.job), methods=["GET"]),
         ]
@@ -273,6 +284,8 @@ class Console:
             "message": request.query_params.get("msg", ""),
             "forms": FORM_FIELDS,
             "departments": self.commands.desk.policy.departments,
+            "running_policy": self.commands.desk.policy.version,
+            "may_replan": self.replanner is not None,
             "reason": classification_reason(history["events"], ticket["version"]),
             "linked": await self._numbers_of(ticket["linked"][:LINKED_SHOWN], session),
             "problems": await self._problems_of(ticket["ticket_id"], session),
@@ -324,6 +337,8 @@ class Console:
         if name == "assign":
             body["collaborators"] = []
         try:
+            if name == "replan":
+                return await self._replan(number, session)
             command = COMMANDS[name].model_validate(body)
             reply = await asyncio.to_thread(self.commands.execute, name, command)
             if name == "reveal_contact":  # shown on this answer, not put in the redirect
@@ -334,6 +349,28 @@ class Console:
         except TicketError as e:
             outcome = "conflict" if e.code == "conflict" else f"{e.code}: {e.message}"
         return RedirectResponse(f"/tickets/{quote(number)}?msg={quote(outcome)}", 303)
+
+    async def _replan(self, number: str, session: Session) -> Response:
+        """The running policy applied to this ticket (`tickets.cmd.replan`)."""
+        if self.replanner is None:
+            raise IllegalState("replanning is not offered here")
+        command = Replan.model_validate({"number": number, "actor": session.actor.record()})
+        reply = await asyncio.to_thread(self.replanner.replan, command)
+        outcome = "done" if reply["replanned"] else "unchanged"
+        return RedirectResponse(f"/tickets/{quote(number)}?msg={quote(outcome)}", 303)
+
+    async def replan_open(self, request: Request, session: Session) -> Response:
+        """`/replan`: the running policy applied to every open ticket (managers)."""
+        await self._csrf(request, session)
+        if self.replanner is None:
+            return self._render(request, "problem.html", {"problem": "replan"}, session, 404)
+        try:
+            command = Replan.model_validate({"all_open": True, "actor": session.actor.record()})
+            reply = await asyncio.to_thread(self.replanner.replan, command)
+        except TicketError as e:
+            return RedirectResponse(f"/whatif?msg={quote(f'{e.code}: {e.message}')}", 303)
+        counts = f"replanned={reply['replanned']}&unchanged={reply['unchanged']}"
+        return RedirectResponse(f"/whatif?{counts}&version={reply['policy_version']}", 303)
 
     # ---- the parts every view shares -----------------------------------------------------
 

@@ -241,7 +241,18 @@ class WhatIfPages:
         policy: str = "",
         status: int = 200,
     ) -> Response:
-        context = {"problem": problem, "period": period, "policy": policy}
+        context = {
+            "problem": problem,
+            "period": period,
+            "policy": policy,
+            "message": request.query_params.get("msg", ""),
+            "replanned": {
+                k: request.query_params[k]
+                for k in ("replanned", "unchanged", "version")
+                if k in request.query_params
+            },
+            "running_policy": self.jobs.whatif.desk.policy.version,
+        }
         return self.render(request, "whatif.html", context, session, status)
 
     def _refused(self, request: Request, session: Session) -> Response | None:
