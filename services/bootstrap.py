@@ -145,7 +145,9 @@ def http_edge(
     users, attempts = Users(s.auth), Attempts()  # one budget of failed sign-ins for both
     closing = asyncio.Event()  # set first when the server stops: open streams end
     whatif = WhatIf(desk)
-    api = Api(commands, answers, link.js, users, closing, attempts, problems, effects, whatif)
+    api = Api(
+        commands, answers, link.js, users, closing, attempts, problems, effects, whatif, replanner
+    )
     sessions = Sessions(desk.env.get("CIPHER_KEY") or "", attempts=attempts)
     live = Live(link.js, closing)
     tz, tree = desk.policy.business_calendar.tz, desk.policy.classification.categories

@@ -12,6 +12,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from infra.policy_file import policy_from_text
 from services.runtime.service import Service
 from tests.integration.test_http_api import AGENT, submitted
 
@@ -94,3 +95,23 @@ class TestTheWhatIfOverHttp:
             assert reply.status_code == 403, who
             assert reply.json()["error"]["code"] == "forbidden"
         assert (await api.post(PATH, json={"policy": ONE_SECOND})).status_code == 401
+
+
+class TestReplanningOverHttp:
+    async def test_a_manager_replans_one_ticket_then_every_open_one(self, api, service) -> None:
+        first, second = await tickets(api, 2)
+        service.desk.policy = policy_from_text(ONE_SECOND.replace('"1s"', '"48h"'))
+        one = await api.post(f"/tickets/{first}/replan", json={}, auth=MANAGER)
+        assert one.status_code == 200, one.text
+        assert one.json()["replanned"] is True
+        assert one.json()["policy_version"] == service.desk.policy.version
+        every = await api.post("/admin/replan", json={"all_open": True}, auth=MANAGER)
+        assert every.status_code == 200, every.text
+        assert every.json()["numbers"] == [second]  # the first is on the policy already
+        again = await api.post(f"/tickets/{first}/replan", json={}, auth=MANAGER)
+        assert again.json()["replanned"] is False
+
+    async def test_an_agent_may_not_replan(self, api) -> None:
+        [number] = await tickets(api, 1)
+        reply = await api.post(f"/tickets/{number}/replan", json={}, auth=AGENT)
+        assert reply.status_code == 403

@@ -34,9 +34,10 @@ from domain.errors import TicketError
 from domain.ticket import ticket_id_for
 from infra.stream_seek import first_after
 from services.application.commands import CommandService
-from services.application.messages import COMMANDS, HistoryQuery, TicketQuery, reason_of
+from services.application.messages import COMMANDS, HistoryQuery, Replan, TicketQuery, reason_of
 from services.application.problem_messages import PROBLEM_COMMANDS, EvaluateAction, ProblemQuery
 from services.application.problems import ProblemService
+from services.application.replanning import Replanner
 from services.application.whatif import SlaWhatIf, WhatIf
 from services.automation.effects import Effects
 from services.edge.http.openapi import openapi_document
@@ -101,7 +102,9 @@ class Api:
         problems: ProblemService | None = None,
         effects: Effects | None = None,
         whatif: WhatIf | None = None,
+        replanner: Replanner | None = None,
     ) -> None:
+        self.replanner = replanner
         self.commands, self.answers, self.js, self.users = commands, answers, js, users
         self.problems, self.effects, self.whatif = problems, effects, whatif
         self.closing = closing or asyncio.Event()
@@ -129,6 +132,7 @@ class Api:
                 for name in LISTS
             ],
             Route("/api/v1/admin/sla-whatif", signed_in(self.sla_whatif), methods=["POST"]),
+            Route("/api/v1/admin/replan", signed_in(self.replan_open), methods=["POST"]),
         ]
 
     # ---- handlers: parse, call, reply ------------------------------------------------
@@ -155,11 +159,22 @@ class Api:
 
     async def command(self, request: Request, actor: Actor) -> Response:
         name = request.path_params["command"]
+        if name == "replan" and self.replanner is not None:
+            return await self._replan(request, actor, _ref(request))
         if name not in COMMANDS:
             raise ApiError("not_found", f"no command {name!r}; known: {', '.join(COMMANDS)}")
         command = await _command(request, actor, COMMANDS[name], _ref(request))
         reply = await asyncio.to_thread(self.commands.execute, name, command)
         return Reply(reply, headers={"ETag": f'"{reply.get("version")}"'})
+
+    async def replan_open(self, request: Request, actor: Actor) -> Response:
+        """`tickets.cmd.replan` with `"all_open": true`: every open ticket."""
+        return await self._replan(request, actor, {})
+
+    async def _replan(self, request: Request, actor: Actor, ref: dict[str, str]) -> Response:
+        assert self.replanner is not None
+        command = await _command(request, actor, Replan, ref)
+        return Reply(await asyncio.to_thread(self.replanner.replan, command))
 
     async def problem(self, request: Request, actor: Actor) -> Response:
         query = {**_params(request, ProblemQuery), **_problem_ref(request), "actor": actor.record()}

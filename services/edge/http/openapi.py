@@ -12,6 +12,7 @@ from services.application.messages import (
     COMMANDS,
     HistoryQuery,
     IntakeRequest,
+    Replan,
     TicketQuery,
 )
 from services.application.problem_messages import (
@@ -67,6 +68,8 @@ def openapi_document() -> dict[str, Any]:
             operation = _command(problem_command, problem_model, schemas, [PROBLEM_REF])
             paths[route] = {"post": operation}
     paths["/api/v1/admin/sla-whatif"] = {"post": _sla_whatif(schemas)}
+    paths["/api/v1/tickets/{ref}/replan"] = {"post": _command("replan", Replan, schemas)}
+    paths["/api/v1/admin/replan"] = {"post": _command("replan", Replan, schemas, [])}
     return {
         "openapi": "3.1.0",
         "info": {
