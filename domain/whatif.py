@@ -21,9 +21,8 @@ Pure: no clock, no IO. The caller reads the events and sums the `TicketOutcome`s
 
 from __future__ import annotations
 
-import copy
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,6 +33,14 @@ from domain.ticket import ANSWERED_BY_CUSTOMER_UPDATE, Ticket, department_target
 
 NOT_COUNTED = frozenset({"confirmation"})  # the customer's window, not a service target
 REPLANNED = frozenset({"Classified", "ImpactRaised"})  # a new plan replaces the targets
+# The target each kind of event meets; a customer-visible update meets several.
+MEETS = {
+    "Assigned": "assignment",
+    "Acknowledged": "acknowledge",
+    "Analysed": "analysis",
+    "FollowedUp": "follow_up",
+}
+ANSWERED_BY_UPDATE = (*ANSWERED_BY_CUSTOMER_UPDATE, "update_every")
 
 
 # ---- the targets each recorded event would have set under the candidate -----------------
@@ -42,48 +49,63 @@ REPLANNED = frozenset({"Classified", "ImpactRaised"})  # a new plan replaces the
 def retarget(event: Any, t: Ticket, planner: Planner) -> Any:
     """The event as it would have been recorded under `planner`'s policy: the same
     fact, with the targets that policy sets (`t` is the ticket just before it)."""
-    kind, at = type(event).__name__, event.timestamp
-    if kind == "Classified":
-        facts = Facts(
-            event.type, event.category, event.priority, event.urgency, event.impact, t.channel
-        )
-        sla = planner.classified(t, facts, at)
-    elif kind == "ImpactRaised":
-        sla = planner.classified(t, facts_of(t, impact=event.impact, priority=event.priority), at)
-    elif kind == "Assigned":
-        sla = planner.assigned(t, at)
-    elif kind == "ProgressUpdated":
-        resumes = t.status == "waiting_on_customer" and not event.waiting_on_customer
-        to_customer = event.visibility == "customer"
-        sla = planner.updated(t, at, resumes=resumes, to_customer=to_customer)
-        if "promised_feedback" in event.sla:  # a time someone promised: no policy's
-            sla["promised_feedback"] = event.sla["promised_feedback"]
-    elif kind == "Declined":
-        sla = planner.declined(t, at)
-    elif kind == "CustomerReplied":
-        sla = planner.replied(t, at)
-    elif kind == "DepartmentRequested":
-        sla = {k: v for k, v in event.sla.items() if k.startswith("department:")}
-        sla.update(planner.transferred(t, at))
-    elif kind == "SuggestionBatched":
-        sla = planner.batched(t, at)
-    elif kind == "Closed":
-        sla = planner.closed(t, at)
-    elif kind == "Reopened":
-        sla = planner.reopened(t, at)
-    elif kind == "SlaReplanned":
-        new, dropped = planner.replanned(t, at)
+    kind = type(event).__name__
+    if kind == "SlaReplanned":  # its targets are `new` and `dropped`, not `sla`
+        new, dropped = planner.replanned(t, event.timestamp)
         withdrawn = [k for k in t.escalated_targets if k.partition("@")[0] in set(dropped)]
         return _with(event, new=new, dropped=dropped, withdrawn=withdrawn)
-    else:
+    targets = _RETARGET.get(kind)
+    if targets is None:  # an event that sets no targets
         return event
-    return _with(event, sla=sla)
+    return _with(event, sla=targets(event, t, planner, event.timestamp))
+
+
+def _classified(event: Any, t: Ticket, planner: Planner, at: datetime) -> dict:
+    facts = Facts(
+        event.type, event.category, event.priority, event.urgency, event.impact, t.channel
+    )
+    return planner.classified(t, facts, at)
+
+
+def _impact_raised(event: Any, t: Ticket, planner: Planner, at: datetime) -> dict:
+    return planner.classified(t, facts_of(t, impact=event.impact, priority=event.priority), at)
+
+
+def _progress_updated(event: Any, t: Ticket, planner: Planner, at: datetime) -> dict:
+    resumes = t.status == "waiting_on_customer" and not event.waiting_on_customer
+    to_customer = event.visibility == "customer"
+    sla = planner.updated(t, at, resumes=resumes, to_customer=to_customer)
+    if "promised_feedback" in event.sla:  # a time someone promised: no policy's
+        sla["promised_feedback"] = event.sla["promised_feedback"]
+    return sla
+
+
+def _department_requested(event: Any, t: Ticket, planner: Planner, at: datetime) -> dict:
+    sla = {k: v for k, v in event.sla.items() if k.startswith("department:")}
+    sla.update(planner.transferred(t, at))
+    return sla
+
+
+# The targets each kind of event sets under a policy (by the event's class name).
+_RETARGET: dict[str, Callable[[Any, Ticket, Planner, datetime], dict]] = {
+    "Classified": _classified,
+    "ImpactRaised": _impact_raised,
+    "Assigned": lambda event, t, planner, at: planner.assigned(t, at),
+    "ProgressUpdated": _progress_updated,
+    "Declined": lambda event, t, planner, at: planner.declined(t, at),
+    "CustomerReplied": lambda event, t, planner, at: planner.replied(t, at),
+    "DepartmentRequested": _department_requested,
+    "SuggestionBatched": lambda event, t, planner, at: planner.batched(t, at),
+    "Closed": lambda event, t, planner, at: planner.closed(t, at),
+    "Reopened": lambda event, t, planner, at: planner.reopened(t, at),
+}
 
 
 def _with(event: Any, **fields: Any) -> Any:
-    changed = copy.copy(event)
-    for name, value in fields.items():
-        object.__setattr__(changed, name, value)
+    """A copy of the (frozen) event with some fields replaced: what `copy.copy` and
+    `object.__setattr__` would make, built the way the library builds a decoded event."""
+    changed = object.__new__(type(event))
+    object.__setattr__(changed, "__dict__", {**event.__dict__, **fields})
     return changed
 
 
@@ -107,11 +129,9 @@ def apply(event: Any, t: Ticket | None) -> Ticket:
 # ---- judging target instances ------------------------------------------------------------
 
 
-@dataclass
-class _Instance:
-    started_at: datetime | None
-    due: datetime | None
-    met_at: datetime | None = None
+# One target instance: (started_at, due, met_at). A plain tuple of instants: cheaper to
+# make and to replace than an object, and the garbage collector does not track it.
+_Instance = tuple[datetime | None, datetime | None, datetime | None]
 
 
 def judge(due: datetime | None, met_at: datetime | None, now: datetime) -> bool | None:
@@ -123,13 +143,15 @@ def judge(due: datetime | None, met_at: datetime | None, now: datetime) -> bool 
     return False if due < now else None
 
 
-@dataclass
 class Tally:
     """One ticket's target instances, as the statistics count them."""
 
-    live: dict[str, _Instance] = field(default_factory=dict)
-    on_time: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    breached: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    __slots__ = ("breached", "live", "on_time")
+
+    def __init__(self) -> None:
+        self.live: dict[str, _Instance] = {}
+        self.on_time: dict[str, int] = {}
+        self.breached: dict[str, int] = {}
 
     def follow(self, event: Any, paused_at: datetime | None) -> None:
         """Count `event`; `paused_at`: when the ticket's wait on the customer began, if
@@ -137,35 +159,28 @@ class Tally:
         kind, at = type(event).__name__, event.timestamp
         clock = paused_at or at
         if kind in REPLANNED:
-            met = {k: i.met_at for k, i in self.live.items() if i.met_at and k in event.sla}
+            met = {k: i[2] for k, i in self.live.items() if i[2] and k in event.sla}
             self.live = {}
             for name, target in event.sla.items():
                 if name not in NOT_COUNTED:
-                    self.live[name] = _Instance(
-                        target.get("started_at"), target.get("due"), met.get(name)
-                    )
+                    self.live[name] = (target.get("started_at"), target.get("due"), met.get(name))
             return
-        if kind == "Assigned":
-            self._meet("assignment", clock)
-        elif kind == "Acknowledged":
-            self._meet("acknowledge", clock)
+        meets = MEETS.get(kind)
+        if meets is not None:
+            self._meet(meets, clock)
         elif kind == "ProgressUpdated" and event.visibility == "customer":
-            for name in (*ANSWERED_BY_CUSTOMER_UPDATE, "update_every"):
+            for name in ANSWERED_BY_UPDATE:
                 self._meet(name, clock, running=True)
-        elif kind == "Analysed":
-            self._meet("analysis", clock)
         elif kind == "DepartmentAnswered":
             self._meet(department_target(event.request_id), clock)
-        elif kind == "FollowedUp":
-            self._meet("follow_up", clock)
         elif kind == "Closed":
             for name in list(self.live):
                 self._meet(name, clock)
         elif kind == "SlaReplanned":
             for name in event.dropped:
                 old = self.live.pop(name, None)
-                if old is not None and old.started_at is not None:
-                    self._count(name, judge(old.due, old.met_at, clock))
+                if old is not None and old[0] is not None:
+                    self._count(name, judge(old[1], old[2], clock))
             self._start(event.new, clock)
             return
         sla = getattr(event, "sla", None)
@@ -174,11 +189,11 @@ class Tally:
 
     def _meet(self, name: str, at: datetime, running: bool = False) -> None:
         instance = self.live.get(name)
-        if instance is None or instance.met_at is not None:
+        if instance is None or instance[2] is not None:
             return
-        if running and instance.started_at is None:
+        if running and instance[0] is None:
             return
-        instance.met_at = at
+        self.live[name] = (instance[0], instance[1], at)
 
     def _start(self, targets: Mapping[str, dict], clock: datetime) -> None:
         """(Re)start targets; a started instance replaced is judged now. The same start
@@ -188,15 +203,15 @@ class Tally:
                 continue
             old = self.live.get(name)
             start = target.get("started_at")
-            if old and old.started_at is not None and (old.met_at or old.started_at != start):
-                self._count(name, judge(old.due, old.met_at, clock))
-            self.live[name] = _Instance(start, target.get("due"))
+            if old and old[0] is not None and (old[2] or old[0] != start):
+                self._count(name, judge(old[1], old[2], clock))
+            self.live[name] = (start, target.get("due"), None)
 
     def _count(self, name: str, outcome: bool | None) -> None:
         if outcome is True:
-            self.on_time[name] += 1
+            self.on_time[name] = self.on_time.get(name, 0) + 1
         elif outcome is False:
-            self.breached[name] += 1
+            self.breached[name] = self.breached.get(name, 0) + 1
 
     def judged(self, now: datetime, paused_at: datetime | None) -> dict[str, tuple[int, int]]:
         """Per target: (on time, breached), the running instances judged at `now` (or
@@ -206,8 +221,8 @@ class Tally:
             name: (self.on_time.get(name, 0), self.breached.get(name, 0))
             for name in {*self.on_time, *self.breached}
         }
-        for name, instance in self.live.items():
-            outcome = judge(instance.due, instance.met_at, clock)
+        for name, (_, due, met_at) in self.live.items():
+            outcome = judge(due, met_at, clock)
             on_time, late = result.get(name, (0, 0))
             result[name] = (on_time + (outcome is True), late + (outcome is False))
         return result
@@ -236,6 +251,8 @@ class TicketOutcome:
     mismatches: int  # events whose replayed targets differ from the recorded ones
 
     def changed(self) -> list[dict[str, str]]:
+        if self.recorded == self.whatif:  # most tickets: nothing to compare name by name
+            return []
         rows = []
         for name in sorted({*self.recorded, *self.whatif}):
             before = outcome_of(self.recorded.get(name))
@@ -247,37 +264,67 @@ class TicketOutcome:
         return rows
 
 
+class Replay:
+    """One ticket replayed an event at a time, as recorded and under `planner`'s
+    policy (`replay_ticket`, fed from a pass over the log: the events of one ticket
+    come in order, the first its `Received`). Events after `as_of` are not applied;
+    `wants_more` turns false at the first of them, so the caller need not decode the
+    rest."""
+
+    __slots__ = ("as_of", "mismatches", "planner", "recorded", "t", "wants_more", "whatif")
+
+    def __init__(self, planner: Planner, as_of: datetime) -> None:
+        self.planner, self.as_of = planner, as_of
+        self.t: Ticket | None = None
+        self.recorded, self.whatif = Tally(), Tally()
+        self.mismatches = 0
+        self.wants_more = True
+
+    def add(self, event: Any) -> None:
+        if not self.wants_more:
+            return
+        if event.timestamp > self.as_of:
+            self.wants_more = False
+            return
+        t = self.t
+        if t is None:
+            self.t = apply(event, None)
+            return
+        replayed = retarget(event, t, self.planner)
+        if replayed is not event and targets_set(replayed) != targets_set(event):
+            self.mismatches += 1
+        paused_at = t.paused_at
+        self.recorded.follow(event, paused_at)
+        self.whatif.follow(replayed, paused_at)
+        replayed.apply(t)  # `apply`, inline
+        t.version = replayed.originator_version
+
+    def outcome(self) -> TicketOutcome:
+        t = self.t
+        assert t is not None, "a ticket's events begin with its Received"
+        return TicketOutcome(
+            number=t.number,
+            type=t.type,
+            priority=t.priority,
+            assignee=t.assignee,
+            recorded=self.recorded.judged(self.as_of, t.paused_at),
+            whatif=self.whatif.judged(self.as_of, t.paused_at),
+            mismatches=self.mismatches,
+        )
+
+
 def replay_ticket(events: Iterable[Any], planner: Planner, as_of: datetime) -> TicketOutcome:
     """One ticket's events (in order, the first its `Received`), as recorded and under
     `planner`'s policy, each judged at `as_of`; events after `as_of` are not applied.
 
     One replay serves both: the targets differ, but the ticket's course (its status,
     its waits on the customer, its assignee) is the recorded one in both."""
-    t: Ticket | None = None
-    recorded, whatif = Tally(), Tally()
-    mismatches = 0
+    replay = Replay(planner, as_of)
     for event in events:
-        if event.timestamp > as_of:
+        replay.add(event)
+        if not replay.wants_more:
             break
-        if t is None:
-            t = apply(event, None)
-            continue
-        replayed = retarget(event, t, planner)
-        if replayed is not event and targets_set(replayed) != targets_set(event):
-            mismatches += 1
-        recorded.follow(event, t.paused_at)
-        whatif.follow(replayed, t.paused_at)
-        apply(replayed, t)
-    assert t is not None, "a ticket's events begin with its Received"
-    return TicketOutcome(
-        number=t.number,
-        type=t.type,
-        priority=t.priority,
-        assignee=t.assignee,
-        recorded=recorded.judged(as_of, t.paused_at),
-        whatif=whatif.judged(as_of, t.paused_at),
-        mismatches=mismatches,
-    )
+    return replay.outcome()
 
 
 # ---- many tickets -------------------------------------------------------------------------
@@ -293,11 +340,13 @@ class _Side:
     )
 
     def add(self, counts: dict[str, tuple[int, int]], keys: dict[str, str]) -> None:
-        on_time = sum(c[0] for c in counts.values())
-        late = sum(c[1] for c in counts.values())
+        on_time = late = 0
         for name, (met, breached) in counts.items():
-            self.targets[name][0] += met
-            self.targets[name][1] += breached
+            total = self.targets[name]
+            total[0] += met
+            total[1] += breached
+            on_time += met
+            late += breached
         for dimension, key in (("overall", ""), *keys.items()):
             total = self.groups[dimension][key]
             total[0] += on_time
