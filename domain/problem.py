@@ -43,7 +43,7 @@ LOWER_IS_BETTER = frozenset(
         "escalations",
     }
 )
-HIGHER_IS_BETTER = frozenset({"sla_compliance", "fcr_rate", "csat"})
+HIGHER_IS_BETTER = frozenset({"sla_compliance", "fcr_rate", "csat", "self_service_rate"})
 METRICS = LOWER_IS_BETTER | HIGHER_IS_BETTER
 SCOPES = ("category", "type", "channel", "team")
 VERDICTS = ("pending", "effective", "improved", "not_effective")

@@ -35,6 +35,13 @@ MAY_SEND: dict[str, frozenset[str]] = {
     "update_action": frozenset({"agent", "supervisor", "manager"}),
     "close_problem": frozenset({"supervisor", "manager"}),
     "evaluate_action": frozenset({"supervisor", "manager"}),
+    # the knowledge base: supervisors and managers keep it; agents answer with it and
+    # turn cases into drafts; a channel reports what its self-service page solved
+    "publish_article": frozenset({"supervisor", "manager"}),
+    "retire_article": frozenset({"supervisor", "manager"}),
+    "draft_article": frozenset({"agent", "supervisor", "manager"}),
+    "answer_with_article": frozenset({"agent", "supervisor", "manager"}),
+    "self_served": frozenset({"channel"}),
 }
 
 
@@ -52,6 +59,9 @@ MAY_ASK: dict[str, frozenset[str]] = {
     "tickets": READERS | {"analytics"},
     "problem": READERS,
     "problems": READERS,
+    "suggest_articles": READERS | {"channel"},
+    "article": READERS | {"analytics"},
+    "articles": READERS | {"analytics"},
 }
 
 

@@ -175,10 +175,12 @@ class Ticket(Aggregate):
 
     class ProgressUpdated(Event):
         """v2: `attachments` (evidence: `{"name", "url"}` each); a v1 event has none.
+        v3: `article`, the knowledge-base article the note was taken from
+        (`{"article_id", "number", "version", "title", "reply"}`), else None.
         A customer-visible update answers the first response, a transferred request and
         a promise made earlier; its `sla` may start a new promise (`promised_feedback`)."""
 
-        class_version = 2
+        class_version = 3
         number: str
         note: str
         visibility: str
@@ -188,11 +190,16 @@ class Ticket(Aggregate):
         sla: dict  # targets (re)started or shifted by this update (cadence, pause, promise)
         attachments: list
         compensation: float | None  # promised to the customer, in the policy's currency
+        article: dict | None  # the article answered with
 
         @staticmethod
         def upcast_v1_v2(state: dict) -> None:
             state["attachments"] = []
             state["compensation"] = None
+
+        @staticmethod
+        def upcast_v2_v3(state: dict) -> None:
+            state["article"] = None
 
         def apply(self, t: Ticket) -> None:
             if self.visibility == "customer":
@@ -699,6 +706,7 @@ class Ticket(Aggregate):
         at: datetime,
         attachments: list[dict] | None = None,
         compensation: float | None = None,
+        article: dict | None = None,
     ) -> None:
         self._require_open("update")
         self._record(
@@ -713,6 +721,7 @@ class Ticket(Aggregate):
             sla=sla,
             attachments=list(attachments or []),
             compensation=compensation,
+            article=article,
         )
 
     def escalate(

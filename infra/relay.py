@@ -37,6 +37,7 @@ from eventsourcing.utils import get_topic
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from domain.article import Article
 from domain.event_data import Reveal, event_data, event_name, no_keys
 from domain.problem import Problem
 from domain.ticket import Ticket, event_digest
@@ -55,10 +56,21 @@ def _event_topics(aggregate: type) -> frozenset[str]:
     )
 
 
-# What goes to TICKETS_EVENTS: every ticket's and every problem's events (not the
-# bookkeeping of ticket numbers or personal-data keys).
+# What goes to TICKETS_EVENTS: every ticket's, problem's and article's events (not the
+# bookkeeping of ticket numbers or personal-data keys, nor snapshots).
+TICKET_TOPICS = _event_topics(Ticket)
 PROBLEM_TOPICS = _event_topics(Problem)
-PUBLISHED_TOPICS = _event_topics(Ticket) | PROBLEM_TOPICS
+ARTICLE_TOPICS = _event_topics(Article)
+PUBLISHED_TOPICS = TICKET_TOPICS | PROBLEM_TOPICS | ARTICLE_TOPICS
+
+
+def kind_of(topic: str) -> str:
+    """The aggregate a stored event's topic belongs to, as its CloudEvents type names it."""
+    if topic in PROBLEM_TOPICS:
+        return "problem"
+    return "article" if topic in ARTICLE_TOPICS else "ticket"
+
+
 ACK_TIMEOUT = 10.0  # publish_async futures never time out by themselves
 ATOMIC_MAX = 1000  # nats-server's limit of messages in one atomic batch
 
@@ -88,7 +100,7 @@ def to_outgoing(app: Application, notification: Notification) -> Outgoing:
         sequence=notification.id,
         data=event_data(event, _reveal(app), names=True),
         schema_version=getattr(type(event), "class_version", 1),
-        kind="problem" if notification.topic in PROBLEM_TOPICS else "ticket",
+        kind=kind_of(notification.topic),
         digest=event_digest(event),
     )
     return Outgoing(

@@ -28,6 +28,7 @@ from infra.readdb import Tx
 from projections.base import Projection, event_kind, utc_text
 
 TICKETS, TARGETS = "stats_tickets", "stats_sla_targets"
+SELF_SERVICE = "stats_self_service"  # one row per self-service report
 # Not a service target: the customer's confirmation window after closing.
 NOT_COUNTED = frozenset({"confirmation"})
 TABLES = (
@@ -45,6 +46,10 @@ TABLES = (
     f"""CREATE TABLE IF NOT EXISTS {TARGETS} (
         ticket_id TEXT NOT NULL, target TEXT NOT NULL, started_at TEXT, due TEXT,
         met_at TEXT, PRIMARY KEY (ticket_id, target))""",
+    f"""CREATE TABLE IF NOT EXISTS {SELF_SERVICE} (
+        report_id TEXT PRIMARY KEY, article_id TEXT NOT NULL, at TEXT NOT NULL,
+        channel TEXT, category TEXT, solved BIGINT NOT NULL)""",
+    f"CREATE INDEX IF NOT EXISTS {SELF_SERVICE}_at ON {SELF_SERVICE} (at)",
 )
 
 
@@ -67,10 +72,10 @@ def judge(due: str | None, met_at: str | None, now: str) -> bool | None:
 class Statistics(Projection):
     name = "stats"
     # 2: the ticket's number (the console's ticket lists); 3: demand, mood, ...;
-    # 4: the policy version that set the ticket's targets
-    version = 4
+    # 4: the policy version that set the ticket's targets; 5: self-service reports
+    version = 5
     tables = TABLES
-    table_names = (TICKETS, TARGETS)
+    table_names = (TICKETS, TARGETS, SELF_SERVICE)
 
     def __init__(self, agent_teams: dict[str, str]) -> None:
         self.agent_teams = dict(agent_teams)  # agent id -> team; others have no team
@@ -79,6 +84,21 @@ class Statistics(Projection):
         kind, at = event_kind(event), utc_text(event["time"])
         if kind == "Received":  # the number travels in the envelope, beside the data
             self._Received(tx, event["subject"], event["data"], at, event.get("ticketnumber"))
+            return
+        if kind == "ArticleSelfServed":  # a consultation answered without a ticket
+            data = event["data"]
+            tx.execute(
+                f"INSERT INTO {SELF_SERVICE} (report_id, article_id, at, channel, category, "
+                "solved) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (report_id) DO NOTHING",
+                (
+                    event["id"],
+                    event["subject"],
+                    at,
+                    data["channel"],
+                    data["category"],
+                    int(bool(data["solved"])),
+                ),
+            )
             return
         handler = getattr(self, f"_{kind}", None)
         if handler:

@@ -24,9 +24,10 @@ from infra.lease import Lease
 from infra.metrics_http import MetricsServer
 from infra.projector import Feed, Projector
 from infra.readdb import ReadDB
-from infra.relay import PROBLEM_TOPICS, PUBLISHED_TOPICS, Relay
+from infra.relay import TICKET_TOPICS, Relay
 from infra.store import store_env
 from infra.streams import INTAKE_DURABLE
+from services.application.articles import KnowledgeBase
 from services.application.commands import CommandService
 from services.application.desk import TicketDesk, utc_now
 from services.application.problems import ProblemService
@@ -55,6 +56,7 @@ from services.edge.nats.responders import Responders
 from services.edge.nats.whatif import WhatIfs
 from services.ops.health import Health, Local, leader_facts
 from services.ops.metrics import Counters, Ops
+from services.readside.articles import ArticleShelf
 from services.readside.audit import AuditService
 from services.readside.board import BoardService
 from services.readside.problems import ProblemsService
@@ -112,7 +114,9 @@ def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
     commands, answers = CommandService(desk), read.answers()  # every edge calls these
     replanner = Replanner(desk, read.board.open_tickets)
     routers = [
-        build_router(commands, answers, read.problems, read.effects, link.logins, replanner),
+        build_router(
+            commands, answers, read.problems, read.effects, link.logins, replanner, read.kb
+        ),
         ops_router(ops),
     ]
     responders = Responders(link.nc, link.servers, link.broker_login(), routers)
@@ -122,7 +126,7 @@ def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
     whatifs = WhatIfs(link.nc, WhatIf(desk))
     front: list[Worker] = [responders, whatifs, intake_loop, *([metrics] if metrics else [])]
     if s.http_port is not None and s.role.serves:
-        front += http_edge(s, desk, link, commands, answers, read.problems, read.effects, replanner)
+        front += http_edge(s, desk, link, commands, answers, read, replanner)
     workers = role_workers(s, desk, link, relay, leader, front)
     http = next((w for w in workers if isinstance(w, HttpServer)), None)
     closers = [db.close for db in read.databases()]
@@ -135,8 +139,7 @@ def http_edge(
     link: NatsLink,
     commands: CommandService,
     answers: Mapping[str, Answer],
-    problems: ProblemService,
-    effects: Effects,
+    read: ReadSide,
     replanner: Replanner | None = None,
 ) -> list[Worker]:
     """The HTTP API and the console, on the same application as the NATS handlers: the
@@ -145,8 +148,19 @@ def http_edge(
     users, attempts = Users(s.auth), Attempts()  # one budget of failed sign-ins for both
     closing = asyncio.Event()  # set first when the server stops: open streams end
     whatif = WhatIf(desk)
+    problems, effects = read.problems, read.effects
     api = Api(
-        commands, answers, link.js, users, closing, attempts, problems, effects, whatif, replanner
+        commands,
+        answers,
+        link.js,
+        users,
+        closing,
+        attempts,
+        problems,
+        effects,
+        whatif,
+        replanner,
+        read.kb,
     )
     sessions = Sessions(desk.env.get("CIPHER_KEY") or "", attempts=attempts)
     live = Live(link.js, closing)
@@ -178,6 +192,8 @@ class ReadSide:
 
     queries: QueryService
     problems: ProblemService
+    kb: KnowledgeBase
+    shelf: ArticleShelf
     problem_list: ProblemsService
     sla: SlaService
     board: BoardService
@@ -195,6 +211,7 @@ class ReadSide:
         held = [
             self.sla.db,
             self.problem_list.db,
+            self.shelf.db,
             self.group.db,
             self.audit.db,
             self.stats.db,
@@ -217,6 +234,9 @@ class ReadSide:
                 "tickets": TicketList(self.stats).tickets,
                 "problem": self.problems.problem,
                 "problems": self.problem_list.problems,
+                "article": self.kb.article,
+                "articles": self.shelf.articles,
+                "suggest_articles": self.shelf.suggest,
             }
         )
 
@@ -247,6 +267,8 @@ def read_side(db: str, desk: TicketDesk, js: JetStreamContext) -> ReadSide:
     return ReadSide(
         QueryService(desk, witness_of(js)),
         problems,
+        KnowledgeBase(desk),
+        ArticleShelf(ReadDB(db), desk),
         problem_list,
         sla,
         board,
@@ -263,7 +285,7 @@ def read_side(db: str, desk: TicketDesk, js: JetStreamContext) -> ReadSide:
 
 def witness_of(js: JetStreamContext) -> StreamWitness:
     """The event stream vouching for each ticket's last stored event (`history`)."""
-    names = {topic.rpartition(".")[2] for topic in PUBLISHED_TOPICS - PROBLEM_TOPICS}
+    names = {topic.rpartition(".")[2] for topic in TICKET_TOPICS}
     return StreamWitness(js, asyncio.get_running_loop(), names)
 
 

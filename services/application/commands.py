@@ -20,6 +20,7 @@ from domain.sla import Facts, fixed
 from domain.team_scope import check_scope
 from domain.ticket import Ticket, department_target
 from services.application import messages as m
+from services.application.articles import load_article
 from services.application.desk import TicketDesk
 from services.application.erasure import Eraser
 from services.application.involvement import bring_in, recipient
@@ -37,6 +38,7 @@ class CommandService:
             "assign": self._assign,
             "acknowledge": self._acknowledge,
             "update": self._update,
+            "answer_with_article": self._answer_with_article,
             "escalate": self._escalate,
             "close": self._close,
             "rate": self._rate,
@@ -177,6 +179,32 @@ class CommandService:
             at=now,
             attachments=[a.model_dump() for a in c.attachments],
             compensation=c.compensation,
+        )
+
+    def _answer_with_article(
+        self, t: Ticket, c: m.AnswerWithArticle, actor: Actor, now: datetime
+    ) -> None:
+        """A customer-visible update whose text is the article's (or one of its
+        standard replies): it meets the first response like any such update."""
+        article = load_article(self.desk, c.article_id)
+        version, text = article.answer(c.reply)
+        resumes = t.status == "waiting_on_customer"
+        t.update(
+            note=f"{c.note}\n\n{text}" if c.note else text,
+            visibility="customer",
+            next_step=None,
+            expected_done_at=None,
+            waiting_on_customer=False,
+            sla=self.desk.planner.updated(t, now, resumes=resumes, to_customer=True),
+            actor=actor,
+            at=now,
+            article={
+                "article_id": str(article.id),
+                "number": article.number,
+                "version": version["version"],
+                "title": version["title"],
+                "reply": c.reply,
+            },
         )
 
     def _check_authority(self, t: Ticket, amount: float, actor: Actor) -> None:

@@ -231,6 +231,16 @@ class Update(_Command):
         return self
 
 
+class AnswerWithArticle(_Command):
+    """Answer the customer with a knowledge-base article (its id or number `KB0001`):
+    its title and body, or standard reply `reply` (counted from 0), after `note` if
+    given. Recorded as a customer-visible update naming the article and its version."""
+
+    article_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    reply: int | None = Field(default=None, ge=0, le=100, strict=True)
+    note: Text | None = None
+
+
 class Escalate(_Command):
     level: Literal["supervisor", "manager"]
     reason: Text
@@ -354,6 +364,7 @@ COMMANDS: dict[str, type[_Command]] = {
     "assign": Assign,
     "acknowledge": Acknowledge,
     "update": Update,
+    "answer_with_article": AnswerWithArticle,
     "escalate": Escalate,
     "close": Close,
     "rate": Rate,

@@ -33,6 +33,7 @@ Metric = Literal[  # domain.problem.METRICS (a test holds them equal)
     "csat",
     "reopen_rate",
     "escalations",
+    "self_service_rate",
 ]
 
 

@@ -30,7 +30,7 @@ from domain.problem import Problem
 from domain.roles import check_may_send
 from infra.readdb import ReadDB
 from services.application.problems import ProblemService
-from services.readside.stats import Facts, StatsService, metrics
+from services.readside.stats import Facts, SelfServed, StatsService, metrics
 
 log = logging.getLogger("ticketflow.effects")
 SYSTEM = Actor.system("effects")
@@ -52,16 +52,18 @@ def windows(action: dict) -> tuple[tuple[datetime, datetime], tuple[datetime, da
     return (planned - span, planned), (done, done + span)
 
 
-def in_scope(f: Facts, scope: dict) -> bool:
+def in_scope(f: Facts | SelfServed, scope: dict) -> bool:
     category = scope.get("category")
     if category and not (f.category == category or (f.category or "").startswith(category + "/")):
         return False
-    return all(getattr(f, key) == scope[key] for key in ("type", "channel", "team") if key in scope)
+    keys = ("type", "channel", "team")
+    return all(getattr(f, key, None) == scope[key] for key in keys if key in scope)
 
 
-def measure(facts: Sequence[Facts], metric: str) -> float | None:
-    """One of the actions' metrics over these tickets (`first_response_seconds.p50` …)."""
-    figures: Any = metrics(facts, 1.0)
+def measure(facts: Sequence[Facts], metric: str, served: Sequence[SelfServed] = ()) -> float | None:
+    """One of the actions' metrics over these tickets (`first_response_seconds.p50` …),
+    and the consultations self-service solved (`self_service_rate`)."""
+    figures: Any = metrics(facts, 1.0, served)
     for part in metric.split("."):
         figures = figures.get(part) if isinstance(figures, dict) else None
     return float(figures) if isinstance(figures, int | float) else None
@@ -186,5 +188,7 @@ class Effects:
         return verdict
 
     def _measure(self, action: dict, start: datetime, end: datetime, now: datetime) -> float | None:
-        facts = [f for f in self.stats.facts(start, end, now) if in_scope(f, action["scope"])]
-        return measure(facts, action["metric"])
+        scope = action["scope"]
+        facts = [f for f in self.stats.facts(start, end, now) if in_scope(f, scope)]
+        served = [r for r in self.stats.self_served(start, end) if in_scope(r, scope)]
+        return measure(facts, action["metric"], served)

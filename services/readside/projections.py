@@ -5,12 +5,14 @@ audit   -> audit_* tables -> the `audit` query
 stats   -> stats_* tables -> the `stats` query
 reports -> reports tables -> group impact (who reported the same problem, and when)
 problems -> problem_* tables -> the `problems` query
+articles -> kb_articles      -> the `articles` and `suggest_articles` queries
 """
 
 from __future__ import annotations
 
 from domain.calendar import parse_duration
 from domain.policy import Policy
+from projections.articles import ArticleList
 from projections.audit import AuditTrail
 from projections.base import Projection
 from projections.problems import ProblemList
@@ -25,4 +27,4 @@ def projections_for(policy: Policy) -> list[Projection]:
     rules = policy.group_impact
     window = parse_duration(rules.within).seconds
     reports = ReportsByProblem(rules.similarity, window)
-    return [sla, AuditTrail(), Statistics(teams), reports, ProblemList()]
+    return [sla, AuditTrail(), Statistics(teams), reports, ProblemList(), ArticleList()]

@@ -29,6 +29,10 @@ those tickets, as of the moment asked:
   numerator of `csat`; `ratings` is its denominator), `escalated` (tickets escalated at
   least once), `sla_tickets` `{judged, breached}` (tickets with at least one target
   instance judged / judged late).
+- `self_service_rate`: consultations solved by a knowledge-base article on a channel's
+  self-service page, without a ticket (`self_served`) / those plus the consultation
+  tickets; null when there are none. A report counts in the period of its moment, in
+  the category of its article (the article's first) and the channel that sent it.
 - `closed_by_day` (top level only): the tickets closed now, by the day of their last
   close in the policy calendar's time zone (`{"2026-11-24": 3}`); its values add up to
   `closed`.
@@ -52,7 +56,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.policy import Policy
 from infra.readdb import ReadDB
-from projections.stats import TARGETS, TICKETS, judge, utc_text
+from projections.stats import SELF_SERVICE, TARGETS, TICKETS, judge, utc_text
 from services.application.messages import Actor, QueryTime
 
 GroupBy = Literal[
@@ -134,6 +138,17 @@ class Facts:
     policy_version: str | None = None  # the policy that set the ticket's targets
 
 
+@dataclass(frozen=True)
+class SelfServed:
+    """A consultation an article solved on a self-service page: no ticket was opened.
+    Sliced like a ticket: its channel, its article's category, its moment."""
+
+    channel: str | None
+    category: str | None
+    received_at: datetime
+    type: str = "consultation"
+
+
 # ---- the math: pure functions ---------------------------------------------------------
 
 
@@ -180,7 +195,10 @@ def first_contact(f: Facts) -> bool:
     return f.closed_once and f.reopens == 0 and f.escalations == 0
 
 
-def metrics(facts: Sequence[Facts], high_frequency_share: float) -> dict[str, Any]:
+def metrics(
+    facts: Sequence[Facts], high_frequency_share: float, served: Sequence[SelfServed] = ()
+) -> dict[str, Any]:
+    consultations = sum(f.type == "consultation" for f in facts)
     closed_once = [f for f in facts if f.closed_once]
     scores = [f.score for f in facts if f.score is not None]
     on_time, judged = sum(f.sla_on_time for f in facts), sum(f.sla_judged for f in facts)
@@ -207,6 +225,8 @@ def metrics(facts: Sequence[Facts], high_frequency_share: float) -> dict[str, An
         "satisfaction_by_dimension": by_dimension(facts),
         "reopen_rate": ratio(sum(f.reopens > 0 for f in closed_once), len(closed_once)),
         "escalations": sum(f.escalations for f in facts),
+        "self_service_rate": ratio(len(served), len(served) + consultations),
+        "self_served": len(served),
         "high_frequency": high_frequency([f.category for f in facts], high_frequency_share),
         "closed_once": len(closed_once),
         "first_contact": sum(map(first_contact, closed_once)),
@@ -264,9 +284,9 @@ def closed_by_day(facts: Sequence[Facts], tz: tzinfo) -> dict[str, int]:
     return dict(sorted(days.items()))
 
 
-def group_key(f: Facts, group_by: GroupBy, tz: tzinfo) -> str:
+def group_key(f: Facts | SelfServed, group_by: GroupBy, tz: tzinfo) -> str:
     if group_by in FIELD_OF:
-        return getattr(f, FIELD_OF[group_by]) or NONE
+        return getattr(f, FIELD_OF[group_by], None) or NONE
     local = f.received_at.astimezone(tz)
     if group_by == "day":
         return local.date().isoformat()
@@ -282,16 +302,22 @@ def groups(
     tz: tzinfo,
     high_frequency_share: float,
     then_by: GroupBy | None = None,
+    served: Sequence[SelfServed] = (),
 ) -> dict[str, dict[str, Any]]:
     """The metrics of each slice; with `then_by`, each slice holds `groups` of its own."""
     sliced: dict[str, list[Facts]] = defaultdict(list)
     for f in facts:
         sliced[group_key(f, group_by, tz)].append(f)
+    served_in: dict[str, list[SelfServed]] = defaultdict(list)
+    for report in served:
+        served_in[group_key(report, group_by, tz)].append(report)
     found = {}
-    for key in sorted(sliced):
-        found[key] = metrics(sliced[key], high_frequency_share)
+    for key in sorted({*sliced, *served_in}):
+        found[key] = metrics(sliced[key], high_frequency_share, served_in[key])
         if then_by:
-            found[key]["groups"] = groups(sliced[key], then_by, tz, high_frequency_share)
+            found[key]["groups"] = groups(
+                sliced[key], then_by, tz, high_frequency_share, served=served_in[key]
+            )
     return found
 
 
@@ -331,7 +357,7 @@ class StatsService:
 
     def stats(self, q: StatsQuery) -> dict:
         now = self.clock()
-        facts = self.facts(q.from_, q.to, now)
+        facts, served = self.facts(q.from_, q.to, now), self.self_served(q.from_, q.to)
         share = self.policy.stats.high_frequency_share
         stats: dict[str, Any] = {
             "period": {
@@ -339,15 +365,31 @@ class StatsService:
                 "to": q.to and q.to.isoformat(),
                 "as_of": now.isoformat(),
             },
-            **metrics(facts, share),
+            **metrics(facts, share, served),
         }
         wanted = self.policy.goals.model_dump()
         stats["goals"] = goals(stats, wanted)
         tz = self.policy.business_calendar.tz
         stats["closed_by_day"] = closed_by_day(facts, tz)
         if q.group_by:
-            stats["groups"] = groups(facts, q.group_by, tz, share, q.then_by)
+            stats["groups"] = groups(facts, q.group_by, tz, share, q.then_by, served)
         return {"ok": True, "stats": stats}
+
+    def self_served(self, start: datetime | None, end: datetime | None) -> list[SelfServed]:
+        """The consultations solved by an article without a ticket, in [start, end)."""
+        where, params = ["solved = 1"], list[str]()
+        if start:
+            where.append("at >= ?")
+            params.append(utc_text(start))
+        if end:
+            where.append("at < ?")
+            params.append(utc_text(end))
+        with self.db.transaction(write=False) as tx:
+            rows = tx.execute(
+                f"SELECT channel, category, at FROM {SELF_SERVICE} WHERE {' AND '.join(where)}",
+                params,
+            ).fetchall()
+        return [SelfServed(ch, cat, datetime.fromisoformat(at)) for ch, cat, at in rows]
 
     def facts(self, start: datetime | None, end: datetime | None, now: datetime) -> list[Facts]:
         where, params = ["1=1"], list[str]()

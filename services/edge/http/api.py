@@ -33,6 +33,8 @@ from domain.actor import Actor
 from domain.errors import TicketError
 from domain.ticket import ticket_id_for
 from infra.stream_seek import first_after
+from services.application.article_messages import ARTICLE_COMMANDS, ArticleQuery
+from services.application.articles import KnowledgeBase
 from services.application.commands import CommandService
 from services.application.messages import COMMANDS, HistoryQuery, Replan, TicketQuery, reason_of
 from services.application.problem_messages import PROBLEM_COMMANDS, EvaluateAction, ProblemQuery
@@ -103,8 +105,9 @@ class Api:
         effects: Effects | None = None,
         whatif: WhatIf | None = None,
         replanner: Replanner | None = None,
+        kb: KnowledgeBase | None = None,
     ) -> None:
-        self.replanner = replanner
+        self.replanner, self.kb = replanner, kb
         self.commands, self.answers, self.js, self.users = commands, answers, js, users
         self.problems, self.effects, self.whatif = problems, effects, whatif
         self.closing = closing or asyncio.Event()
@@ -131,6 +134,19 @@ class Api:
                 Route(f"/api/v1/{name}", signed_in(self._query(name)), methods=["GET"])
                 for name in LISTS
             ],
+            Route("/api/v1/articles", signed_in(self.article_command), methods=["POST"]),
+            Route(
+                "/api/v1/articles/suggestions",
+                signed_in(self._query("suggest_articles")),
+                methods=["GET"],
+            ),
+            Route("/api/v1/articles/drafts", signed_in(self.article_draft), methods=["POST"]),
+            Route("/api/v1/articles/{ref}", signed_in(self.article), methods=["GET"]),
+            Route(
+                "/api/v1/articles/{ref}/{command}",
+                signed_in(self.article_command),
+                methods=["POST"],
+            ),
             Route("/api/v1/admin/sla-whatif", signed_in(self.sla_whatif), methods=["POST"]),
             Route("/api/v1/admin/replan", signed_in(self.replan_open), methods=["POST"]),
         ]
@@ -195,6 +211,35 @@ class Api:
         else:
             reply = await asyncio.to_thread(self.problems.execute, name, command)
         return Reply(reply, headers={"ETag": f'"{reply.get("version")}"'})
+
+    async def article(self, request: Request, actor: Actor) -> Response:
+        ref = {"article_id": request.path_params["ref"]}
+        query = {**_params(request, ArticleQuery), **ref, "actor": actor.record()}
+        return await self._answer("article", ArticleQuery, query)
+
+    async def article_command(self, request: Request, actor: Actor) -> Response:
+        """`POST /articles` publishes a new article; `POST /articles/<ref>/publish` its
+        next version, `/retire` retires it, `/self_served` reports a self-service read."""
+        name = request.path_params.get("command")
+        if "ref" not in request.path_params:
+            return await self._kb("publish_article", request, actor, {})
+        known = {"publish": "publish_article", "retire": "retire_article"}
+        known["self_served"] = "self_served"
+        if name not in known:
+            raise ApiError("not_found", f"no article command {name!r}; known: {', '.join(known)}")
+        return await self._kb(
+            known[name], request, actor, {"article_id": request.path_params["ref"]}
+        )
+
+    async def article_draft(self, request: Request, actor: Actor) -> Response:
+        """`tickets.cmd.draft_article`: a draft from a closed ticket or a problem."""
+        return await self._kb("draft_article", request, actor, {})
+
+    async def _kb(self, name: str, request: Request, actor: Actor, ref: dict) -> Response:
+        if self.kb is None:
+            raise ApiError("not_found", "this instance does not serve the knowledge base")
+        command = await _command(request, actor, ARTICLE_COMMANDS[name], ref)
+        return Reply(await asyncio.to_thread(self.kb.execute, name, command))
 
     async def sla_whatif(self, request: Request, actor: Actor) -> Response:
         """`tickets.admin.sla_whatif`: the whole report at once, every changed outcome in

@@ -17,6 +17,13 @@ from faststream.nats import NatsRouter
 from pydantic import ValidationError
 
 from domain.errors import TicketError
+from services.application.article_messages import (
+    ARTICLE_COMMANDS,
+    ArticleQuery,
+    ArticlesQuery,
+    SuggestArticles,
+)
+from services.application.articles import KnowledgeBase
 from services.application.commands import CommandService
 from services.application.messages import (
     COMMANDS,
@@ -50,8 +57,12 @@ QUERIES: dict[str, type] = {
     "tickets": TicketsQuery,
     "problem": ProblemQuery,
     "problems": ProblemsQuery,
+    "article": ArticleQuery,
+    "articles": ArticlesQuery,
+    "suggest_articles": SuggestArticles,
 }
-LISTS = ("sla", "stats", "audit", "board", "problems", "tickets")  # queries of no one ticket
+# queries of no one ticket (each `GET /api/v1/<name>`)
+LISTS = ("sla", "stats", "audit", "board", "problems", "tickets", "articles")
 Answer = Callable[[Any], dict]
 
 
@@ -102,6 +113,7 @@ def build_router(
     effects: Effects | None = None,
     logins: Mapping[str, str] | None = None,
     replanner: Replanner | None = None,
+    kb: KnowledgeBase | None = None,
 ) -> NatsRouter:
     """The request/reply handlers; `answers` maps each query name to its service call.
     `logins` (with `--auth`): each login's role; the actor of a request is its login
@@ -115,6 +127,11 @@ def build_router(
         )
     for name, model in PROBLEM_COMMANDS.items() if problems else ():
         call = (lambda n: lambda c: problems.execute(n, c))(name)  # type: ignore[union-attr]
+        router.subscriber(f"tickets.cmd.{name}", queue=QUEUE, title=f"tickets.cmd.{name}")(
+            typed(f"cmd_{name}", model, call)
+        )
+    for name, model in ARTICLE_COMMANDS.items() if kb else ():
+        call = (lambda n: lambda c: kb.execute(n, c))(name)  # type: ignore[union-attr]
         router.subscriber(f"tickets.cmd.{name}", queue=QUEUE, title=f"tickets.cmd.{name}")(
             typed(f"cmd_{name}", model, call)
         )
