@@ -46,6 +46,7 @@ from services.edge.http.console.live import Live
 from services.edge.http.console.sessions import Sessions
 from services.edge.http.console.views import Console
 from services.edge.http.probes import probe_routes
+from services.edge.http.selfservice import SelfServicePages
 from services.edge.http.server import HttpServer
 from services.edge.http.users import Attempts, Users
 from services.edge.nats.handlers import Answer, build_router
@@ -179,8 +180,11 @@ def http_edge(
         effects,
         whatif,
         replanner,
+        read.kb,
     )
-    routes = [*api.routes(), *console.routes()]
+    secret = desk.env.get("CIPHER_KEY") or ""
+    help_pages = SelfServicePages(answers, read.kb, link.js, secret, tz)  # /help, for customers
+    routes = [*api.routes(), *console.routes(), *help_pages.routes()]
     server = HttpServer(s.http_host, s.http_port, routes, closing, s.http_forwarded_allow_ips)
     return [live, server]
 

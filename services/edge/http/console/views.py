@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from domain.errors import IllegalState, TicketError
+from services.application.articles import KnowledgeBase
 from services.application.commands import CommandService
 from services.application.desk import utc_now
 from services.application.messages import (
@@ -100,9 +101,10 @@ class Console:
         effects: Effects | None = None,
         whatif: WhatIf | None = None,
         replanner: Replanner | None = None,
+        kb: KnowledgeBase | None = None,
     ) -> None:
         self.commands, self.answers, self.users, self.sessions = commands, answers, users, sessions
-        self.replanner = replanner
+        self.replanner, self.kb = replanner, kb
         self.live, self.categories, self.tz = live, categories, tz
         self.reports = ReportPages(answers, tz, clock, self._render)  # /stats, /tickets, /audit
         self.problem_pages = (
