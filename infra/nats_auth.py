@@ -3,8 +3,8 @@ block that grants them.
 
 | role | publishes | reads |
 |---|---|---|
-| channel | `tickets.intake.>` (+ `tickets.cmd.rate`, `reopen`, `confirm` if granted) | its inbox |
-| analytics | `tickets.query.stats`, `tickets.query.tickets` | TICKETS_EVENTS |
+| channel | `tickets.intake.>`, the knowledge base's self-service (`tickets.query.suggest_articles`, `tickets.cmd.self_served`) (+ `tickets.cmd.rate`, `reopen`, `confirm` if granted) | its inbox |
+| analytics | `tickets.query.stats`, `.tickets`, `.article`, `.articles` | TICKETS_EVENTS |
 | agent, supervisor | `tickets.cmd.>`, `tickets.query.>` | its inbox |
 | manager | the same, `tickets.admin.rebuild` and `.sla_whatif` | its inbox |
 | auditor | `tickets.query.>`, `tickets.admin.rebuild`, `.sla_whatif` | TICKETS_EVENTS, DLQ |
@@ -36,8 +36,16 @@ from infra.streams import DLQ, EVENTS
 SERVICE_CONSUMERS = {EVENTS: ("ticketflow-read-side",)}  # infra.projector.Feed's durable
 REBUILD = "tickets.admin.rebuild"  # a projection rebuilt: roles manager, auditor (docs/contract.md)
 WHATIF = "tickets.admin.sla_whatif"  # a candidate policy tried on the record: the same roles
-# What analytics may ask: the statistics and the tickets behind each figure (no texts).
-ANALYTICS_QUERIES = ("tickets.query.stats", "tickets.query.tickets")
+# What analytics may ask: the statistics and the tickets behind each figure (no texts),
+# and the knowledge base (published text, no customer's words).
+ANALYTICS_QUERIES = (
+    "tickets.query.stats",
+    "tickets.query.tickets",
+    "tickets.query.article",
+    "tickets.query.articles",
+)
+# What every channel adapter may do besides intake: answer from the knowledge base first.
+SELF_SERVICE = ("tickets.query.suggest_articles", "tickets.cmd.self_served")
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,8 @@ def permissions(role: str, user: str, commands: Sequence[str] = ()) -> Permissio
     if role == "system":
         return None
     if role == "channel":
-        return Permissions(("tickets.intake.>", *(f"tickets.cmd.{c}" for c in commands)), inbox)
+        granted = (f"tickets.cmd.{c}" for c in commands)
+        return Permissions(("tickets.intake.>", *SELF_SERVICE, *granted), inbox)
     if role in ("agent", "supervisor"):
         return Permissions(("tickets.cmd.>", "tickets.query.>"), inbox)
     if role == "manager":

@@ -2,8 +2,9 @@
 
 Suggestions rank the published articles against a question (a ticket's subject and
 text, or what a customer typed on a self-service page) with `domain.article_search`.
-The index is built from the read model once and again only when an article changed
-(its rows' count or latest change moved), so a question costs a ranking, not a build.
+The index is built from the read model once and again only when an article's text or
+status changed (the rows' count or latest change moved), so a question costs reading
+the rows and a ranking, not a build.
 """
 
 from __future__ import annotations
@@ -53,12 +54,11 @@ def _row(values: tuple) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class Shelf:
-    """The read model as of one change: its rows, an index over every article with a
+class Indexes:
+    """As of one change of the articles' texts: an index over every article with a
     text, and one over the published ones (what suggestions may offer)."""
 
     mark: tuple
-    rows: dict[str, dict]
     every: ArticleIndex
     published: ArticleIndex
 
@@ -71,27 +71,27 @@ class ArticleShelf:
     def __init__(self, db: ReadDB, desk: TicketDesk) -> None:
         self.db, self.desk = db, desk
         self._lock = threading.Lock()
-        self._shelf: Shelf | None = None
+        self._indexes: Indexes | None = None
 
-    def shelf(self) -> Shelf:
-        """The rows and their indexes, built again only when an article changed."""
+    def shelf(self) -> tuple[dict[str, dict], Indexes]:
+        """Every article's row as it is now, and the indexes over their texts (built
+        again only when a text or a status changed: `updated_at` moves then)."""
         with self.db.transaction(write=False) as tx:
-            mark = tuple(tx.execute(f"SELECT COUNT(*), MAX(updated_at) FROM {ARTICLES}").fetchone())
-            with self._lock:
-                if self._shelf and self._shelf.mark == mark:
-                    return self._shelf
             found = tx.execute(f"SELECT {', '.join(COLUMNS)} FROM {ARTICLES}").fetchall()
         rows = {r["article_id"]: r for r in map(_row, found)}
+        mark = (len(rows), max((r["updated_at"] or "" for r in rows.values()), default=""))
+        with self._lock:
+            if self._indexes and self._indexes.mark == mark:
+                return rows, self._indexes
         written = [r for r in rows.values() if r["title"]]
-        shelf = Shelf(
+        indexes = Indexes(
             mark,
-            rows,
             ArticleIndex(map(_entry, written)),
             ArticleIndex(_entry(r) for r in written if r["status"] == "published"),
         )
         with self._lock:
-            self._shelf = shelf
-        return shelf
+            self._indexes = indexes
+        return rows, indexes
 
     def suggest(self, q: SuggestArticles) -> dict[str, Any]:
         """`suggest_articles`: the published articles that best answer the question."""
@@ -99,8 +99,7 @@ class ArticleShelf:
         if question is None:
             ticket = self.desk.load(self.desk.resolve(q.ticket_id, q.number))
             question = f"{ticket.subject or ''}\n{ticket.content}"
-        shelf = self.shelf()
-        rows = shelf.rows
+        rows, indexes = self.shelf()
         articles = [
             {
                 "article_id": key,
@@ -113,16 +112,17 @@ class ArticleShelf:
                 "body": rows[key]["body"],
                 "replies": rows[key]["replies"],
             }
-            for key, score in shelf.published.rank(question, q.limit, q.language)
+            for key, score in indexes.published.rank(question, q.limit, q.language)
+            if key in rows
         ]
         return {"ok": True, "articles": articles}
 
     def articles(self, q: ArticlesQuery) -> dict[str, Any]:
         """`articles`: the knowledge base, filtered; with `text`, the best matches first."""
-        shelf = self.shelf()
-        kept = [r for r in shelf.rows.values() if _matches(r, q)]
+        rows, indexes = self.shelf()
+        kept = [r for r in rows.values() if _matches(r, q)]
         if q.text and q.text.strip():
-            scores = dict(shelf.every.rank(q.text, len(shelf.every)))
+            scores = dict(indexes.every.rank(q.text, len(indexes.every)))
             kept = sorted(
                 (dict(r, score=scores[r["article_id"]]) for r in kept if r["article_id"] in scores),
                 key=lambda r: (-r["score"], r["number"]),

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from services.application.messages import COMMANDS
 from services.application.problem_messages import PROBLEM_COMMANDS
 from services.edge.http.api import Api
-from services.edge.http.openapi import openapi_document
+from services.edge.http.openapi import ARTICLE_PATHS, openapi_document
 from services.edge.http.users import Users
 
 SNAPSHOT = Path(__file__).parent / "openapi.snapshot.json"
@@ -37,6 +37,8 @@ def test_every_route_of_the_api_is_documented() -> None:
         elif route.path == "/api/v1/problems/{ref}/{command}":
             named = [f"/api/v1/problems/{{ref}}/{name}" for name in PROBLEM_COMMANDS]
             assert all(path in paths for path in named if not path.endswith("open_problem"))
+        elif route.path == "/api/v1/articles/{ref}/{command}":
+            assert all(f"/api/v1/articles/{{ref}}/{name}" in paths for name in ARTICLE_PATHS)
         elif route.path != "/api/v1/openapi.json":
             for method in (route.methods or set()) - {"HEAD"}:
                 assert method.lower() in paths[route.path], (route.path, method)

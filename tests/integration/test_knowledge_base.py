@@ -5,12 +5,14 @@ self-service read solved the question, and drafted from closed cases."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
 from pydantic import ValidationError
 
 from domain.errors import Forbidden, IllegalState, Invalid
+from domain.ticket import ticket_id_for
 from projections.articles import ArticleList
 from projections.stats import Statistics
 from services.application import messages as m
@@ -27,6 +29,7 @@ from services.application.problems import ProblemService
 from services.application.registration import Registrar
 from services.readside.articles import ArticleShelf
 from services.readside.stats import StatsQuery, StatsService
+from tests.integration.helpers import ask, envelope, publish_request, read_stream
 from tests.integration.projecting import project, projector, stream_of
 from tests.integration.test_desk import request
 
@@ -216,3 +219,54 @@ def test_a_closed_ticket_and_a_problem_become_masked_drafts(desk, clock, store_u
     kb_send(kb, "publish_article", article_id=from_problem["number"], **REFUND)
     listed = shelf_of(desk, store_url).articles(ArticlesQuery(problem=opened["number"]))
     assert [a["number"] for a in listed["articles"]] == [from_problem["number"]]
+
+
+async def until(check, timeout: float = 10.0):
+    """The first truthy answer of `check()` (projections follow the stream)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (found := await check()):
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+    return found
+
+
+@pytest.mark.nats
+async def test_over_nats_a_consultation_is_answered_from_the_knowledge_base(client) -> None:
+    published = await ask(client, "tickets.cmd.publish_article", {**LOGIN, "actor": SUPERVISOR})
+    assert published["ok"] and published["number"] == "KB0001", published
+    (event,) = await read_stream(client.jetstream(), "tickets.events.ArticlePublished.>", 1)
+    assert envelope(event)["type"] == "ticketflow.article.article_published.v1"
+    assert envelope(event)["subject"] == published["article_id"]
+
+    await publish_request(
+        client.jetstream(), "web", {"external_id": "kb-n1", "content": "登录不上去，提示密码错误"}
+    )
+    ticket_id = str(ticket_id_for("web", "kb-n1"))
+
+    async def suggested() -> list[dict]:
+        reply = await ask(
+            client, "tickets.query.suggest_articles", {"ticket_id": ticket_id, "actor": AGENT}
+        )
+        return reply.get("articles", [])
+
+    assert (await until(suggested))[0]["number"] == "KB0001"
+    answer = {"ticket_id": ticket_id, "article_id": "KB0001", "reply": 0, "actor": AGENT}
+    answered = await ask(client, "tickets.cmd.answer_with_article", answer)
+    assert answered["ok"], answered
+    ticket = (await ask(client, "tickets.query.ticket", {"ticket_id": ticket_id}))["ticket"]
+    assert ticket["sla"]["first_response"]["met_at"] is not None
+
+    served = {"article_id": "KB0001", "channel": "web", "solved": True, "actor": WEB}
+    assert (await ask(client, "tickets.cmd.self_served", served))["ok"]
+    refused = await ask(client, "tickets.cmd.self_served", {**served, "actor": AGENT})
+    assert refused["error"]["code"] == "forbidden"
+
+    async def counted() -> dict | None:
+        reply = await ask(client, "tickets.query.articles", {"actor": SUPERVISOR})
+        row = reply["articles"][0]
+        return row if (row["uses"], row["self_served"]) == (1, 1) else None
+
+    row = await until(counted)
+    assert row["solved"] == 1
+    read = await ask(client, "tickets.query.article", {"article_id": "KB0001", "version": 1})
+    assert read["article"]["version"]["title"] == LOGIN["title"]

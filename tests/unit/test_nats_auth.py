@@ -77,15 +77,21 @@ class TestTheAuthFile:
 
 
 class TestTheSubjectsOfEachRole:
-    def test_a_channel_adapter_publishes_intake_only_and_hears_only_its_own_inbox(self):
+    def test_a_channel_adapter_publishes_intake_and_self_service_and_hears_its_own_inbox(self):
         perms = permissions("channel", "web")
-        assert perms and perms.publish == ("tickets.intake.>",)
+        assert perms and perms.publish == (
+            "tickets.intake.>",
+            "tickets.query.suggest_articles",
+            "tickets.cmd.self_served",
+        )
         assert perms.subscribe == ("_INBOX.web.>",)
 
     def test_a_channel_adapter_may_be_granted_rating_and_reopening(self):
         perms = permissions("channel", "web", ["rate", "reopen"])
         assert perms and perms.publish == (
             "tickets.intake.>",
+            "tickets.query.suggest_articles",
+            "tickets.cmd.self_served",
             "tickets.cmd.rate",
             "tickets.cmd.reopen",
         )
@@ -139,7 +145,7 @@ class TestTheServerConfig:
     def test_a_password_is_a_quoted_string_and_the_permissions_follow(self):
         entry = render_user("web", '"p\\"w"', permissions("channel", "web"))
         assert entry.startswith('{user: "web", password: "p\\"w", permissions: {')
-        assert 'publish: {allow: ["tickets.intake.>"]}' in entry
+        assert 'publish: {allow: ["tickets.intake.>", "tickets.query.suggest_articles", ' in entry
         assert 'subscribe: {allow: ["_INBOX.web.>"]}' in entry
 
     def test_the_embedded_server_gets_the_files_users_and_the_services_own(self, tmp_path):

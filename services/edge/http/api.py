@@ -42,7 +42,7 @@ from services.application.problems import ProblemService
 from services.application.replanning import Replanner
 from services.application.whatif import SlaWhatIf, WhatIf
 from services.automation.effects import Effects
-from services.edge.http.openapi import openapi_document
+from services.edge.http.openapi import ARTICLE_PATHS, openapi_document
 from services.edge.http.sse import server_sent
 from services.edge.http.users import Attempts, Users
 from services.edge.nats.handlers import LISTS, QUERIES, Answer
@@ -223,13 +223,11 @@ class Api:
         name = request.path_params.get("command")
         if "ref" not in request.path_params:
             return await self._kb("publish_article", request, actor, {})
-        known = {"publish": "publish_article", "retire": "retire_article"}
-        known["self_served"] = "self_served"
-        if name not in known:
-            raise ApiError("not_found", f"no article command {name!r}; known: {', '.join(known)}")
-        return await self._kb(
-            known[name], request, actor, {"article_id": request.path_params["ref"]}
-        )
+        if name not in ARTICLE_PATHS:
+            known = ", ".join(ARTICLE_PATHS)
+            raise ApiError("not_found", f"no article command {name!r}; known: {known}")
+        ref = {"article_id": request.path_params["ref"]}
+        return await self._kb(ARTICLE_PATHS[name], request, actor, ref)
 
     async def article_draft(self, request: Request, actor: Actor) -> Response:
         """`tickets.cmd.draft_article`: a draft from a closed ticket or a problem."""

@@ -15,6 +15,13 @@ from services.application.messages import (
     Replan,
     TicketQuery,
 )
+from services.application.article_messages import (
+    ARTICLE_COMMANDS,
+    ArticleQuery,
+    DraftArticle,
+    PublishArticle,
+    SuggestArticles,
+)
 from services.application.problem_messages import (
     PROBLEM_COMMANDS,
     EvaluateAction,
@@ -42,6 +49,12 @@ REF = {
     "schema": {"type": "string"},
 }
 PROBLEM_REF = {**REF, "description": "a problem id or number (PB...)"}
+ARTICLE_REF = {**REF, "description": "an article id or number (KB...)"}
+ARTICLE_PATHS = {  # POST /api/v1/articles/{ref}/<path> -> the command
+    "publish": "publish_article",
+    "retire": "retire_article",
+    "self_served": "self_served",
+}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -67,6 +80,8 @@ def openapi_document() -> dict[str, Any]:
             route = f"/api/v1/problems/{{ref}}/{problem_command}"
             operation = _command(problem_command, problem_model, schemas, [PROBLEM_REF])
             paths[route] = {"post": operation}
+    for path, operations in _articles(schemas).items():
+        paths.setdefault(path, {}).update(operations)
     paths["/api/v1/admin/sla-whatif"] = {"post": _sla_whatif(schemas)}
     paths["/api/v1/tickets/{ref}/replan"] = {"post": _command("replan", Replan, schemas)}
     paths["/api/v1/admin/replan"] = {"post": _command("replan", Replan, schemas, [])}
@@ -136,11 +151,32 @@ def _events() -> dict[str, Any]:
     }
 
 
+def _articles(schemas: dict[str, Any]) -> dict[str, Any]:
+    """The knowledge base: its list (a `LISTS` query), publishing, one article and its
+    versions, suggestions, drafts from cases, and the commands on one article."""
+    drop = (*FROM_PATH_OR_SIGN_IN, "article_id")
+    paths: dict[str, Any] = {
+        "/api/v1/articles/suggestions": {"get": _query("suggest_articles", SuggestArticles, [])},
+        "/api/v1/articles/drafts": {"post": _command("draft_article", DraftArticle, schemas, [])},
+        "/api/v1/articles/{ref}": {"get": _query("article", ArticleQuery, [ARTICLE_REF])},
+    }
+    for path, name in ARTICLE_PATHS.items():
+        model = ARTICLE_COMMANDS[name]
+        operation = _command(name, model, schemas, [ARTICLE_REF], drop)
+        paths[f"/api/v1/articles/{{ref}}/{path}"] = {"post": operation}
+    new = _command("publish_article", PublishArticle, schemas, [], drop)
+    return {"/api/v1/articles": {"post": new}, **paths}  # its `get` is one of the LISTS
+
+
 def _command(
-    name: str, model: type[BaseModel], schemas: dict[str, Any], path: list[dict] | None = None
+    name: str,
+    model: type[BaseModel],
+    schemas: dict[str, Any],
+    path: list[dict] | None = None,
+    drop: tuple[str, ...] = FROM_PATH_OR_SIGN_IN,
 ) -> dict[str, Any]:
     title = f"{model.__name__}Body"
-    schemas[title] = _schema(model, schemas, drop=FROM_PATH_OR_SIGN_IN)
+    schemas[title] = _schema(model, schemas, drop=drop)
     if_match = {
         "name": "If-Match",
         "in": "header",
@@ -251,9 +287,10 @@ def _whatif_side() -> dict[str, Any]:
 def _query(name: str, model: type[BaseModel], path: list[dict]) -> dict[str, Any]:
     properties = model.model_json_schema()["properties"]
     params = []
+    in_path = {"ref": "article_id"}.get(path[0]["name"]) if path and name == "article" else None
     for field, info in model.model_fields.items():
         wire = info.alias or field  # `from` is `from_` in Python
-        if field not in FROM_PATH_OR_SIGN_IN:
+        if field not in FROM_PATH_OR_SIGN_IN and field != in_path:
             schema = _plain(properties[wire])
             params.append(
                 {"name": wire, "in": "query", "required": info.is_required(), "schema": schema}

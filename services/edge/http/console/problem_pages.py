@@ -1,8 +1,11 @@
 """The console's problem pages: /problems (the `problems` query; supervisors and
 managers open one there) and /problems/<number> (the `problem` query: its tickets, the
-root-cause analysis, each action with its baseline → result, and the forms the role
-may use). Forms are parsed into the same commands as on NATS and the API; the actor is
-the signed-in user."""
+root-cause analysis, each action with its baseline → result, the knowledge-base articles
+written from it, and the forms the role may use). Forms are parsed into the same
+commands as on NATS and the API; the actor is the signed-in user.
+
+Also the helpers the other console pages share: the refusal page, a refusal as a flash
+message, the reader's words, ticket numbers as typed."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from starlette.responses import RedirectResponse, Response
 
 from domain.errors import TicketError
 from domain.problem import LOWER_IS_BETTER, METHODS, METRICS
+from domain.roles import MAY_SEND
 from services.application.messages import reason_of
 from services.application.problem_messages import PROBLEM_COMMANDS, EvaluateAction, ProblemQuery
 from services.application.problems import ProblemService
@@ -36,6 +40,7 @@ Render = Callable[..., Response]
 Csrf = Callable[[Request, Session], Awaitable[FormData]]
 Moment = Callable[[str, tzinfo], str]
 Numbers = Callable[[list[str], Session], Awaitable[list[str]]]
+Articles = Callable[[str, Session], Awaitable[list[dict]]]
 TICKETS_SHOWN = 50
 WORKERS = ("supervisor", "manager")  # who opens, analyses, plans and closes
 
@@ -51,10 +56,12 @@ class ProblemPages:
         csrf: Csrf,
         moment_in: Moment,
         numbers_of: Numbers,
+        articles_of: Articles | None = None,
     ) -> None:
         self.answers, self.problems, self.effects, self.tz = answers, problems, effects, tz
         self.render, self.csrf, self.moment_in = render, csrf, moment_in
         self.numbers_of = numbers_of  # ticket ids -> the numbers the reader may see
+        self.articles_of = articles_of  # a problem -> the articles written from it (if a KB)
 
     # ---- pages -------------------------------------------------------------------------
 
@@ -103,8 +110,21 @@ class ProblemPages:
             "metrics": sorted(METRICS),
             "works": session.actor.role in WORKERS and not as_of,
             "message": request.query_params.get("msg", ""),
+            **await self._articles(problem, session, as_of),
         }
         return self.render(request, "problem_page.html", context, session)
+
+    async def _articles(self, problem: dict, session: Session, as_of: str | None) -> dict:
+        """The knowledge base's part of the page: the articles written from the problem,
+        and whether the reader may draft one from its root cause."""
+        if self.articles_of is None:
+            return {"kb": False, "articles": [], "may_draft": False}
+        may_draft = not as_of and session.actor.role in MAY_SEND["draft_article"]
+        return {
+            "kb": True,
+            "articles": await self.articles_of(problem["number"], session),
+            "may_draft": may_draft and problem["root_cause"] is not None,
+        }
 
     # ---- forms -------------------------------------------------------------------------
 
@@ -122,7 +142,7 @@ class ProblemPages:
         except ValidationError as e:
             return RedirectResponse(f"/problems?msg={quote(reason_of(e))}", 303)
         except TicketError as e:
-            return RedirectResponse(f"/problems?msg={quote(f'{e.code}: {e.message}')}", 303)
+            return RedirectResponse(f"/problems?msg={quote(outcome_of(e))}", 303)
         return RedirectResponse(f"/problems/{quote(reply['number'])}?msg=done", 303)
 
     async def act(self, request: Request, session: Session) -> Response:
@@ -145,7 +165,7 @@ class ProblemPages:
         except ValidationError as e:
             outcome = reason_of(e)
         except TicketError as e:
-            outcome = "conflict" if e.code == "conflict" else f"{e.code}: {e.message}"
+            outcome = outcome_of(e)
         return RedirectResponse(f"/problems/{quote(number)}?msg={quote(outcome)}", 303)
 
     def _body(self, name: str, form: FormData) -> dict[str, Any]:
@@ -180,12 +200,26 @@ class ProblemPages:
     # ---- shared ------------------------------------------------------------------------
 
     def _problem(self, request: Request, session: Session, problem: str, status: int) -> Response:
-        return self.render(request, "problem.html", {"problem": problem}, session, status)
+        return refused(self.render, request, session, problem, status)
 
     @staticmethod
     def _words(request: Request) -> dict[str, str]:
-        lang = i18n.pick(request.cookies.get("lang"), request.headers.get("accept-language"))
-        return i18n.words(lang)
+        return words_of(request)
+
+
+def refused(render: Render, request: Request, session: Session, problem: str, status: int) -> Response:
+    """The page that says why a request was refused."""
+    return render(request, "problem.html", {"problem": problem}, session, status)
+
+
+def outcome_of(e: TicketError) -> str:
+    """A refusal as the flash message a page shows after its redirect."""
+    return "conflict" if e.code == "conflict" else f"{e.code}: {e.message}"
+
+
+def words_of(request: Request) -> dict[str, str]:
+    """The console's words in the reader's language."""
+    return i18n.words(i18n.pick(request.cookies.get("lang"), request.headers.get("accept-language")))
 
 
 def refs(text: str) -> list[str]:
