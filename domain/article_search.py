@@ -4,16 +4,24 @@ saying the same thing (`domain.similarity`), between the question and each artic
 An article is its title (twice: a title says what the article answers), its body and
 its standard replies. Terms common to many articles ("account", "请") are weighed
 down by their inverse document frequency, as a search engine does, so that what sets
-an article apart decides. Pure: the standard library only; the same articles and
-question give the same ranking, ties going to the smaller key.
+an article apart decides. Each term of the question and of an article weighs
+`(1 + log count) × √idf`, so a term both share counts its idf once in their cosine
+(idf on both sides would square it, and on a knowledge base of a few dozen articles
+one rare word would outweigh those that say what the question is about).
 
 Chinese text counts its single characters too, at half the weight of a character
 pair (`UNIGRAM_WEIGHT`): `domain.similarity` cuts Chinese into pairs only, and a
 customer's few words often share no pair with the article that answers them while
-sharing its one-character words ("坏了" and "损坏", "退钱" and "退款"). With pairs only,
-the held-out questions of bench/data/kb_questions.json found the right article among
-the first three 83 % of the time (Chinese 86 %); with single characters 87 % (Chinese
-95 %, English unchanged): `python -m bench.kb_suggest`.
+sharing its one-character words ("坏了" and "损坏", "退钱" and "退款").
+
+Pure: the standard library only; the same articles and question give the same
+ranking, ties going to the smaller key.
+
+Measured by `python -m bench.kb_suggest` (bench/README.md has the history): on the
+held-out questions of bench/data/kb_questions.json against deploy/kb, the right
+article is first for 68 % of the questions and among the first three for 90 %
+(Chinese 95 %, English 85 %); with idf on both sides and character pairs only it was
+67 % and 83 %.
 """
 
 from __future__ import annotations
@@ -55,12 +63,13 @@ def search_terms(text: str) -> Counter[str]:
     return found
 
 
-def _scale(term: str) -> float:
-    return UNIGRAM_WEIGHT if len(term) == 1 and _CJK.match(term) else 1.0
-
-
 class ArticleIndex:
-    def __init__(self, entries: Iterable[Entry]) -> None:
+    """The articles' weighted terms, ready to rank questions against. `unigram_weight`
+    is a single Chinese character's weight beside a pair's (0: pairs only, the ranking
+    before; bench.kb_suggest compares the two)."""
+
+    def __init__(self, entries: Iterable[Entry], unigram_weight: float = UNIGRAM_WEIGHT) -> None:
+        self.unigram_weight = unigram_weight
         self.entries = {e.key: e for e in entries}
         counted = {key: search_terms(article_text(e)) for key, e in self.entries.items()}
         df: dict[str, int] = {}
@@ -69,6 +78,7 @@ class ArticleIndex:
                 df[term] = df.get(term, 0) + 1
         n = len(counted)
         self.idf = {t: math.log(1 + n / d) for t, d in df.items()}
+        self._root_idf = {t: math.sqrt(idf) for t, idf in self.idf.items()}
         self.vectors = {key: self._weigh(found) for key, found in counted.items()}
 
     def __len__(self) -> int:
@@ -76,12 +86,16 @@ class ArticleIndex:
 
     def _weigh(self, found: Mapping[str, int]) -> dict[str, float]:
         weights = {
-            t: (1.0 + math.log(c)) * self.idf[t] * _scale(t)
+            t: (1.0 + math.log(c)) * self._root_idf[t] * self._scale(t)
             for t, c in found.items()
-            if t in self.idf
+            if t in self._root_idf
         }
+        weights = {t: w for t, w in weights.items() if w > 0}
         norm = math.sqrt(sum(w * w for w in weights.values()))
         return {t: w / norm for t, w in weights.items()} if norm else {}
+
+    def _scale(self, term: str) -> float:
+        return self.unigram_weight if len(term) == 1 and _CJK.match(term) else 1.0
 
     def rank(
         self, question: str, limit: int = 3, language: str | None = None

@@ -3,12 +3,16 @@ block that grants them.
 
 | role | publishes | reads |
 |---|---|---|
-| channel | `tickets.intake.>`, the knowledge base's self-service (`tickets.query.suggest_articles`, `tickets.cmd.self_served`) (+ `tickets.cmd.rate`, `reopen`, `confirm` if granted) | its inbox |
+| channel | `tickets.intake.>`, self-service (`SELF_SERVICE`), granted `tickets.cmd.*` | its inbox |
 | analytics | `tickets.query.stats`, `.tickets`, `.article`, `.articles` | TICKETS_EVENTS |
 | agent, supervisor | `tickets.cmd.>`, `tickets.query.>` | its inbox |
 | manager | the same, `tickets.admin.rebuild` and `.sla_whatif` | its inbox |
 | auditor | `tickets.query.>`, `tickets.admin.rebuild`, `.sla_whatif` | TICKETS_EVENTS, DLQ |
 | system | everything (the service itself) | everything |
+
+A channel adapter also asks the knowledge base and reports self-service
+(`tickets.query.suggest_articles`, `tickets.cmd.self_served`), and may be granted
+`tickets.cmd.rate`, `reopen` and `confirm`.
 
 The embedded server (`up --auth`) puts these users in one account, `TICKETS`, with the
 streams. The service answers commands and queries from a second account,

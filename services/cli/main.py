@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from services.cli import policy, privacy, problems, read, replay, simulate, status, up, whatif
+from services.cli import kb, policy, privacy, problems, read, replay, simulate, status, up, whatif
 
 app = typer.Typer(
     help="ticketflow: event-sourced tickets, SLAs and audit trails for customer-service "
@@ -31,6 +31,7 @@ for command in COMMANDS:
     app.command()(command)
 app.add_typer(problems.report, name="report")
 app.add_typer(policy.app, name="policy")
+app.add_typer(kb.app, name="kb")
 
 
 @app.callback()

@@ -41,6 +41,7 @@ MAY_SEND = {  # docs/contract.md "Commands" (follow_up: docs/contract.md "Extens
     "answer_department": {"agent", "supervisor", "manager"},
     "analyse": {"agent", "supervisor", "manager"},
     "review": {"supervisor", "manager"},
+    "answer_with_article": {"agent", "supervisor", "manager"},  # the knowledge base
 }
 EVENTS = {
     "classify": ["Classified"],
@@ -59,8 +60,19 @@ EVENTS = {
     "answer_department": ["DepartmentAnswered"],
     "analyse": ["Analysed"],
     "review": ["ResolutionReviewed"],  # never accepted here: the fuzzed policy asks for no review
+    "answer_with_article": ["ProgressUpdated"],
 }
-OPEN_ONLY = ("classify", "assign", "acknowledge", "update", "escalate", "close", "analyse")
+OPEN_ONLY = (
+    "classify",
+    "assign",
+    "acknowledge",
+    "update",
+    "escalate",
+    "close",
+    "analyse",
+    "answer_with_article",
+)
+SEEDED_ARTICLE = "KB0001"  # published, with one standard reply (tests/fuzz/test_commands.py)
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # the fuzzed service's clock
 LONGEST_WAIT = timedelta(days=366)  # a department's due or a promise, at the latest
 DEPARTMENTS = ("tech", "财务部", "nope")
@@ -124,6 +136,7 @@ def _fields(name: str, actor_id: str) -> st.SearchStrategy[dict]:
         "answer_department": {"request_id": st.sampled_from(["D1", "D2", "X"]), "answer": text},
         "analyse": {"analysis": text},
         "review": {"approved": st.booleans()},
+        "answer_with_article": {"article_id": st.sampled_from(["KB0001", "KB0002", "KB9999"])},
     }[name]
     optional: dict[str, Any] = {
         "classify": {"priority": st.sampled_from(["urgent", "high", "normal", "low"])},
@@ -148,6 +161,7 @@ def _fields(name: str, actor_id: str) -> st.SearchStrategy[dict]:
         },
         "confirm": {"comment": text},
         "review": {"comment": text},
+        "answer_with_article": {"reply": st.integers(0, 3), "note": text},
         "close": {
             "solution": st.sampled_from(["fix", "external", "product_improvement"]),
             "scheduled_for": soon(),
@@ -269,6 +283,11 @@ def expected_codes(name: str, command: Any, ticket: Ticket | None, taxonomy: dic
             codes.add("forbidden")
     if name == "review" and (closed or ticket.submitted is None):
         codes.add("illegal_state")  # the fuzzed policy asks for no review: nothing waits
+    if name == "answer_with_article":
+        if command.article_id != SEEDED_ARTICLE:
+            codes.add("not_found")
+        elif command.reply is not None and command.reply > 0:
+            codes.add("invalid")
     if name == "answer_department":
         asked = ticket.departments.get(command.request_id)
         if asked is None:
@@ -297,6 +316,8 @@ def expected_status(name: str, command: Any, before: Ticket, reopens: bool) -> s
         return "waiting_on_customer" if before.status == "waiting_on_customer" else "assigned"
     if name == "acknowledge" and before.status == "assigned":
         return "in_progress"
+    if name == "answer_with_article":
+        return "in_progress" if before.assignee else "open"
     if name == "update":
         if command.waiting_on_customer:
             return "waiting_on_customer"

@@ -22,6 +22,8 @@ from hypothesis import strategies as st
 
 from domain.ticket import Ticket
 from infra.store import store_env
+from services.application.article_messages import PublishArticle
+from services.application.articles import KnowledgeBase
 from services.application.commands import CommandService
 from services.application.desk import TicketDesk
 from services.application.messages import COMMANDS, IntakeRequest
@@ -82,6 +84,15 @@ def _seed(desk: TicketDesk) -> list[Seeded]:
         )
     ]
     registered = Registrar(desk).register(requests)
+    article = PublishArticle(
+        title="How do I log in?",
+        body="Reset your password, then sign in again.",
+        language="en",
+        categories=["account/login"],
+        replies=["Please reset your password and sign in again."],
+        actor={"id": "S001", "role": "supervisor"},
+    )
+    KnowledgeBase(desk).execute("publish_article", article)  # KB0001, answered with
     service = CommandService(desk)
     steps = [
         [],

@@ -283,7 +283,7 @@ class TestRefusals:
         await console.aclose()
 
     async def test_a_role_sees_the_pages_its_queries_allow(self, http) -> None:
-        every_page = {"nav-board", "nav-stats", "nav-audit", "nav-problems"}
+        every_page = {"nav-board", "nav-stats", "nav-audit", "nav-problems", "nav-kb"}
         expected = {  # role: statuses of /stats, /tickets, /audit; the links it is offered
             "analytics": ((200, 200, 403), {"nav-stats"}),
             "agent": ((200, 200, 200), every_page),

@@ -24,8 +24,10 @@ from services.application.article_messages import (
 )
 from services.application.articles import KnowledgeBase
 from services.application.commands import CommandService
+from services.application.messages import HistoryQuery
 from services.application.problem_messages import PROBLEM_COMMANDS
 from services.application.problems import ProblemService
+from services.application.queries import QueryService
 from services.application.registration import Registrar
 from services.readside.articles import ArticleShelf
 from services.readside.stats import StatsQuery, StatsService
@@ -92,6 +94,14 @@ def test_every_published_version_stays_readable_as_it_was(desk) -> None:
     assert [v["version"] for v in latest["versions"]] == [1, 2]
     with pytest.raises(Invalid, match="versions 1 to 2"):
         kb.article(ArticleQuery(article_id="KB0001", version=3))
+
+    history = QueryService(desk).history(HistoryQuery(number="KB0001"))
+    assert history["verified"] is True
+    assert [(e["type"], e["data"].get("article_version")) for e in history["events"]] == [
+        ("ArticleOpened", None),
+        ("ArticlePublished", 1),
+        ("ArticlePublished", 2),
+    ]
 
 
 def test_only_supervisors_and_managers_keep_the_knowledge_base(desk) -> None:

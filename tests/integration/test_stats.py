@@ -334,7 +334,11 @@ class TestReplays:
         with projected.db.transaction() as tx:
             projected.projection.reset(tx)
             tx.set_position(projected.projection.name, 0)
-        assert dump(projected) == {"stats_tickets": [], "stats_sla_targets": []}
+        assert dump(projected) == {
+            "stats_tickets": [],
+            "stats_sla_targets": [],
+            "stats_self_service": [],
+        }
         stream = stream_of(desk)
         for start in range(0, len(stream), 7):  # in other batches than the first time
             projected.apply_batch(stream[start : start + 7])

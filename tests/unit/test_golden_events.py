@@ -1,5 +1,6 @@
 """Stored events written by an earlier version still load: topics resolve, fields map,
-the hash chain holds. The golden file is never regenerated (see make_golden.py)."""
+the hash chain holds. The golden files are never regenerated (see make_golden.py and
+make_article_golden.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from domain.ticket import digest_of, ticket_id_for
+from domain.article import article_id_for
+from domain.ticket import digest_of, event_digest, ticket_id_for
 from infra.policy_file import load_policy
 from services.application.desk import TicketDesk
 
@@ -61,3 +63,27 @@ def test_golden_events_replay_to_the_ticket_they_described(mapper, golden: Path)
     ]
     assert [e.prev for e in events[1:]] == recorded[:-1]
     assert type(events[6]).__name__ == "Closed" and events[6].sla == {}  # upcast v1 -> v2
+
+
+def test_a_golden_article_replays_every_version_and_its_chain_holds(mapper) -> None:
+    article_id = article_id_for("KB0001")
+    records = json.loads((GOLDEN / "article-v1.json").read_text())
+    events = [
+        mapper.to_domain_event(
+            StoredEvent(
+                originator_id=article_id,
+                originator_version=r["originator_version"],
+                topic=r["topic"],
+                state=json.dumps(r["state"]).encode(),
+            )
+        )
+        for r in records
+    ]
+    article = None
+    for event in events:
+        article = event.mutate(article)
+    assert article is not None and article.status == "retired"
+    assert [v["version"] for v in article.versions] == [1, 2]
+    assert article.version_of(1)["body"] == "请点击“忘记密码”重置密码后再登录。"
+    assert (article.self_served, article.solved) == (1, 1)
+    assert [e.prev for e in events[1:]] == [event_digest(e) for e in events[:-1]]

@@ -7,6 +7,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from services.application.article_messages import (
+    ARTICLE_COMMANDS,
+    ArticleQuery,
+    DraftArticle,
+    PublishArticle,
+    SuggestArticles,
+)
 from services.application.messages import (
     CHANNELS,
     COMMANDS,
@@ -14,13 +21,6 @@ from services.application.messages import (
     IntakeRequest,
     Replan,
     TicketQuery,
-)
-from services.application.article_messages import (
-    ARTICLE_COMMANDS,
-    ArticleQuery,
-    DraftArticle,
-    PublishArticle,
-    SuggestArticles,
 )
 from services.application.problem_messages import (
     PROBLEM_COMMANDS,

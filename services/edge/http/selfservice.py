@@ -18,8 +18,10 @@ idempotent. A refused token is a 400 page and nothing is recorded.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
+import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -55,7 +57,9 @@ ACTOR = Actor(id="web", role="channel")
 MAX_QUESTION = 4000  # characters
 MAX_NAME, MAX_EMAIL, MAX_SUBJECT = 200, 254, 200
 LIMITS = {"question": MAX_QUESTION, "name": MAX_NAME, "email": MAX_EMAIL, "subject": MAX_SUBJECT}
-SUGGESTED = 3  # articles offered
+SUGGESTED = 3  # articles offered at most
+MIN_SCORE = 0.1  # below it an article shares little more than a word with the question
+SHARE_OF_BEST = 1 / 3  # and one far behind the best is noise beside it
 TOKEN_AGE = 3600  # seconds a page's forms stay good
 REMEMBERED = 10_000  # reports remembered, so a double click records one
 LANG_COOKIE_AGE = 365 * 86400
@@ -102,7 +106,7 @@ class SelfServicePages:
         tz: tzinfo,
     ) -> None:
         self.answers, self.kb, self.js, self.secret, self.tz = answers, kb, js, secret, tz
-        self._signer = URLSafeTimedSerializer(secret, salt="help")
+        self._signer = URLSafeTimedSerializer(signing_key(secret), salt="help")
         self._reported = Reported(REMEMBERED)
         loader = jinja2.FileSystemLoader(HERE / "templates")
         env = jinja2.Environment(loader=loader, autoescape=True, finalize=shown)
@@ -184,7 +188,7 @@ class SelfServicePages:
     async def _suggest(self, question: str) -> list[dict]:
         query = SuggestArticles(text=question, limit=SUGGESTED, actor=ACTOR)
         reply = await asyncio.to_thread(self.answers["suggest_articles"], query)
-        return list(reply["articles"])
+        return relevant(reply["articles"])
 
     async def _report(self, carried: Carried, article_id: str, solved: bool) -> None:
         """`self_served`, once per question and article however often it is sent."""
@@ -291,6 +295,13 @@ class Reported:
         self._keys.pop(key, None)
 
 
+def signing_key(secret: str) -> str:
+    """The tokens' key, derived from the store's secret (which every instance on one
+    store shares); without one, a key of this process alone, never an empty one."""
+    material = secret.encode() or secrets.token_bytes(32)
+    return hashlib.sha256(b"ticketflow-help:" + material).hexdigest()
+
+
 def question_of(form: FormData, name: str) -> str:
     """The customer's question: not blank, at most `MAX_QUESTION` characters."""
     text = str(form.get(name, ""))
@@ -332,6 +343,14 @@ def intake_request(form: FormData, external_id: str) -> bytes:
 def intake_key(carried: Carried) -> str:
     """The request's `Nats-Msg-Id`, as every channel adapter names it."""
     return f"{CHANNEL}:{carried.external_id}"
+
+
+def relevant(articles: list[dict]) -> list[dict]:
+    """The suggestions worth a customer's reading (best first, as ranked)."""
+    if not articles:
+        return []
+    floor = max(MIN_SCORE, articles[0]["score"] * SHARE_OF_BEST)
+    return [a for a in articles if a["score"] >= floor]
 
 
 def readable(error: TicketError) -> str:

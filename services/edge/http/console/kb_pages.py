@@ -87,7 +87,7 @@ class KbPages:
         if not may_ask(session.actor.role, "kb"):
             return refused(self.render, request, session, words_of(request)["not_for_role"], 403)
         filters = {key: request.query_params.get(key, "").strip() for key in FILTERS}
-        fields = {key: filters[key] or None for key in ("status", "language", "category")}
+        fields: dict[str, Any] = {k: filters[k] or None for k in ("status", "language", "category")}
         fields.update(text=filters["q"] or None, limit=LISTED, actor=session.actor.record())
         try:
             query = ArticlesQuery.model_validate(fields)
@@ -195,11 +195,11 @@ class KbPages:
 
     # ---- what other pages show ---------------------------------------------------------
 
-    async def suggested(self, ticket: dict, session: Session) -> list[dict]:
+    async def suggested(self, ticket: dict, session: Session) -> list[dict] | None:
         """The articles that best answer an open ticket, for a role that may answer with
-        one (none otherwise)."""
+        one (None: nothing to suggest on a closed ticket or to such a role)."""
         if ticket["status"] == "closed" or not may_send("answer_with_article", session):
-            return []
+            return None
         query = SuggestArticles.model_validate(
             {"number": ticket["number"], "limit": SUGGESTED, "actor": session.actor.record()}
         )

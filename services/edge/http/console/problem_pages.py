@@ -207,7 +207,9 @@ class ProblemPages:
         return words_of(request)
 
 
-def refused(render: Render, request: Request, session: Session, problem: str, status: int) -> Response:
+def refused(
+    render: Render, request: Request, session: Session, problem: str, status: int
+) -> Response:
     """The page that says why a request was refused."""
     return render(request, "problem.html", {"problem": problem}, session, status)
 
@@ -219,7 +221,9 @@ def outcome_of(e: TicketError) -> str:
 
 def words_of(request: Request) -> dict[str, str]:
     """The console's words in the reader's language."""
-    return i18n.words(i18n.pick(request.cookies.get("lang"), request.headers.get("accept-language")))
+    return i18n.words(
+        i18n.pick(request.cookies.get("lang"), request.headers.get("accept-language"))
+    )
 
 
 def refs(text: str) -> list[str]:

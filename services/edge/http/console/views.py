@@ -40,8 +40,9 @@ from services.automation.effects import Effects
 from services.edge.http.console import i18n
 from services.edge.http.console.access import may_ask, nav_for
 from services.edge.http.console.board import board_query, filters_of, link
+from services.edge.http.console.kb_pages import KbPages, may_send
 from services.edge.http.console.live import Live
-from services.edge.http.console.problem_pages import ProblemPages
+from services.edge.http.console.problem_pages import ProblemPages, outcome_of
 from services.edge.http.console.report_pages import ReportPages
 from services.edge.http.console.sessions import COOKIE, MAX_AGE, Session, Sessions
 from services.edge.http.console.text import shown
@@ -78,11 +79,13 @@ FORM_FIELDS = {  # the console's forms: command -> the fields it sends
     "decline": ("reason",),
     "request_department": ("department", "ask", "due"),
     "answer_department": ("request_id", "answer"),
+    "answer_with_article": ("article_id", "reply", "note"),
     "replan": (),  # a manager applies the running policy (not a `COMMANDS` entry)
 }
 LINKED_SHOWN = 20  # linked tickets listed on a ticket's page
 CHECKBOXES = ("waiting_on_customer",)  # sent as "on" when ticked
 MOMENTS = ("expected_done_at", "promised_by", "due", "scheduled_for")
+INTEGERS = ("reply",)  # sent as digits; anything else is refused by name
 View = Callable[[Request, Session], Awaitable[Response]]
 
 
@@ -107,6 +110,9 @@ class Console:
         self.replanner, self.kb = replanner, kb
         self.live, self.categories, self.tz = live, categories, tz
         self.reports = ReportPages(answers, tz, clock, self._render)  # /stats, /tickets, /audit
+        self.kb_pages = (  # /kb
+            KbPages(answers, kb, categories, self._render, self._csrf) if kb is not None else None
+        )
         self.problem_pages = (
             ProblemPages(
                 answers,
@@ -117,6 +123,7 @@ class Console:
                 self._csrf,
                 moment_in,
                 self._numbers_of,
+                self.kb_pages.written_for if self.kb_pages is not None else None,
             )
             if problems is not None and effects is not None
             else None
@@ -144,6 +151,7 @@ class Console:
             Route("/audit", self._signed_in(self.reports.audit), methods=["GET"]),
             Route("/tickets/{number}", self._signed_in(self.ticket), methods=["GET"]),
             *self._problem_routes(),
+            *self._kb_routes(),
             *self._whatif_routes(),
             Route("/tickets/{number}/{command}", self._signed_in(self.act), methods=["POST"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
@@ -158,6 +166,19 @@ class Console:
             Route("/problems", self._signed_in(pages.open), methods=["POST"]),
             Route("/problems/{number}", self._signed_in(pages.page), methods=["GET"]),
             Route("/problems/{number}/{command}", self._signed_in(pages.act), methods=["POST"]),
+        ]
+
+    def _kb_routes(self) -> list:
+        pages = self.kb_pages
+        if pages is None:
+            return []
+        return [
+            Route("/kb", self._signed_in(pages.index), methods=["GET"]),
+            Route("/kb", self._signed_in(pages.write), methods=["POST"]),
+            Route("/kb/draft", self._signed_in(pages.draft), methods=["POST"]),
+            Route("/kb/{number}", self._signed_in(pages.article), methods=["GET"]),
+            Route("/kb/{number}/publish", self._signed_in(pages.publish), methods=["POST"]),
+            Route("/kb/{number}/retire", self._signed_in(pages.retire), methods=["POST"]),
         ]
 
     def _whatif_routes(self) -> list:
@@ -293,11 +314,22 @@ class Console:
             "problems": await self._problems_of(ticket["ticket_id"], session),
             "revealed": revealed,
             "attachments": [(a, safe_link(a.get("url"))) for a in ticket["attachments"]],
+            **await self._knowledge(ticket, session, as_of),
         }
         response = self._render(request, "ticket.html", context, session)
         if revealed is not None:
             response.headers["Cache-Control"] = "no-store"
         return response
+
+    async def _knowledge(self, ticket: dict, session: Session, as_of: str | None) -> dict:
+        """The knowledge base's part of a ticket's page: the articles suggested for it
+        (open tickets), and whether the reader may draft one from it (closed ones)."""
+        if self.kb_pages is None or as_of:
+            return {"suggestions": None, "may_draft": False}
+        return {
+            "suggestions": await self.kb_pages.suggested(ticket, session),
+            "may_draft": ticket["status"] == "closed" and may_send("draft_article", session),
+        }
 
     async def _problems_of(self, ticket_id: str, session: Session) -> list[dict]:
         """The problems this ticket is linked to (none when the role may not ask)."""
@@ -333,6 +365,9 @@ class Console:
         for key in MOMENTS:  # typed on the team's clock (a datetime-local field)
             if key in body:
                 body[key] = moment_in(str(body[key]), self.tz)
+        for key in INTEGERS:
+            if str(body.get(key, "")).isdigit():
+                body[key] = int(str(body[key]))
         if version := str(form.get("expected_version", "")):
             body["expected_version"] = int(version) if version.isdigit() else version
         body.update(number=number, actor=session.actor.record())
@@ -349,7 +384,7 @@ class Console:
         except ValidationError as e:
             outcome = reason_of(e)
         except TicketError as e:
-            outcome = "conflict" if e.code == "conflict" else f"{e.code}: {e.message}"
+            outcome = outcome_of(e)
         return RedirectResponse(f"/tickets/{quote(number)}?msg={quote(outcome)}", 303)
 
     async def _replan(self, number: str, session: Session) -> Response:
