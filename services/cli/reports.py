@@ -78,6 +78,11 @@ def overview(stats: dict, title: str = "Overview") -> Table:
             label += f" (goal ≥ {goal['goal']:.0%}: {verdict})"
         table.add_row(label, _ratio(stats[key]))
     table.add_row("escalations", str(stats["escalations"]))
+    served = stats.get("self_served", 0)
+    table.add_row(
+        f"self-service ({served} solved by an article, no ticket)",
+        _ratio(stats.get("self_service_rate")),
+    )
     return table
 
 
@@ -106,6 +111,7 @@ def groups_table(stats: dict, group_by: str, then_by: str | None = None) -> Tabl
         "CSAT",
         "reopened",
         "escalations",
+        "self-service",
     ):
         table.add_column(column, justify="right")
     rows = [
@@ -127,6 +133,7 @@ def groups_table(stats: dict, group_by: str, then_by: str | None = None) -> Tabl
             _ratio(g["csat"]),
             _ratio(g["reopen_rate"]),
             str(g["escalations"]),
+            _ratio(g.get("self_service_rate")),
         )
     return table
 

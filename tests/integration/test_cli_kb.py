@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.article_files import ArticleFileError, parse_article
 from tests.integration.helpers import ask
 from tests.integration.test_cli_clients import cli
 
@@ -178,3 +179,44 @@ async def test_strict_sends_nothing_when_a_file_is_refused_and_article_names_the
 def test_only_a_supervisor_or_a_manager_imports(tmp_path) -> None:
     result = cli("kb", "import", str(folder_of_three(tmp_path)), "--role", "agent")
     assert result.returncode == 2 and "supervisor or manager" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            "title: T\nlanguage: en\ncategories: [a]",
+            "no front matter: the first line must be `---`",
+        ),
+        ("---\ntitle: T\n", "the front matter has no closing `---` line"),
+        ("---\ntitle: [T\n---\nbody", "bad YAML in the front matter: expected ',' or ']'"),
+        ("---\n- title\n---\nbody", "the front matter must be fields"),
+        ("---\nlanguage: en\n---\nbody", "missing fields: title, categories"),
+        ("---\ntitle: T\nlanguage: fr\ncategories: [a]\n---\nbody", "language 'fr' is not"),
+        ("---\ntitle: T\nlanguage: en\ncategories: a\n---\nbody", "categories must be a list"),
+        ("---\ntitle: T\nlanguage: en\ncategories: [a]\n---\n \n", "the body (after the"),
+        ("---\ntitle: T\nlanguage: en\ncategories: [a]\ntags: [x]\n---\nb", "unknown field: tags"),
+        ("---\ntitle: T\nlanguage: en\ncategories: [a]\narticle: 7\n---\nb", "article 7 is not"),
+    ],
+)
+def test_a_file_is_refused_with_its_reason(text: str, reason: str) -> None:
+    with pytest.raises(ArticleFileError) as refused:
+        parse_article(text)
+    assert reason in str(refused.value)
+
+
+def test_a_file_is_read_with_its_optional_fields() -> None:
+    text = "---\r\ntitle: ' T '\r\nlanguage: zh\r\ncategories: [a/b, c]\r\n"
+    text += "article: KB0007\r\n---\r\n\r\n正文\r\n"
+    article = parse_article(text, "t.zh.md")
+    assert (article.title, article.language, article.categories) == ("T", "zh", ("a/b", "c"))
+    assert (article.replies, article.body, article.article) == ((), "正文", "KB0007")
+
+
+def test_the_help_says_what_a_file_holds_and_what_strict_does() -> None:
+    result = cli("kb", "import", "--help")
+    assert result.returncode == 0
+    said = " ".join(result.stdout.split())  # as wrapped for any terminal's width
+    for words in ("front matter", "--strict", "--as", "--role", "README.md", "Exit status"):
+        assert words in said
+    assert "suggest_articles" in cli("kb", "search", "--help").stdout

@@ -292,6 +292,8 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (zh, en)
     "fcr": ("一次性解决率", "First-contact resolution"),
     "csat": ("满意度(4–5 分)", "Satisfaction (4–5)"),
     "reopen_rate": ("重开率", "Reopen rate"),
+    "self_service_rate": ("自助解决率", "Self-service rate"),
+    "consultation_tickets": ("咨询工单", "Consultation tickets"),
     "rate": ("比率", "Rate"),
     "part_of_whole": ("分子 / 分母", "Of / out of"),
     "goal": ("目标", "Goal"),

@@ -13,7 +13,7 @@ numerator is a figure of its own), the tickets behind a percentile.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Annotated, Any, TypeVar, get_args
@@ -187,6 +187,19 @@ def stats_queries(p: StatsParams, tz: tzinfo, actor: dict) -> dict[str, StatsQue
     }
 
 
+def self_service(s: dict[str, Any], fig: Callable[..., Figure]) -> dict[str, Figure]:
+    """The self-service rate: its solved reports are no tickets (no list behind them);
+    the consultation tickets beside them are."""
+    consultations, served = s["by_type"].get("consultation", 0), s["self_served"]
+    rate = s["self_service_rate"]
+    return {
+        "rate": Figure(percent(rate), None, 0),
+        "solved": Figure(str(served), None, 0),
+        "whole": Figure(str(served + consultations), None, 0),
+        "consultations": fig(consultations, consultations, type="consultation"),
+    }
+
+
 def group_filters(group_by: str, key: str, p: Period) -> dict[str, Any]:
     """The /tickets filters of one group: a facet, or the days of a day, week or month
     (within the period)."""
@@ -343,6 +356,7 @@ def stats_view(replies: Mapping[str, dict], p: StatsParams, w: Mapping[str, str]
         },
         "escalations": other(s["escalations"], "escalations", s["escalated"], escalated=True),
         "escalated": fig(s["escalated"], s["escalated"], escalated=True),
+        "self_service": self_service(s, fig),
     }
     q = quality
     goals = (  # (label, the rate in the reply, its figures, the goal it is held to)
