@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from domain.article_search import ArticleIndex, Entry
+from domain.article_search import ArticleIndex, Entry, worth_showing
 from domain.similarity import similarity, terms, vector
 from infra.article_files import ArticleFile, read_folder
 
@@ -125,8 +125,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--verbose", action="store_true", help="list the top-3 misses")
     args = parser.parse_args(argv)
     articles, asked = entries(), questions()
+    index = ArticleIndex(articles)
     rankings: dict[str, Ranker] = {
-        "index": ArticleIndex(articles).rank,
+        "index": index.rank,
+        "index, as /help shows it": lambda text, limit=3: worth_showing(
+            index.rank(text, limit), score=lambda s: s[1]
+        ),
         "pairs only": ArticleIndex(articles, unigram_weight=0).rank,
         "baseline": baseline(articles),
     }

@@ -56,11 +56,24 @@ def stem(word: str) -> str:
     return word[:-1] if word.endswith("e") and len(word) > 4 else word
 
 
+def normal_form(text: str) -> str:
+    """NFKC, case-folded, digits and masks dropped: what terms are cut from."""
+    return _DROPPED.sub(" ", unicodedata.normalize("NFKC", text).casefold())
+
+
+def is_chinese(text: str) -> bool:
+    return bool(_CJK.fullmatch(text))
+
+
+def chinese_runs(normal: str) -> list[str]:
+    """Each run of Chinese characters in a `normal_form`, function characters out."""
+    return ["".join(c for c in run if c not in _STOP_CHARS) for run in _CJK.findall(normal)]
+
+
 def terms(text: str) -> Counter[str]:
-    normal = _DROPPED.sub(" ", unicodedata.normalize("NFKC", text).casefold())
+    normal = normal_form(text)
     found: Counter[str] = Counter()
-    for run in _CJK.findall(normal):
-        kept = "".join(c for c in run if c not in _STOP_CHARS)
+    for kept in chinese_runs(normal):
         found.update(kept[i : i + 2] for i in range(len(kept) - 1))
         if len(kept) == 1:
             found[kept] += 1

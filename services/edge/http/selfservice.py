@@ -39,6 +39,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from domain.article_search import worth_showing
 from domain.errors import IllegalState, NotFound, TicketError
 from domain.ticket import ticket_id_for
 from services.application.article_messages import SelfServed, SuggestArticles
@@ -58,8 +59,6 @@ MAX_QUESTION = 4000  # characters
 MAX_NAME, MAX_EMAIL, MAX_SUBJECT = 200, 254, 200
 LIMITS = {"question": MAX_QUESTION, "name": MAX_NAME, "email": MAX_EMAIL, "subject": MAX_SUBJECT}
 SUGGESTED = 3  # articles offered at most
-MIN_SCORE = 0.1  # below it an article shares little more than a word with the question
-SHARE_OF_BEST = 1 / 3  # and one far behind the best is noise beside it
 TOKEN_AGE = 3600  # seconds a page's forms stay good
 REMEMBERED = 10_000  # reports remembered, so a double click records one
 LANG_COOKIE_AGE = 365 * 86400
@@ -188,7 +187,7 @@ class SelfServicePages:
     async def _suggest(self, question: str) -> list[dict]:
         query = SuggestArticles(text=question, limit=SUGGESTED, actor=ACTOR)
         reply = await asyncio.to_thread(self.answers["suggest_articles"], query)
-        return relevant(reply["articles"])
+        return worth_showing(reply["articles"], score=lambda a: a["score"])
 
     async def _report(self, carried: Carried, article_id: str, solved: bool) -> None:
         """`self_served`, once per question and article however often it is sent."""
@@ -343,14 +342,6 @@ def intake_request(form: FormData, external_id: str) -> bytes:
 def intake_key(carried: Carried) -> str:
     """The request's `Nats-Msg-Id`, as every channel adapter names it."""
     return f"{CHANNEL}:{carried.external_id}"
-
-
-def relevant(articles: list[dict]) -> list[dict]:
-    """The suggestions worth a customer's reading (best first, as ranked)."""
-    if not articles:
-        return []
-    floor = max(MIN_SCORE, articles[0]["score"] * SHARE_OF_BEST)
-    return [a for a in articles if a["score"] >= floor]
 
 
 def readable(error: TicketError) -> str:
