@@ -106,29 +106,31 @@ def import_(
 ) -> None:
     """Publish every article file of DIR (*.md but README.md, in name order).
 
-    Each file is Markdown with YAML front matter between its first two `---` lines:
-    `title`, `language` (zh or en), `categories` (a list), optionally `replies` (a list
-    of standard replies) and `article` (the number of an existing article, e.g.
-    KB0001: the file is its next version). The body follows the front matter. The
-    format: deploy/kb/README.md.
+    Each file is Markdown with YAML front matter between its first two `---`
+    lines: `title`, `language` (zh or en), `categories` (a list), optionally
+    `replies` (a list of standard replies) and `article` (the number of an
+    existing article, e.g. KB0001: the file is its next version). The body
+    follows the front matter. The format: deploy/kb/README.md.
 
-    Every file is checked before anything is sent: a file with a missing field, a bad
-    language, YAML that does not parse, an empty body, a title another file already
-    has, or a value over the command's limits is refused with its reasons, and nothing
-    of it is sent; the other files are published. With --strict nothing at all is sent
-    when any file is refused.
+    Every file is checked before anything is sent: a file with a missing
+    field, a bad language, YAML that does not parse, an empty body, a title
+    another file already has, or a value over the command's limits is
+    refused with its reasons, and nothing of it is sent; the other files are
+    published. With --strict nothing at all is sent when any file is
+    refused.
 
-    A file without `article:` is published as the next version of the article with
-    exactly its title, if there is one, else as a new article. Publishing the text an
-    article already has changes nothing, so importing a folder again changes only the
-    articles whose file was edited. Once sent, the command waits (up to --timeout) until
-    the knowledge base lists what it published, so a second import right after finds it.
+    A file without `article:` is published as the next version of the
+    article with exactly its title, if there is one, else as a new article.
+    Publishing the text an article already has changes nothing, so importing
+    a folder again changes only the articles whose file was edited. Once
+    sent, the command waits (up to --timeout) until the knowledge base lists
+    what it published, so a second import right after finds it.
 
-    Prints a table: each file, its article's number and version, and new, revised,
-    unchanged or refused with the reason.
+    Prints a table: each file, its article's number and version, and new,
+    revised, unchanged or refused with the reason.
 
-    Exit status: 0 when every file was published or unchanged; 1 when a file was
-    refused or not sent, or no service answered; 2 for bad usage.
+    Exit status: 0 when every file was published or unchanged; 1 when a file
+    was refused or not sent, or no service answered; 2 for bad usage.
     """
     if role not in ROLES:
         raise fail(f"--role must be supervisor or manager (who may publish), not {role!r}", 2)
@@ -299,13 +301,14 @@ def search(
 ) -> None:
     """The published articles that best answer TEXT, best first.
 
-    Prints each article's number, score (0 to 1) and title: the `suggest_articles`
-    query, as agents see it beside a ticket. An article that shares no word with TEXT
-    is not listed; a newly published one is found once the read side has it (within
-    moments).
+    Prints each article's number, score (0 to 1) and title: the
+    `suggest_articles` query, as agents see it beside a ticket. An article
+    that shares no word with TEXT is not listed; a newly published one is
+    found once the read side has it (within moments).
 
-    Exit status: 0 (also when no article matches); 1 when no service answers; 2 for
-    bad input.
+    Exit status: 0 (also when no article matches); 1 when no service
+    answers; 2 for bad input.
+
     """
     if language not in (None, "zh", "en"):
         raise fail("--language must be zh or en", 2)
