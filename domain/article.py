@@ -26,7 +26,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.actor import Actor
 from domain.errors import IllegalState, Invalid
-from domain.ticket import event_digest
+from domain.ticket import ChainedEvent
 
 ARTICLE_NAMESPACE = UUID("6d0a3f4e-8c21-4b7a-9e55-3a1f2c7d9b04")
 LANGUAGES = ("zh", "en")
@@ -55,14 +55,8 @@ def check_content(content: dict[str, Any]) -> None:
 class Article(Aggregate):
     """A knowledge-base entry: ArticleOpened, then drafts, versions and retirements."""
 
-    class Event(Aggregate.Event):
-        actor: dict  # an Actor's record(): {"id", "role"}
-        prev: str
-
-        def mutate(self, aggregate: Any) -> Any:
-            aggregate = super().mutate(aggregate)
-            aggregate.chain_head = event_digest(self)
-            return aggregate
+    class Event(ChainedEvent):
+        pass
 
     class ArticleOpened(Event, Aggregate.Created):
         """The article's number, and what it was written from (None: written anew;
@@ -74,8 +68,8 @@ class Article(Aggregate):
         def apply(self, a: Article) -> None:
             a.number, a.source = self.number, self.source
 
-    class ArticleDrafted(Event):
-        """A text not published yet (a case turned into an article, masked)."""
+    class Text(Event):
+        """What an article says (never recorded as such: its drafts and versions are)."""
 
         number: str
         title: str
@@ -84,28 +78,28 @@ class Article(Aggregate):
         categories: list
         replies: list
 
+        def text(self) -> dict:
+            return {key: getattr(self, key) for key in CONTENT}
+
+    class ArticleDrafted(Text):
+        """A text not published yet (a case turned into an article, masked)."""
+
         def apply(self, a: Article) -> None:
-            a.draft = {key: getattr(self, key) for key in CONTENT}
+            a.draft = self.text()
             if a.status != "published":
                 a.status = "draft"
 
-    class ArticlePublished(Event):
+    class ArticlePublished(Text):
         """Version `article_version` of the text, the one answered with from now on."""
 
-        number: str
         article_version: int
-        title: str
-        body: str
-        language: str
-        categories: list
-        replies: list
 
         def apply(self, a: Article) -> None:
             a.versions = [
                 *a.versions,
                 {
                     "version": self.article_version,
-                    **{key: getattr(self, key) for key in CONTENT},
+                    **self.text(),
                     "published_at": self.timestamp,
                     "by": self.actor,
                 },

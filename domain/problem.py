@@ -22,7 +22,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.actor import Actor
 from domain.errors import Forbidden, IllegalState, Invalid
-from domain.ticket import event_digest
+from domain.ticket import ChainedEvent
 
 PROBLEM_NAMESPACE = UUID("2b7c1d9e-5f3a-4c8b-a6e2-91d4f0c3b757")
 STATUSES = ("open", "closed")
@@ -71,14 +71,8 @@ def verdict(metric: str, baseline: float | None, result: float | None, target: d
 class Problem(Aggregate):
     """Several tickets, one cause: from ProblemOpened to ProblemClosed."""
 
-    class Event(Aggregate.Event):
-        actor: dict  # an Actor's record(): {"id", "role"}
-        prev: str
-
-        def mutate(self, aggregate: Any) -> Any:
-            aggregate = super().mutate(aggregate)
-            aggregate.chain_head = event_digest(self)
-            return aggregate
+    class Event(ChainedEvent):
+        pass
 
     class ProblemOpened(Event, Aggregate.Created):
         number: str

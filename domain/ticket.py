@@ -68,17 +68,25 @@ def event_digest(event: Any) -> str:
     return digest_of(type(event).__name__, vars(event))
 
 
+class ChainedEvent(Aggregate.Event):
+    """An event of a hash-chained aggregate (a ticket, a problem, an article): who did
+    it, and `prev`, the digest of the event before it; applied, it becomes the
+    aggregate's `chain_head`, the `prev` of the next."""
+
+    actor: dict  # an Actor's record(): {"id", "role"}
+    prev: str
+
+    def mutate(self, aggregate: Any) -> Any:
+        aggregate = super().mutate(aggregate)
+        aggregate.chain_head = event_digest(self)
+        return aggregate
+
+
 class Ticket(Aggregate):
     """One customer request, from Received to Closed (and Reopened, and Rated)."""
 
-    class Event(Aggregate.Event):
-        actor: dict  # an Actor's record(): {"id", "role"}
-        prev: str
-
-        def mutate(self, aggregate: Any) -> Any:
-            aggregate = super().mutate(aggregate)
-            aggregate.chain_head = event_digest(self)
-            return aggregate
+    class Event(ChainedEvent):
+        pass
 
     class Received(Event, Aggregate.Created):
         """v2: the personal data is `sealed` under the key `key_id` (domain.personal_data);
