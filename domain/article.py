@@ -7,10 +7,10 @@ version stays readable as it was (`version(n)`). A draft (turned from a closed t
 or a problem's root cause) is written but not yet published: nobody is answered with
 it. A retired article is answered with no more; publishing it again brings it back.
 
-Customers who read it on a channel's self-service page report whether it solved their
-question (`ArticleSelfServed`): the self-service rate counts those reports. An agent's
-use of an article is recorded on the ticket it answered, not here (many agents answer
-with one article at once; the read side counts the uses).
+What happens with an article is not recorded on it, so that many people using one
+article at once never contend for it: an agent's answer is recorded on the ticket it
+answered, a customer's self-service read as a report of its own
+(`domain.self_service`); the read side counts both beside the article.
 
 Like a ticket's, every event carries `prev`, the digest of the event before it, so an
 article's history verifies; `apply` bodies hold no clock, ids or IO. Events are named
@@ -113,21 +113,6 @@ class Article(Aggregate):
         def apply(self, a: Article) -> None:
             a.status, a.retired_reason = "retired", self.reason
 
-    class ArticleSelfServed(Event):
-        """A customer read version `article_version` on a channel's self-service page
-        and said whether it solved the question; `category` is the article's first."""
-
-        number: str
-        article_version: int
-        channel: str
-        solved: bool
-        category: str
-        question: str | None  # what the customer asked, masked
-
-        def apply(self, a: Article) -> None:
-            a.self_served += 1
-            a.solved += int(self.solved)
-
     # ---- state ------------------------------------------------------------------
 
     chain_head: str = ""
@@ -136,8 +121,6 @@ class Article(Aggregate):
     status: str = "draft"
     draft: dict | None = None
     retired_reason: str | None = None
-    self_served: int = 0  # self-service reports
-    solved: int = 0  # of which the customer said it solved the question
 
     def __init__(self, **_: Any) -> None:  # fields are set by ArticleOpened.apply
         self.versions: list[dict] = []
@@ -159,14 +142,19 @@ class Article(Aggregate):
             raise Invalid(f"article {self.number} has versions 1 to {len(self.versions)}, not {n}")
         return self.versions[n - 1]
 
-    def answer(self, reply: int | None) -> tuple[dict, str]:
-        """The version answered with now, and the text the customer reads: the standard
-        reply `reply` (counted from 0), or the article's title and body."""
+    def in_service(self) -> dict:
+        """The version answered with and shown to customers; `illegal_state` while the
+        article is a draft or retired."""
         if self.status != "published":
             raise IllegalState(
                 f"article {self.number} is {self.status}: nobody is answered with it"
             )
-        current = self.version_of(None)
+        return self.version_of(None)
+
+    def answer(self, reply: int | None) -> tuple[dict, str]:
+        """The version answered with now, and the text the customer reads: the standard
+        reply `reply` (counted from 0), or the article's title and body."""
+        current = self.in_service()
         if reply is None:
             return current, f"{current['title']}\n\n{current['body']}"
         if not 0 <= reply < len(current["replies"]):
@@ -221,23 +209,6 @@ class Article(Aggregate):
         if self.status == "retired":
             raise IllegalState(f"article {self.number} is already retired")
         self._record(self.ArticleRetired, actor=actor, at=at, reason=reason)
-
-    def record_self_service(
-        self, *, channel: str, solved: bool, question: str | None, actor: Actor, at: Any
-    ) -> None:
-        if self.status != "published":
-            raise IllegalState(f"article {self.number} is {self.status}: customers cannot read it")
-        current = self.version_of(None)
-        self._record(
-            self.ArticleSelfServed,
-            actor=actor,
-            at=at,
-            article_version=current["version"],
-            channel=channel,
-            solved=solved,
-            category=current["categories"][0],
-            question=question,
-        )
 
 
 def _content(content: dict[str, Any]) -> dict[str, Any]:

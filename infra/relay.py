@@ -40,6 +40,7 @@ from nats.js.errors import NotFoundError
 from domain.article import Article
 from domain.event_data import Reveal, event_data, event_name, no_keys
 from domain.problem import Problem
+from domain.self_service import SelfServiceReport
 from domain.ticket import Ticket, event_digest
 from infra.cloudevents import build_envelope, event_subject
 from infra.streams import EVENTS
@@ -60,7 +61,7 @@ def _event_topics(aggregate: type) -> frozenset[str]:
 # bookkeeping of ticket numbers or personal-data keys, nor snapshots).
 TICKET_TOPICS = _event_topics(Ticket)
 PROBLEM_TOPICS = _event_topics(Problem)
-ARTICLE_TOPICS = _event_topics(Article)
+ARTICLE_TOPICS = _event_topics(Article) | _event_topics(SelfServiceReport)
 PUBLISHED_TOPICS = TICKET_TOPICS | PROBLEM_TOPICS | ARTICLE_TOPICS
 
 
@@ -106,9 +107,15 @@ def to_outgoing(app: Application, notification: Notification) -> Outgoing:
     return Outgoing(
         notification.id,
         f"{ticket_id}:{event.originator_version}",
-        event_subject(name, ticket_id),
+        event_subject(name, routed_under(event)),
         payload,
     )
+
+
+def routed_under(event: Any) -> str:
+    """The id a subject names: the aggregate's, but a self-service report's article's
+    (`tickets.events.ArticleSelfServed.<article_id>`: readers follow an article)."""
+    return getattr(event, "article_id", None) or str(event.originator_id)
 
 
 async def stream_position(js: JetStreamContext) -> tuple[int, int]:

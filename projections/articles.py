@@ -78,11 +78,11 @@ class ArticleList(Projection):
                 f"UPDATE {ARTICLES} SET status='retired', updated_at=? WHERE article_id=?",
                 (at, article),
             )
-        elif kind == "ArticleSelfServed":
+        elif kind == "ArticleSelfServed":  # a report of its own, naming its article
             tx.execute(
                 f"UPDATE {ARTICLES} SET self_served=self_served+1, solved=solved+? "
                 "WHERE article_id=?",
-                (int(bool(data["solved"])), article),
+                (int(bool(data["solved"])), data["article_id"]),
             )
         elif kind == "ProgressUpdated" and data.get("article"):
             tx.execute(

@@ -91,8 +91,8 @@ class Statistics(Projection):
                 f"INSERT INTO {SELF_SERVICE} (report_id, article_id, at, channel, category, "
                 "solved) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (report_id) DO NOTHING",
                 (
-                    event["id"],
-                    event["subject"],
+                    event["id"],  # the report's own
+                    data["article_id"],
                     at,
                     data["channel"],
                     data["category"],

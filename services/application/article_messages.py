@@ -61,6 +61,8 @@ class SelfServed(_Edge):
     channel: Channel
     solved: bool = Field(strict=True)
     text: Question | None = None  # what the customer asked (kept masked)
+    # The channel's name for this report: sent again, it records nothing again.
+    report: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     actor: Actor
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import date
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
@@ -24,6 +24,7 @@ from domain.masking import mask_text
 from domain.numbers import TicketNumber, number_id
 from domain.problem import Problem
 from domain.roles import check_may_send
+from domain.self_service import SelfServiceReport, report_id_for
 from services.application import article_messages as am
 from services.application.desk import SAVE_RETRIES, TicketDesk
 from services.application.registration import NumberSequence
@@ -110,18 +111,25 @@ class KnowledgeBase:
         return self._open(source, actor, draft), {}
 
     def _self_served(self, c: am.SelfServed, actor: Actor) -> tuple[Article, dict]:
-        question = mask_text(c.text) if c.text else None
-
-        def report(a: Article) -> None:
-            a.record_self_service(
-                channel=c.channel,
-                solved=c.solved,
-                question=question,
-                actor=actor,
-                at=self.desk.clock(),
-            )
-
-        return self._change(c.article_id, report), {}
+        """A report of its own, the article only read: readers never contend. A report
+        the channel named before records nothing again."""
+        article = load_article(self.desk, c.article_id)
+        report_id = report_id_for(c.channel, c.report) if c.report else uuid4()
+        report = SelfServiceReport.record(
+            report_id=report_id,
+            article=article,
+            channel=c.channel,
+            solved=c.solved,
+            question=mask_text(c.text) if c.text else None,
+            actor=actor,
+            at=self.desk.clock(),
+        )
+        try:
+            self.desk.save(report)
+            recorded = True
+        except IntegrityError:  # this channel's report of that name is recorded already
+            recorded = False
+        return article, {"report_id": str(report_id), "recorded": recorded}
 
     def _open(self, source: dict | None, actor: Actor, then: Any) -> Article:
         now = self.desk.clock()
@@ -223,8 +231,6 @@ def view(a: Article, shown: dict | None) -> dict:
             for v in a.versions
         ],
         "draft": a.draft,
-        "self_served": a.self_served,
-        "solved": a.solved,
         "history_version": a.version,
         "opened_at": a.created_on,
         "updated_at": a.modified_on,

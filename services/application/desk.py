@@ -14,7 +14,6 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Recording
 
-from domain.article import Article
 from domain.errors import Conflict, Invalid, NotFound
 from domain.numbers import TicketNumber, number_id
 from domain.policy import Policy
@@ -34,8 +33,7 @@ def utc_now() -> datetime:
 class TicketDesk(Application[UUID]):
     name = "ticketflow"
     # A snapshot every 50 events keeps replay of a long ticket short (bench/replay.py).
-    # An article's self-service reports are many: its snapshots keep loading it short.
-    snapshotting_intervals: ClassVar[dict] = {Ticket: 50, Article: 50}
+    snapshotting_intervals: ClassVar[dict] = {Ticket: 50}
 
     def __init__(
         self, policy: Policy, env: dict[str, str] | None = None, clock: Clock = utc_now

@@ -24,7 +24,7 @@ from tests.integration.helpers import ask, publish_request
 from tests.prometheus_text import parse
 
 pytestmark = pytest.mark.nats
-PROJECTIONS = {"sla", "audit", "stats", "reports", "problems"}
+PROJECTIONS = {"sla", "audit", "stats", "reports", "problems", "articles"}
 
 
 async def started(nats_url: str, data_dir: Path, policy, **settings) -> Service:

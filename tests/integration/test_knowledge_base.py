@@ -170,6 +170,14 @@ def test_self_service_solved_consultations_show_as_the_self_service_rate(
     assert suggested[0]["number"] == "KB0001" and suggested[0]["body"] == LOGIN["body"]
     for solved in (True, True, False):
         kb_send(kb, "self_served", WEB, article_id="KB0001", channel="web", solved=solved)
+    again = kb_send(
+        kb, "self_served", WEB, article_id="KB0001", channel="web", solved=True, report="r-1"
+    )
+    assert again["recorded"]
+    repeated = kb_send(
+        kb, "self_served", WEB, article_id="KB0001", channel="web", solved=True, report="r-1"
+    )
+    assert not repeated["recorded"]  # a report the channel named is recorded once
     with pytest.raises(Forbidden):
         kb_send(kb, "self_served", AGENT, article_id="KB0001", channel="web", solved=True)
     ticket = consultation(desk, clock, "kb-3", "请问登录密码怎么修改？")
@@ -185,9 +193,10 @@ def test_self_service_solved_consultations_show_as_the_self_service_rate(
     project(desk, stats_view)
     stats = StatsService(stats_view.db, desk.policy, desk.clock)
     found = stats.stats(StatsQuery(group_by="category"))["stats"]
-    assert (found["self_served"], found["self_service_rate"]) == (2, 2 / 3)
-    assert found["groups"]["account/login"]["self_service_rate"] == 2 / 3
-    assert shelf_of(desk, store_url).articles(ArticlesQuery())["articles"][0]["solved"] == 2
+    assert (found["self_served"], found["self_service_rate"]) == (3, 3 / 4)
+    assert found["groups"]["account/login"]["self_service_rate"] == 3 / 4
+    (row,) = shelf_of(desk, store_url).articles(ArticlesQuery())["articles"]
+    assert (row["self_served"], row["solved"]) == (4, 3)
 
 
 def test_a_closed_ticket_and_a_problem_become_masked_drafts(desk, clock, store_url) -> None:

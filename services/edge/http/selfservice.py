@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import secrets
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -60,7 +59,6 @@ MAX_NAME, MAX_EMAIL, MAX_SUBJECT = 200, 254, 200
 LIMITS = {"question": MAX_QUESTION, "name": MAX_NAME, "email": MAX_EMAIL, "subject": MAX_SUBJECT}
 SUGGESTED = 3  # articles offered at most
 TOKEN_AGE = 3600  # seconds a page's forms stay good
-REMEMBERED = 10_000  # reports remembered, so a double click records one
 LANG_COOKIE_AGE = 365 * 86400
 TICKET_FORM = "help_ticket.html"  # the open-a-ticket form, with what the customer gave
 
@@ -106,7 +104,6 @@ class SelfServicePages:
     ) -> None:
         self.answers, self.kb, self.js, self.secret, self.tz = answers, kb, js, secret, tz
         self._signer = URLSafeTimedSerializer(signing_key(secret), salt="help")
-        self._reported = Reported(REMEMBERED)
         loader = jinja2.FileSystemLoader(HERE / "templates")
         env = jinja2.Environment(loader=loader, autoescape=True, finalize=shown)
         self.templates = Jinja2Templates(env=env)
@@ -190,22 +187,17 @@ class SelfServicePages:
         return worth_showing(reply["articles"], score=lambda a: a["score"])
 
     async def _report(self, carried: Carried, article_id: str, solved: bool) -> None:
-        """`self_served`, once per question and article however often it is sent."""
-        key = (carried.external_id, article_id)
-        if not self._reported.first(key):
-            return
+        """`self_served`, named by the question's and the article's ids: sent again
+        (a double click, a resubmitted form), the store records it once."""
         command = SelfServed(
             article_id=article_id,
             channel=CHANNEL,
             solved=solved,
             text=carried.question,
+            report=f"{carried.external_id}:{article_id}",
             actor=ACTOR,
         )
-        try:
-            await asyncio.to_thread(self.kb.execute, "self_served", command)
-        except Exception:
-            self._reported.forget(key)
-            raise
+        await asyncio.to_thread(self.kb.execute, "self_served", command)
 
     # ---- the parts every page shares -------------------------------------------------
 
@@ -272,26 +264,6 @@ class SelfServicePages:
         response.headers["Cache-Control"] = "no-store"  # the customer's words, and tokens
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
-
-
-class Reported:
-    """The last `size` reports this instance recorded (a bounded, ordered set)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._keys: OrderedDict[tuple[str, str], None] = OrderedDict()
-
-    def first(self, key: tuple[str, str]) -> bool:
-        """Remember `key`; False when it was already remembered."""
-        if key in self._keys:
-            return False
-        self._keys[key] = None
-        if len(self._keys) > self.size:
-            self._keys.popitem(last=False)
-        return True
-
-    def forget(self, key: tuple[str, str]) -> None:
-        self._keys.pop(key, None)
 
 
 def signing_key(secret: str) -> str:

@@ -135,7 +135,7 @@ class KbPages:
             "a": a,
             "v": shown,
             "old": shown is not None and shown["version"] != a["latest"],
-            "uses": await self._uses(a, session),
+            "counts": await self._counts(a, session),
             "may_publish": may_send("publish_article", session),
             "text": typed or a["draft"] or shown or {},
             "categories": self.categories,
@@ -233,16 +233,16 @@ class KbPages:
         except TicketError as e:
             raise Refusal(outcome_of(e), REFUSED_STATUS.get(e.code, 400)) from None
 
-    async def _uses(self, a: dict, session: Session) -> int | None:
-        """How often agents answered with the article: the read model counts it (None
-        while it has not caught up). Looked up among the articles of its status and its
-        first category."""
+    async def _counts(self, a: dict, session: Session) -> dict | None:
+        """How often agents answered with the article, and its self-service reports
+        (`uses`, `self_served`, `solved`): the read model counts them (None while it has
+        not caught up). Looked up among the articles of its status and first category."""
         content = a["version"] or a["draft"] or {}
         fields = {"status": a["status"], "limit": 1000, "actor": session.actor.record()}
         if content.get("categories"):
             fields["category"] = content["categories"][0]
         rows = (await self._ask("articles", ArticlesQuery.model_validate(fields)))["articles"]
-        return next((r["uses"] for r in rows if r["number"] == a["number"]), None)
+        return next((r for r in rows if r["number"] == a["number"]), None)
 
 
 def may_send(command: str, session: Session) -> bool:
