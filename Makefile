@@ -35,8 +35,8 @@ lint: $(VENV)/.installed-test  ## ruff, the formatter's check, the import contra
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy domain services
 
-bench: $(VENV)/.installed-test
-	$(BIN)/python -m bench.intake
+bench: $(VENV)/.installed-test  # every benchmark, one JSON report; QUICK=1 for small sizes
+	$(BIN)/python -m bench.suite $(if $(QUICK),--quick,)
 
 clean:
 	rm -rf $(VENV) .ticketflow .pytest_cache .mypy_cache .ruff_cache
