@@ -462,7 +462,7 @@ async def live(
     for i, projection in enumerate(new_projections(desk, names)):
         await drop_consumer(js, f"ticketflow-projection-{projection.name}")
         url = db_urls[i] if len(db_urls) > 1 else db_urls[0]
-        projectors.append(Projector(projection, ReadDB(url), js, on_applied=applied))
+        projectors.append(Projector(projection, ReadDB(url, durable=False), js, on_applied=applied))
         spent[projection.name] = timed_apply(projectors[-1])
     cpu = Cpu(nats_pid)
     cpu.start()
@@ -573,7 +573,7 @@ def apply_only(
 ) -> float:
     """Projector.apply_batch alone, 500 parsed events per call, into a fresh database."""
     [projection] = new_projections(desk, [name])
-    projector = Projector(projection, ReadDB(db_url), js=None)  # type: ignore[arg-type]
+    projector = Projector(projection, ReadDB(db_url, durable=False), js=None)  # type: ignore[arg-type]
     try:
         if profile:
             profile.enable()
@@ -963,7 +963,8 @@ async def run(args: argparse.Namespace) -> dict:
             for _ in range(reps):
                 url_all = fresh_url("sketch-all")
                 projectors = [
-                    Projector(p, ReadDB(url_all), js) for p in new_projections(prepared.desk, names)
+                    Projector(p, ReadDB(url_all, durable=False), js)
+                    for p in new_projections(prepared.desk, names)
                 ]
                 try:
                     sketches.append(await rebuild_sketch(projectors, js, n))

@@ -1,5 +1,5 @@
-"""The read side's database: the projections' tables live in the store's own database
-(the same SQLite file, or the same PostgreSQL database and schema).
+"""The read side's database: the projections' tables, in a SQLite file of their own
+beside the store (`infra.store.read_models_url`) or in the store's PostgreSQL database.
 
 A thin layer over sqlite3 and psycopg so projections write one SQL dialect: `?`
 placeholders, `INSERT ... ON CONFLICT ... DO UPDATE`, TEXT/BIGINT/DOUBLE PRECISION.
@@ -78,9 +78,16 @@ class Tx:
 
 
 class ReadDB:
-    """One connection; its transactions take turns (threads may share it)."""
+    """One connection; its transactions take turns (threads may share it).
 
-    def __init__(self, store_url: str) -> None:
+    `durable=False` (the read models): on SQLite a commit is not synced to the disk at
+    once (`synchronous=NORMAL` in WAL mode: never corrupt, and nothing is lost when the
+    process dies; a power cut may lose the last commits, which the projections then
+    apply again from the stream, since each commits its rows and its position
+    together). Keep the default for what cannot be rebuilt (the personal-data keys).
+    """
+
+    def __init__(self, store_url: str, *, durable: bool = True) -> None:
         parsed = urlparse(store_url)
         self.postgres = parsed.scheme in ("postgresql", "postgres")
         self._store_url, self._conn = store_url, cast(Any, None)
@@ -95,6 +102,8 @@ class ReadDB:
                 check_same_thread=False,
             )
             self._conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+            if not durable:
+                self._conn.execute("PRAGMA synchronous=NORMAL")
         self._lock = threading.Lock()
         with self.transaction() as tx:
             tx.execute(POSITIONS)

@@ -24,6 +24,21 @@ def default_store_url(data_dir: Path) -> str:
     return f"sqlite:///{(data_dir / 'tickets.db').resolve()}"
 
 
+def read_models_url(store_url: str) -> str:
+    """Where the read side keeps its tables. On SQLite, a file of its own beside the
+    store (`tickets.db` -> `tickets-read.db`): its own write lock, so projections never
+    queue behind intake, and commits that need not reach the disk at once (the read
+    models can be rebuilt from the event stream). On PostgreSQL, the store's database."""
+    parsed = urlparse(store_url)
+    path = unquote(parsed.path)
+    if parsed.scheme != "sqlite" or path in ("", "/", "/:memory:"):
+        return store_url
+    file = Path(path)
+    read_file = file.with_name(f"{file.stem}-read{file.suffix or '.db'}")
+    folder = store_url.split("?", 1)[0].rsplit("/", 1)[0]
+    return f"{folder}/{read_file.name}"
+
+
 def cipher_key(data_dir: Path) -> str:
     if os.environ.get(CIPHER_KEY_ENV):
         return os.environ[CIPHER_KEY_ENV]

@@ -98,7 +98,7 @@ def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
         extra={"policy_version": desk.policy.version},
     )
     relay = Relay(desk, link.js)
-    read = read_side(s.store_url, desk, link.js)
+    read = read_side(s.read_url, desk, link.js)
     leader = leader_of(s, desk, link, relay, read)
     registrar = Registrar(desk, read.board.open_load)
     intake = IntakeConsumer(
@@ -107,7 +107,7 @@ def bootstrap(s: Settings, desk: TicketDesk, link: NatsLink) -> Parts:
     intake_loop = Loop("intake", intake.run, intake.stop, grace=10.0)
     serving = lambda: intake_loop.running if s.role.serves else None  # noqa: E731
     local = Local(s.role, serving, lambda: leader.leading)
-    health = Health(link.nc, link.js, desk, s.store_url, list(read.projectors), local)
+    health = Health(link.nc, link.js, desk, s.read_url, list(read.projectors), local)
     counters = lambda: Counters(  # noqa: E731
         registrar.received, intake.stats.accepted, intake.stats.rejected, registrar.batch_seconds
     )
@@ -246,10 +246,16 @@ class ReadSide:
 
 
 def read_side(db: str, desk: TicketDesk, js: JetStreamContext) -> ReadSide:
+    """The read models on `db`, each service on a connection of its own; they can be
+    rebuilt from the stream, so their commits need not reach the disk at once."""
     policy, clock = desk.policy, desk.clock
-    sla = SlaService(ReadDB(db), policy, clock)
-    problems, problem_list = ProblemService(desk), ProblemsService(ReadDB(db), clock)
-    managers = ReadDB(db)  # one connection for the process managers: they read little
+
+    def connect() -> ReadDB:
+        return ReadDB(db, durable=False)
+
+    sla = SlaService(connect(), policy, clock)
+    problems, problem_list = ProblemService(desk), ProblemsService(connect(), clock)
+    managers = connect()  # one connection for the process managers: they read little
     watcher, group = SlaWatcher(desk, sla), GroupImpact(desk, managers, problems)
     low, batches = LowScores(desk, managers, problems), SuggestionBatches(desk, managers)
     after = {
@@ -263,16 +269,16 @@ def read_side(db: str, desk: TicketDesk, js: JetStreamContext) -> ReadSide:
             after[name](events)
 
     projectors = {
-        p.name: Projector(p, ReadDB(db), js, on_applied=applied) for p in projections_for(policy)
+        p.name: Projector(p, connect(), js, on_applied=applied) for p in projections_for(policy)
     }
-    audit, stats = AuditService(ReadDB(db)), StatsService(ReadDB(db), policy, clock)
+    audit, stats = AuditService(connect()), StatsService(connect(), policy, clock)
     effects = Effects(problems, stats, managers, clock)
-    board = BoardService(ReadDB(db), policy, clock)
+    board = BoardService(connect(), policy, clock)
     return ReadSide(
         QueryService(desk, witness_of(js)),
         problems,
         KnowledgeBase(desk),
-        ArticleShelf(ReadDB(db), desk),
+        ArticleShelf(connect(), desk),
         problem_list,
         sla,
         board,

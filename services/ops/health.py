@@ -64,7 +64,7 @@ class Health:
     nc: Client
     js: JetStreamContext
     desk: TicketDesk
-    store_url: str
+    read_url: str  # the read models' database
     projections: list[str]
     local: Local
     started: float = field(default_factory=time.monotonic)
@@ -169,7 +169,7 @@ class Health:
 
     def _read_positions(self) -> dict[str, int]:
         if self._db is None:
-            self._db = ReadDB(self.store_url)
+            self._db = ReadDB(self.read_url, durable=False)
         with self._db.transaction(write=False) as tx:
             rows = tx.execute("SELECT name, stream_seq FROM projection_positions").fetchall()
         return {str(name): int(seq) for name, seq in rows}

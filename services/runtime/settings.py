@@ -10,7 +10,7 @@ from pathlib import Path
 
 from domain.policy import Policy
 from infra.auth_file import AuthFile
-from infra.store import default_store_url
+from infra.store import default_store_url, read_models_url
 
 CLOCK_OFFSET_ENV = "TICKETFLOW_CLOCK_OFFSET_DAYS"
 
@@ -72,3 +72,8 @@ class Settings:
     @property
     def store_url(self) -> str:
         return self.store or default_store_url(self.data_dir)
+
+    @property
+    def read_url(self) -> str:
+        """The read models' database (a file of its own beside a SQLite store)."""
+        return read_models_url(self.store_url)

@@ -21,7 +21,7 @@ from infra.policy_file import load_policy
 from infra.projector import Projector
 from infra.readdb import ReadDB
 from infra.relay import PUBLISHED_TOPICS
-from infra.store import store_env
+from infra.store import read_models_url, store_env
 from infra.streams import EVENTS, INTAKE, INTAKE_DURABLE
 from services.application.desk import TicketDesk
 from services.readside.projections import projections_for
@@ -110,7 +110,7 @@ async def intake_pending(js: Any) -> int:
 
 
 def projection_positions(store_url: str) -> dict[str, int]:
-    db = ReadDB(store_url)
+    db = ReadDB(read_models_url(store_url))
     try:
         with db.transaction(write=False) as tx:
             return {
@@ -134,7 +134,7 @@ def dump(db: ReadDB, tables: tuple[str, ...]) -> dict[str, list[tuple]]:
 
 async def assert_projections_equal_a_rebuild(js: Any, store_url: str, data_dir: Path) -> None:
     desk = TicketDesk(load_policy(), store_env(store_url, data_dir))
-    live_db = ReadDB(store_url)
+    live_db = ReadDB(read_models_url(store_url))
     with tempfile.TemporaryDirectory() as tmp:
         fresh_db = ReadDB(f"sqlite:///{Path(tmp) / 'rebuilt.db'}")
         try:

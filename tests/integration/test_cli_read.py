@@ -26,7 +26,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 
 def sla_rows(data_dir: Path) -> dict[str, list]:
-    with sqlite3.connect(data_dir / "tickets.db") as db:
+    with sqlite3.connect(data_dir / "tickets-read.db") as db:
         return {t: sorted(db.execute(f"SELECT * FROM {t}").fetchall()) for t in TABLES}
 
 
