@@ -283,7 +283,7 @@ def prepare(store_url: str, tmp: Path, n_events: int, seed: int = 7) -> Prepared
             clock.now = now
             command = m.COMMANDS[name].model_validate({"ticket_id": str(t.id), **fields})
             check_may_send(name, command.actor.role)
-            service._acts[name](t, command, command.actor.model_dump(), now)
+            service._acts[name](t, command, command.actor.value(), now)
             commands += 1
             counts[name] = counts.get(name, 0) + 1
             changed.append(t)

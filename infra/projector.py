@@ -90,21 +90,47 @@ class Projector:
         return applied
 
     async def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Empty the tables and apply the whole stream again; the live loop waits."""
+        """Empty the tables and apply the whole stream again; the live loop waits.
+
+        An ordered consumer with a callback (no task per message) parses each event once
+        into chunks; a chunk is applied in a worker thread while the next is read. At
+        most a few chunks wait: a full queue holds the callback, and the server holds
+        the stream behind it (flow control), so memory stays flat on a long stream."""
         async with self._lock:
             total = (await self.js.stream_info(EVENTS)).state.last_seq
             await asyncio.to_thread(self._reset)
-            done = 0
+            if total == 0:
+                return 0
+            chunks: asyncio.Queue[list[tuple[int, dict]]] = asyncio.Queue(maxsize=4)
+            chunk: list[tuple[int, dict]] = []
+
+            async def on_msg(msg: Any) -> None:
+                nonlocal chunk
+                seq = msg.metadata.sequence.stream
+                if seq > total:
+                    return
+                chunk.append((seq, json.loads(msg.data)))
+                if len(chunk) >= REBUILD_CHUNK or seq >= total:
+                    ready, chunk = chunk, []
+                    await chunks.put(ready)
+
             sub = await self.js.subscribe(
-                "tickets.events.>", ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+                "tickets.events.>",
+                cb=on_msg,
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.ALL,
             )
+            done = 0
             try:
                 while done < total:
-                    chunk = await _next_chunk(sub, 2000, last=total)
-                    if not chunk:
-                        break
-                    await asyncio.to_thread(self.apply_batch, chunk)
-                    done = chunk[-1][0]
+                    try:
+                        batch = await asyncio.wait_for(chunks.get(), REBUILD_QUIET)
+                    except TimeoutError:  # the stream lost its tail: what is there is done
+                        if not chunk:
+                            break
+                        batch, chunk = chunk, []
+                    await asyncio.to_thread(self.apply_batch, batch)
+                    done = batch[-1][0]
                     if progress:
                         progress(done, total)
             finally:
@@ -118,18 +144,8 @@ class Projector:
         self.position = 0
 
 
-async def _next_chunk(sub: Any, size: int, last: int) -> list[tuple[int, dict]]:
-    chunk: list[tuple[int, dict]] = []
-    while len(chunk) < size:
-        try:
-            msg = await sub.next_msg(timeout=5.0 if not chunk else 0.05)
-        except TimeoutError:
-            break
-        seq = msg.metadata.sequence.stream
-        chunk.append((seq, json.loads(msg.data)))
-        if seq >= last:
-            break
-    return chunk
+REBUILD_CHUNK = 2000  # events applied in one transaction during a rebuild
+REBUILD_QUIET = 5.0  # seconds without a message before a rebuild takes what it has
 
 
 class OutOfOrder(RuntimeError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -69,16 +70,15 @@ def up(
         ),
     ] = 1,
     processes: Annotated[
-        int,
+        str,
         typer.Option(
             "--processes",
             envvar="TICKETFLOW_PROCESSES",
-            min=1,
-            max=2,
-            help="2: intake, commands and queries in this process; the relay and the read "
-            "side in a second one (uses a second core).",
+            help="auto (the default): 2 where this process may use two cores or more, else "
+            "1. 2: intake, commands and queries in this process; the relay and the read "
+            "side in a second one. 1: everything in one process.",
         ),
-    ] = 1,
+    ] = "auto",
     role: Annotated[
         str, typer.Option("--role", hidden=True, help="all, front or back (set by --processes 2).")
     ] = "all",
@@ -172,7 +172,7 @@ def up(
             policy=load_policy(policy),
             nats_sync=nats_sync,
             replicas=replicas,
-            processes=processes,
+            processes=processes_of(processes),
             role=Role(role),
             auth=auth_file,
             policy_path=policy,
@@ -194,6 +194,16 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 class SettingError(ValueError):
     """A flag of `up` that cannot work (exit status 2, nothing started)."""
+
+
+def processes_of(text: str) -> int:
+    """`--processes`: 1, 2, or `auto` (2 where this process may run on two cores)."""
+    value = text.strip().lower()
+    if value == "auto":
+        return 2 if len(os.sched_getaffinity(0)) >= 2 else 1
+    if value not in ("1", "2"):
+        raise SettingError(f"--processes {text!r}: 1, 2 or auto")
+    return int(value)
 
 
 def http_port_of(text: str) -> int | None:

@@ -122,6 +122,51 @@ async def test_two_processes_serve_intake_and_publish_events(tmp_path) -> None:
     assert not port_open(url)
 
 
+def back_processes(pid: int) -> list[int]:
+    """The children of `pid` that run the back role (`up --role back`)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [
+        int(c) for c in children if b"back" in Path(f"/proc/{c}/cmdline").read_bytes().split(b"\0")
+    ]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux's /proc")
+@pytest.mark.parametrize(("cores", "backs"), [({0}, 0), ({0, 1}, 1)])
+def test_up_uses_a_second_process_by_default_only_where_there_is_a_second_core(
+    tmp_path, cores: set[int], backs: int
+) -> None:
+    import os
+
+    if len(os.sched_getaffinity(0)) < len(cores):
+        pytest.skip(f"this machine lets the tests use fewer than {len(cores)} cores")
+    process = subprocess.Popen(
+        [*TICKETFLOW, "up", "--data-dir", str(tmp_path), "--http-port", "off"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: os.sched_setaffinity(0, cores),
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("nats: "), process.stderr
+        assert len(back_processes(process.pid)) == backs
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+
+
+def test_up_refuses_a_number_of_processes_it_cannot_run(tmp_path) -> None:
+    result = subprocess.run(
+        [*TICKETFLOW, "up", "--data-dir", str(tmp_path), "--processes", "3"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "--processes '3': 1, 2 or auto" in result.stderr
+    assert not (tmp_path / "tickets.db").exists()
+
+
 def test_up_prints_the_console_after_the_nats_url_and_it_answers(tmp_path) -> None:
     import httpx
 
