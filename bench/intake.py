@@ -500,6 +500,7 @@ class ServiceProcess:
                 "--rate",
                 "250",
                 "--threads",
+                "--subprocesses",  # --processes 2: the back process too
                 "-o",
                 str(self.profile_file),
                 "--",

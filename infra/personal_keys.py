@@ -127,6 +127,17 @@ class KeyVault:
             ).fetchone()
         return DataKey(key_id, self._unwrapped(key_id, row[0])) if row else None
 
+    def keys(self, key_ids: Iterable[str]) -> dict[str, DataKey]:
+        """The live keys among `key_ids`, in one read (a destroyed key is absent)."""
+        wanted = sorted(set(key_ids))
+        if not wanted:
+            return {}
+        with self.db.transaction(write=False) as tx:
+            rows = self._select_in(
+                tx, "SELECT key_id, wrapped FROM personal_keys WHERE key_id IN", wanted
+            )
+        return {row[0]: DataKey(row[0], self._unwrapped(row[0], row[1])) for row in rows}
+
     def reveal(self, key_id: str, sealed: str) -> dict[str, Any] | None:
         """The sealed fields, or None when the key was destroyed."""
         key = self.key(key_id)

@@ -29,7 +29,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
@@ -84,13 +84,26 @@ class Outgoing:
     payload: bytes
 
 
-def _reveal(app: Application) -> Reveal:
-    """The store's key lookup for sealed personal data (services.application.desk.TicketDesk)."""
-    return getattr(app, "reveal", no_keys)
+def _revealer(app: Application, events: Sequence[Any]) -> Reveal:
+    """The store's key lookup for the sealed personal data of `events`, their keys read
+    at once (services.application.desk.TicketDesk); no keys for another application."""
+    revealer = getattr(app, "revealer", None)
+    if revealer is None:
+        return no_keys
+    return cast(Reveal, revealer(e.key_id for e in events if getattr(e, "sealed", None)))
 
 
-def to_outgoing(app: Application, notification: Notification) -> Outgoing:
-    event: Any = app.mapper.to_domain_event(notification)
+def to_outgoing(
+    app: Application,
+    notification: Notification,
+    event: Any | None = None,
+    reveal: Reveal | None = None,
+) -> Outgoing:
+    """The CloudEvent of a stored event (`event`: it decoded already; `reveal`: its
+    key lookup, shared by a batch)."""
+    event = event if event is not None else cast(Any, app.mapper.to_domain_event(notification))
+    if reveal is None:
+        reveal = _revealer(app, [event])
     name, ticket_id = event_name(event), str(event.originator_id)
     payload = build_envelope(
         event_name=name,
@@ -99,7 +112,7 @@ def to_outgoing(app: Application, notification: Notification) -> Outgoing:
         time=event.timestamp,
         number=event.number,
         sequence=notification.id,
-        data=event_data(event, _reveal(app), names=True),
+        data=event_data(event, reveal, names=True),
         schema_version=getattr(type(event), "class_version", 1),
         kind=kind_of(notification.topic),
         digest=event_digest(event),
@@ -221,7 +234,11 @@ class Relay:
         notifications = self.app.recorder.select_notifications(
             start=self.position, limit=self.batch_size, inclusive_of_start=False
         )
-        outgoing = [to_outgoing(self.app, n) for n in notifications if n.topic in PUBLISHED_TOPICS]
+        published = [n for n in notifications if n.topic in PUBLISHED_TOPICS]
+        events = [self.app.mapper.to_domain_event(n) for n in published]
+        reveal = _revealer(self.app, events)
+        pairs = zip(published, events, strict=True)
+        outgoing = [to_outgoing(self.app, n, e, reveal) for n, e in pairs]
         return outgoing, (notifications[-1].id if notifications else None)
 
     async def _publish(self, batch: Sequence[Outgoing]) -> None:

@@ -6,7 +6,7 @@ Synchronous, like the eventsourcing library beneath it: async code calls it thro
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -56,6 +56,16 @@ class TicketDesk(Application[UUID]):
     def reveal(self, key_id: str, sealed: str) -> dict | None:
         """A ticket's sealed personal data, or None once its key is destroyed."""
         return self.vault.reveal(key_id, sealed)
+
+    def revealer(self, key_ids: Iterable[str]) -> Callable[[str, str], dict | None]:
+        """`reveal` for a batch of events: their keys looked up at once, now."""
+        keys = self.vault.keys(key_ids)
+
+        def reveal(key_id: str, sealed: str) -> dict | None:
+            key = keys.get(key_id)
+            return key.open(sealed) if key else None
+
+        return reveal
 
     # ---- notification of new events (wakes the relay; never publishes itself) --------
 

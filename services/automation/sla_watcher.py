@@ -116,10 +116,11 @@ class SlaWatcher:
             if self.desk.clock() >= self._reload_at:
                 await self._load_horizon()
             if self._dirty:
-                dirty, self._dirty = self._dirty, set()
+                dirty, self._dirty = sorted(self._dirty), set()
+                targets = await asyncio.to_thread(self.view.open_targets, tickets=dirty)
                 for ticket_id in dirty:
                     self._forget(ticket_id)
-                    self._schedule(await asyncio.to_thread(self.view.open_targets, ticket_id))
+                self._schedule(targets)
             delay = self._seconds_to_next()
             self._changed.clear()
             if delay > 0:

@@ -4,6 +4,7 @@ the personal data becomes unreadable, and an event records who erased it."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
@@ -277,6 +278,23 @@ class TestForget:
             "basis": "request",
             "reason": "customer request",
         }
+
+    async def test_a_relay_batch_reveals_each_customer_by_the_key_it_still_has(
+        self, desk: TicketDesk
+    ) -> None:
+        """The relay looks up a batch's keys at once: a forgotten customer's request in
+        the same batch as another's still shows nothing of them."""
+        from infra.relay import Relay
+
+        register(desk, request("m1", "C1001"), request("m2", "C2002"))
+        forget(desk, customer_id="C1001")
+        outgoing, _ = Relay(desk, js=None)._read()  # type: ignore[arg-type]
+        received = [
+            json.loads(o.payload)["data"]["customer"] for o in outgoing if ".Received." in o.subject
+        ]
+        assert received[0] == erased_customer("C1001")
+        assert received[1]["customer_id"] == "C2002" and received[1]["name"] == "张**"
+        assert received[1]["phone"] != PHONE and received[1]["phone"].endswith("5678")
 
 
 class TestRetentionPurge:
