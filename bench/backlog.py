@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sqlite3
 import subprocess
@@ -32,6 +33,7 @@ from pathlib import Path
 import nats
 from nats.js.api import DeliverPolicy
 
+from bench.intake import descendants
 from domain.actor import Actor
 from infra.nats_server import EmbeddedNats, die_with_parent
 from infra.policy_file import load_policy
@@ -69,10 +71,39 @@ def seed(data_dir: Path, tickets: int) -> float:
 
 
 def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """The service's peak RSS: the sum of each of its processes' peaks (`--processes 2`
+    runs the relay and the read side in a child)."""
+    total = 0.0
+    for p in [pid, *descendants(pid)]:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) / 1024
+    return total or float("nan")
+
+
+class WalWatch:
+    """The largest size each SQLite write-ahead log under `data` reached while watched."""
+
+    def __init__(self, data: Path) -> None:
+        self.data, self.peak_mb = data, {}
+        self._task: asyncio.Task | None = None
+
+    async def _run(self) -> None:
+        while True:
+            for wal in self.data.glob("*.db-wal"):
+                with contextlib.suppress(OSError):
+                    mb = wal.stat().st_size / 1e6
+                    self.peak_mb[wal.name] = max(self.peak_mb.get(wal.name, 0.0), mb)
+            await asyncio.sleep(0.5)
+
+    def __enter__(self) -> WalWatch:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._task:
+            self._task.cancel()
 
 
 async def caught_up(js, db: Path, events: int, timeout: float) -> float:
@@ -200,9 +231,11 @@ async def one(stored: int, tickets: int, keep: Path | None = None) -> dict:
             assert service.stdout and service.stdout.readline().startswith("nats: ")
             nc = await nats.connect(url)
             js = nc.jetstream()
-            catch_up = await caught_up(js, data / "tickets.db", 3 * stored, timeout=7200)
-            if reused and await close_open_tickets(nc, data / "tickets.db"):
-                await all_closed_in_view(data / "tickets.db", timeout=600)
+            read = data / "tickets-read.db"  # the read models' file
+            with WalWatch(data) as wal:
+                catch_up = await caught_up(js, read, 3 * stored, timeout=7200)
+            if reused and await close_open_tickets(nc, read):
+                await all_closed_in_view(read, timeout=600)
             if keep and stored and not reused:
                 marker.write_text(json.dumps({"stored": stored}))
             rss_before = peak_rss_mb(service.pid)
@@ -223,6 +256,7 @@ async def one(stored: int, tickets: int, keep: Path | None = None) -> dict:
         "intake_tickets_s": rate,
         "peak_rss_mb": rss,
         "peak_rss_before_intake_mb": rss_before,
+        "peak_wal_mb_during_catch_up": wal.peak_mb,
     }
 
 
@@ -255,6 +289,8 @@ def main() -> None:
         f"| {args.stored:,} tickets | {b['intake_tickets_s']:,.0f} | {b['peak_rss_mb']:,.0f} "
         f"| {b['catch_up_events_s'] or 0:,.0f} |"
     )
+    wal = ", ".join(f"{name} {mb:,.0f} MB" for name, mb in b["peak_wal_mb_during_catch_up"].items())
+    print(f"peak write-ahead logs during the catch-up: {wal or '-'}")
     print(f"\nratio backlog / empty: {r['ratio']:.2f} (target >= 0.9)")
     print(json.dumps(r))
 
