@@ -5,7 +5,7 @@
 Runs `ticketflow up` as a subprocess (SQLite, embedded nats-server, sync always) and
 publishes requests at a steady rate. For each request: the time until its Received is
 on TICKETS_EVENTS (an ordered consumer), and until its SLA targets are in the SLA view
-(the `sla_targets` table, read from the store file). Beside them: raw JetStream
+(the `sla_targets` table, read from the read models' file). Beside them: raw JetStream
 publish -> push-consumer delivery at the same rate on the same server. p50/p99 in ms;
 a table, then one JSON line.
 """
@@ -117,7 +117,7 @@ async def run(rate: float, count: int) -> dict:
             nc = await nats.connect(url)
             raw_ms = await raw(nc.jetstream(), rate, min(count, 200))
             await nc.close()
-            stream_ms, view_ms = await service(url, Path(tmp) / "tickets.db", rate, count)
+            stream_ms, view_ms = await service(url, Path(tmp) / "tickets-read.db", rate, count)
         finally:
             process.terminate()
             process.wait(60)

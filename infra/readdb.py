@@ -11,6 +11,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -20,6 +21,10 @@ POSITIONS = """CREATE TABLE IF NOT EXISTS projection_positions (
 ADD_STORE_SEQ = "ALTER TABLE projection_positions ADD COLUMN store_seq BIGINT NOT NULL DEFAULT 0"
 VERSIONS = """CREATE TABLE IF NOT EXISTS projection_versions (
     name TEXT PRIMARY KEY, version BIGINT NOT NULL)"""
+
+
+WAL_LIMIT = 256 * 1024 * 1024  # bytes of write-ahead log before a writer starts it over
+WAL_CHECK_EVERY = 20  # write transactions between looks at its size
 
 
 class Tx:
@@ -85,12 +90,19 @@ class ReadDB:
     process dies; a power cut may lose the last commits, which the projections then
     apply again from the stream, since each commits its rows and its position
     together). Keep the default for what cannot be rebuilt (the personal-data keys).
+
+    The write-ahead log stays bounded: SQLite's own checkpoints copy it into the file
+    but cannot start it over while some reader is always active (a busy read side), so
+    a writer that finds it past `WAL_LIMIT` waits for the readers in hand and starts
+    it over (`wal_checkpoint(TRUNCATE)`).
     """
 
     def __init__(self, store_url: str, *, durable: bool = True) -> None:
         parsed = urlparse(store_url)
         self.postgres = parsed.scheme in ("postgresql", "postgres")
         self._store_url, self._conn = store_url, cast(Any, None)
+        self._wal: Path | None = None
+        self._commits = 0
         if self.postgres:
             self._connect_postgres()
         else:
@@ -104,6 +116,7 @@ class ReadDB:
             self._conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
             if not durable:
                 self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._wal = None if path == "/:memory:" else Path(f"{path}-wal")
         self._lock = threading.Lock()
         with self.transaction() as tx:
             tx.execute(POSITIONS)
@@ -142,6 +155,19 @@ class ReadDB:
             cursor.execute("ROLLBACK")
             raise
         cursor.execute("COMMIT")
+        if write:
+            self._bound_wal()
+
+    def _bound_wal(self) -> None:
+        self._commits += 1
+        if self._wal is None or self._commits % WAL_CHECK_EVERY:
+            return
+        try:
+            size = self._wal.stat().st_size
+        except OSError:
+            return
+        if size > WAL_LIMIT:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def outside_transaction(self, sql: str) -> list[Any]:
         """A statement that cannot run in a transaction (VACUUM, PRAGMA wal_checkpoint)."""

@@ -36,3 +36,60 @@ def test_read_model_commits_are_not_synced_at_once_but_durable_ones_are(tmp_path
     finally:
         read.close()
         keys.close()
+
+
+def grow_wal_under_busy_readers(path, commits: int = 300) -> int:
+    """Write `commits` transactions while two reader connections take turns so that a
+    read snapshot is always open (as on a busy read side); the WAL's size at the end."""
+    import sqlite3
+    import threading
+    import time
+
+    writer = ReadDB(f"sqlite:///{path}", durable=False)
+    with writer.transaction() as tx:
+        tx.execute("CREATE TABLE rows (n INTEGER PRIMARY KEY, body TEXT)")
+    stop = threading.Event()
+
+    def read_forever() -> None:
+        readers = [sqlite3.connect(path, isolation_level=None) for _ in range(2)]
+        for r in readers:
+            r.execute("BEGIN")
+            r.execute("SELECT COUNT(*) FROM rows").fetchall()
+        turn = 0
+        while not stop.is_set():
+            r = readers[turn % 2]  # the other keeps its snapshot meanwhile
+            r.execute("COMMIT")
+            r.execute("BEGIN")
+            r.execute("SELECT COUNT(*) FROM rows").fetchall()
+            turn += 1
+            time.sleep(0.001)
+        for r in readers:
+            r.execute("COMMIT")
+            r.close()
+
+    thread = threading.Thread(target=read_forever)
+    thread.start()
+    try:
+        for n in range(commits):
+            with writer.transaction() as tx:
+                tx.execute("INSERT INTO rows VALUES (?, ?)", (n, "x" * 8000))
+    finally:
+        stop.set()
+        thread.join()
+    size = (path.parent / f"{path.name}-wal").stat().st_size
+    writer.close()
+    return size
+
+
+def test_the_read_models_write_ahead_log_stays_bounded_under_busy_readers(
+    tmp_path, monkeypatch
+) -> None:
+    from infra import readdb
+
+    monkeypatch.setattr(readdb, "WAL_CHECK_EVERY", 1)
+    monkeypatch.setattr(readdb, "WAL_LIMIT", 10**12)  # never started over: it grows
+    unbounded = grow_wal_under_busy_readers(tmp_path / "unbounded.db")
+    monkeypatch.setattr(readdb, "WAL_LIMIT", 200_000)
+    bounded = grow_wal_under_busy_readers(tmp_path / "bounded.db")
+    assert unbounded > 2_000_000  # 300 commits of 8 KB, never reset
+    assert bounded < 400_000
