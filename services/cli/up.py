@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -182,7 +182,7 @@ def up(
             http_host=http_host,
             http_forwarded_allow_ips=http_forwarded_allow_ips,
         )
-        code = asyncio.run(run_service(settings, announce))
+        code = run_loop(run_service(settings, announce))
     except (PolicyError, StoreUrlError, AuthFileError, SettingError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
@@ -194,6 +194,19 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 class SettingError(ValueError):
     """A flag of `up` that cannot work (exit status 2, nothing started)."""
+
+
+def run_loop(main: Coroutine[Any, Any, int]) -> int:
+    """Run the service on uvloop where it is installed (not on Windows), else on
+    asyncio's own loop; TICKETFLOW_LOOP=asyncio chooses asyncio's."""
+    if os.environ.get("TICKETFLOW_LOOP", "uvloop") != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.run(main)
+    return asyncio.run(main)
 
 
 def processes_of(text: str) -> int:
