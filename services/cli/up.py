@@ -74,9 +74,9 @@ def up(
         typer.Option(
             "--processes",
             envvar="TICKETFLOW_PROCESSES",
-            help="auto (the default): 2 where this process may use two cores or more, else "
-            "1. 2: intake, commands and queries in this process; the relay and the read "
-            "side in a second one. 1: everything in one process.",
+            help="auto (the default): 2 on a SQLite store where this process may use two "
+            "cores or more, else 1. 2: intake, commands and queries in this process; the "
+            "relay and the read side in a second one. 1: everything in one process.",
         ),
     ] = "auto",
     role: Annotated[
@@ -172,7 +172,7 @@ def up(
             policy=load_policy(policy),
             nats_sync=nats_sync,
             replicas=replicas,
-            processes=processes_of(processes),
+            processes=processes_of(processes, sqlite=not (store or "").startswith("postgres")),
             role=Role(role),
             auth=auth_file,
             policy_path=policy,
@@ -209,11 +209,13 @@ def run_loop(main: Coroutine[Any, Any, int]) -> int:
     return asyncio.run(main)
 
 
-def processes_of(text: str) -> int:
-    """`--processes`: 1, 2, or `auto` (2 where this process may run on two cores)."""
+def processes_of(text: str, sqlite: bool = True) -> int:
+    """`--processes`: 1, 2, or `auto`: 2 where this process may run on two cores and the
+    store is SQLite (the second process has a write lock of its own there; on
+    PostgreSQL it would double the connections while instances scale out anyway)."""
     value = text.strip().lower()
     if value == "auto":
-        return 2 if len(os.sched_getaffinity(0)) >= 2 else 1
+        return 2 if sqlite and len(os.sched_getaffinity(0)) >= 2 else 1
     if value not in ("1", "2"):
         raise SettingError(f"--processes {text!r}: 1, 2 or auto")
     return int(value)
