@@ -51,6 +51,11 @@ def parse_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
+def _in_utc_form(text: str) -> bool:
+    """`YYYY-MM-DDTHH:MM:SS.ffffff+00:00` already (most texts a view meets are)."""
+    return len(text) == 32 and text.endswith("+00:00") and text[10] == "T" and text[19] == "."
+
+
 @overload
 def utc_text(moment: str | datetime) -> str: ...
 @overload
@@ -61,6 +66,8 @@ def utc_text(moment: str | datetime | None) -> str | None:
     """`2026-11-24T02:00:00.000000+00:00` from any RFC 3339 text or aware datetime."""
     if moment is None:
         return None
+    if isinstance(moment, str) and _in_utc_form(moment):
+        return moment
     when = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
     if when.tzinfo is None:  # the stream never sends these; read them as UTC, not local
         when = when.replace(tzinfo=UTC)
