@@ -108,6 +108,10 @@ class Clusters:
     projection fed from the stream gives the same clusters after a restart or a rebuild.
     Terms found in more than `common_share` of the window's requests (once it holds
     `common_after` of them) are left out of the comparison, as a stop word would be.
+
+    `most`: the window holds at most this many requests, the latest ones (by arrival,
+    then id: the same set whatever order they were held in), so that memory and the
+    cost of a comparison stay bounded on a day of very many requests.
     """
 
     def __init__(
@@ -116,8 +120,9 @@ class Clusters:
         window: float,
         common_share: float = 0.2,
         common_after: int = 50,
+        most: int | None = None,
     ) -> None:
-        self.threshold, self.window = threshold, window
+        self.threshold, self.window, self.most = threshold, window, most
         self.common_share, self.common_after = common_share, common_after
         self._held: dict[str, tuple[float, str, dict[str, float]]] = {}  # id -> (at, cluster, v)
         self._postings: dict[str, dict[str, float]] = {}  # term -> {id: weight}
@@ -136,6 +141,8 @@ class Clusters:
         for term, weight in v.items():
             self._postings.setdefault(term, {})[item] = weight
         heapq.heappush(self._order, (at, item))
+        while self.most is not None and len(self._held) > self.most:
+            self._drop_oldest()
 
     def add(self, item: str, at: float, v: Vector) -> tuple[str, float]:
         """The cluster of a new request (seconds `at`), and the similarity that put it
@@ -173,13 +180,16 @@ class Clusters:
         """Forget what arrived before the window: the same set whatever the order the
         requests were held in (live, or reloaded after a restart)."""
         while self._order and self._order[0][0] < now - self.window:
-            _, item = heapq.heappop(self._order)
-            _, cluster, v = self._held.pop(item)
-            self._sizes[cluster] -= 1
-            if not self._sizes[cluster]:
-                del self._sizes[cluster]
-            for term in v:
-                posting = self._postings[term]
-                posting.pop(item, None)
-                if not posting:
-                    del self._postings[term]
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        _, item = heapq.heappop(self._order)
+        _, cluster, v = self._held.pop(item)
+        self._sizes[cluster] -= 1
+        if not self._sizes[cluster]:
+            del self._sizes[cluster]
+        for term in v:
+            posting = self._postings[term]
+            posting.pop(item, None)
+            if not posting:
+                del self._postings[term]

@@ -5,7 +5,9 @@ Group impact counts the customers of a cluster within its window here. The clust
 decided when the request arrives (domain.similarity.Clusters: the request's words,
 masked as the stream carries them, against the requests of the window before it), in
 stream order, so a restart or a rebuild gives the same clusters. Each request's terms
-are kept, so that a restarted projection takes up its window where it was.
+are kept, so that a restarted projection takes up its window where it was. The window
+is the last 24 hours, but at most the latest `WINDOW_MOST` requests: on a day of more,
+memory and the cost of comparing stay bounded.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from datetime import datetime
 from domain.similarity import Clusters, vector
 from infra.readdb import Tx
 from projections.base import Projection, event_kind
+
+WINDOW_MOST = 20_000  # requests compared against at most (about 2 KB each in memory)
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS reports (
@@ -37,8 +41,13 @@ class ReportsByProblem(Projection):
     tables = TABLES
     table_names = ("reports", "report_terms")
 
-    def __init__(self, threshold: float = 0.15, window_seconds: float = 86_400.0) -> None:
-        self.threshold, self.window = threshold, window_seconds
+    def __init__(
+        self,
+        threshold: float = 0.15,
+        window_seconds: float = 86_400.0,
+        window_most: int = WINDOW_MOST,
+    ) -> None:
+        self.threshold, self.window, self.window_most = threshold, window_seconds, window_most
         self._clusters: Clusters | None = None  # the window, loaded at the first event
         self._added = 0  # how many requests the tables held when the window was last in step
 
@@ -104,16 +113,16 @@ class ReportsByProblem(Projection):
     def _window(self, tx: Tx, arrived: float) -> Clusters:
         """The requests of the window before `arrived`, as the last run left them."""
         if self._clusters is None:
-            self._clusters = Clusters(self.threshold, self.window)
+            self._clusters = Clusters(self.threshold, self.window, most=self.window_most)
             self._added = tx.execute("SELECT MAX(added) FROM report_terms").fetchone()[0] or 0
             latest = tx.execute("SELECT MAX(arrived) FROM report_terms").fetchone()[0]
             rows = tx.execute(
                 "SELECT t.ticket_id, t.arrived, t.terms, r.cluster FROM report_terms t "
                 "JOIN reports r ON r.ticket_id = t.ticket_id WHERE t.arrived >= ? "
-                "ORDER BY t.arrived, t.ticket_id",
-                (max(latest or arrived, arrived) - self.window,),
+                "ORDER BY t.arrived DESC, t.ticket_id DESC LIMIT ?",
+                (max(latest or arrived, arrived) - self.window, self.window_most),
             ).fetchall()
-            for ticket, at, terms, cluster in rows:
+            for ticket, at, terms, cluster in reversed(rows):
                 self._clusters.hold(ticket, at, cluster, json.loads(terms))
         return self._clusters
 

@@ -57,3 +57,20 @@ class TestClusters:
         for i in reversed(range(4)):
             reloaded.hold(str(i), float(i), clusters[i][0], vector(texts[i]))
         assert live.add("4", 4.0, vector(texts[4])) == reloaded.add("4", 4.0, vector(texts[4]))
+
+    def test_a_window_of_at_most_n_keeps_the_latest_n_in_any_order_held(self) -> None:
+        texts = ["收不到短信验证码", "验证码收不到", "发票抬头错了", "页面白屏"]
+        probe = vector("短信验证码没来")  # reads like the first two
+        unbounded = Clusters(threshold=0.2, window=100)
+        capped = Clusters(threshold=0.2, window=100, most=2)
+        clusters = [capped.add(str(i), float(i), vector(t))[0] for i, t in enumerate(texts)]
+        for i, t in enumerate(texts):
+            unbounded.add(str(i), float(i), vector(t))
+        assert len(capped) == 2
+        assert unbounded.add("4", 4.0, probe)[0] == "0"  # the first two are in its window
+        assert capped.add("4", 4.0, probe) == ("4", 0.0)  # only the latest two are
+        reloaded = Clusters(threshold=0.2, window=100, most=2)
+        for i in (3, 0, 2, 1):  # held in another order (a restart): the same two stay
+            reloaded.hold(str(i), float(i), clusters[i], vector(texts[i]))
+        assert reloaded.add("4", 4.0, probe) == ("4", 0.0)
+        assert len(reloaded) == 2
