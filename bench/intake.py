@@ -199,17 +199,11 @@ def tree_cpu_seconds(pid: int | None) -> float | None:
 
 def descendant_running(pid: int, needle: str) -> int | None:
     """The first descendant of `pid` (not pid itself) whose command line contains needle."""
-    todo = [pid]
-    while todo:
-        p = todo.pop(0)
+    for p in descendants(pid):
         with contextlib.suppress(OSError):
-            if p != pid and needle in Path(f"/proc/{p}/cmdline").read_bytes().decode(
-                errors="replace"
-            ).replace("\0", " "):
+            command = Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")
+            if needle in command.replace("\0", " "):
                 return p
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
     return None
 
 

@@ -107,8 +107,7 @@ class KeyVault:
                 )
             keys = {
                 row[0]: DataKey(row[1], self._unwrapped(row[1], row[2]))
-                for row in self._select_in(
-                    tx,
+                for row in tx.select_in(
                     "SELECT subject, key_id, wrapped FROM personal_keys WHERE subject IN",
                     subjects,
                 )
@@ -133,9 +132,7 @@ class KeyVault:
         if not wanted:
             return {}
         with self.db.transaction(write=False) as tx:
-            rows = self._select_in(
-                tx, "SELECT key_id, wrapped FROM personal_keys WHERE key_id IN", wanted
-            )
+            rows = tx.select_in("SELECT key_id, wrapped FROM personal_keys WHERE key_id IN", wanted)
         return {row[0]: DataKey(row[0], self._unwrapped(row[0], row[1])) for row in rows}
 
     def reveal(self, key_id: str, sealed: str) -> dict[str, Any] | None:
@@ -221,14 +218,6 @@ class KeyVault:
     def _unwrapped(self, key_id: str, wrapped: str) -> bytes:
         raw = b64decode(wrapped)
         return self._wrap.decrypt(raw[:NONCE], raw[NONCE:], key_id.encode())
-
-    @staticmethod
-    def _select_in(tx: Any, sql: str, values: list[str]) -> list[Any]:
-        rows: list[Any] = []
-        for start in range(0, len(values), 500):
-            chunk = values[start : start + 500]
-            rows += tx.execute(f"{sql} ({', '.join('?' * len(chunk))})", chunk).fetchall()
-        return rows
 
 
 def vault_for(env: Mapping[str, str]) -> KeyVault:

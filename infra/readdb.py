@@ -49,6 +49,17 @@ class Tx:
     def fetchall(self) -> list[Any]:
         return list(self._cursor.fetchall())
 
+    def select_in(self, sql: str, values: Sequence[Any], params: Sequence[Any] = ()) -> list[Any]:
+        """The rows of `sql ... IN (values)`: `sql` ends with `IN`, `params` fill its
+        placeholders before the list; read in parts of 500 values (a statement's
+        placeholders are limited)."""
+        rows: list[Any] = []
+        for start in range(0, len(values), 500):
+            part = values[start : start + 500]
+            marks = ", ".join("?" * len(part))
+            rows += self.execute(f"{sql} ({marks})", (*params, *part)).fetchall()
+        return rows
+
     def position(self, name: str) -> int:
         return self.positions(name)[0]
 

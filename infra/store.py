@@ -34,9 +34,8 @@ def read_models_url(store_url: str) -> str:
     if parsed.scheme != "sqlite" or path in ("", "/", "/:memory:"):
         return store_url
     file = Path(path)
-    read_file = file.with_name(f"{file.stem}-read{file.suffix or '.db'}")
     folder = store_url.split("?", 1)[0].rsplit("/", 1)[0]
-    return f"{folder}/{read_file.name}"
+    return f"{folder}/{file.stem}-read{file.suffix or '.db'}"
 
 
 def cipher_key(data_dir: Path) -> str:

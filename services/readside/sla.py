@@ -78,16 +78,10 @@ class SlaService:
             sql += " AND t.due <= ?"
             params += (due_before.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),)
         with self.db.transaction(write=False) as tx:
-            if not tickets:
-                rows = tx.execute(sql, params).fetchall()
+            if tickets:
+                rows = tx.select_in(f"{sql} AND t.ticket_id IN", tickets, params)
             else:
-                rows = []
-                for start in range(0, len(tickets), 500):
-                    some = tickets[start : start + 500]
-                    marks = ", ".join("?" * len(some))
-                    rows += tx.execute(
-                        f"{sql} AND t.ticket_id IN ({marks})", (*params, *some)
-                    ).fetchall()
+                rows = tx.execute(sql, params).fetchall()
         keys = (
             "ticket_id",
             "number",
