@@ -73,8 +73,6 @@ class Projector:
         name, applied = self.projection.name, []
         with self.db.transaction() as tx:
             position, store_seq = tx.positions(name)
-            if begin := getattr(self.projection, "begin", None):
-                begin(tx)  # a projection with state in memory checks it against the tables
             for seq, event in batch:
                 if seq <= position:
                     continue
@@ -82,9 +80,12 @@ class Projector:
                 sequence = int(event.get("sequence") or 0)
                 if sequence and sequence <= store_seq:  # a re-published copy
                     continue
-                self.projection.apply(tx, event)
                 applied.append(event)
                 store_seq = max(store_seq, sequence)
+            self.projection.begin(tx, applied)
+            for event in applied:
+                self.projection.apply(tx, event)
+            self.projection.end(tx)
             tx.set_position(name, position, store_seq)
         self.position = position
         return applied

@@ -7,6 +7,7 @@ data is the stream's, so contact data is masked here as everywhere outside the s
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from domain.personal_data import erased_customer
 from infra.readdb import Tx
@@ -47,35 +48,42 @@ def status_after(status: str, assignee: str | None, kind: str, data: dict) -> st
 
 
 class AuditTrail(Projection):
+    """A batch's statuses are read at once and kept in memory; its rows are written at
+    its end, a few statements a batch."""
+
     name = "audit"
     tables = TABLES
     table_names = ("audit_events", "audit_status")
 
+    def __init__(self) -> None:
+        self._status: dict[str, tuple[str, str | None]] = {}  # ticket -> (status, assignee)
+        self._changed: set[str] = set()
+        self._rows: list[tuple] = []  # audit_events rows not written yet
+
+    def begin(self, tx: Tx, events: Sequence[dict]) -> None:
+        tickets = list({event["subject"] for event in events})
+        rows = tx.select_in(
+            "SELECT ticket_id, status, assignee FROM audit_status WHERE ticket_id IN", tickets
+        )
+        self._status = {row[0]: (row[1], row[2]) for row in rows}
+        self._changed, self._rows = set(), []
+
     def apply(self, tx: Tx, event: dict) -> None:
         kind, ticket, data = event_kind(event), event["subject"], event["data"]
-        row = tx.execute(
-            "SELECT status, assignee FROM audit_status WHERE ticket_id=?", (ticket,)
-        ).fetchone()
-        status, assignee = (row[0], row[1]) if row else ("open", None)
+        status, assignee = self._status.get(ticket, ("open", None))
         if kind == "Assigned":
             assignee = data["assignee"]
         if kind == "Declined":
             assignee = None
         status = status_after(status, assignee, kind, data)
-        tx.execute(
-            "INSERT INTO audit_status (ticket_id, status, assignee) VALUES (?, ?, ?) "
-            "ON CONFLICT (ticket_id) DO UPDATE SET status=excluded.status, "
-            "assignee=excluded.assignee",
-            (ticket, status, assignee),
-        )
+        self._status[ticket] = (status, assignee)
+        self._changed.add(ticket)
         if kind == "PersonalDataErased":
+            self._write_events(tx)  # the Received row may be in this batch
             _erase_received(tx, ticket)
         actor = data.get("actor") or {}
         version = int(event["id"].rsplit(":", 1)[1])
-        tx.execute(
-            "INSERT INTO audit_events (sequence, ticket_id, number, version, event_type, "
-            "actor_id, actor_role, time, status_after, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-            "?, ?) ON CONFLICT (sequence) DO NOTHING",
+        self._rows.append(
             (
                 event["sequence"],
                 ticket,
@@ -87,8 +95,28 @@ class AuditTrail(Projection):
                 event["time"],
                 status,
                 json.dumps({k: v for k, v in data.items() if k != "actor"}, ensure_ascii=False),
-            ),
+            )
         )
+
+    def end(self, tx: Tx) -> None:
+        self._write_events(tx)
+        tx.executemany(
+            "INSERT INTO audit_status (ticket_id, status, assignee) VALUES (?, ?, ?) "
+            "ON CONFLICT (ticket_id) DO UPDATE SET status=excluded.status, "
+            "assignee=excluded.assignee",
+            [(t, *self._status[t]) for t in sorted(self._changed)],
+        )
+        self._changed.clear()
+
+    def _write_events(self, tx: Tx) -> None:
+        if self._rows:
+            tx.executemany(
+                "INSERT INTO audit_events (sequence, ticket_id, number, version, event_type, "
+                "actor_id, actor_role, time, status_after, data) VALUES (?, ?, ?, ?, ?, ?, ?, "
+                "?, ?, ?) ON CONFLICT (sequence) DO NOTHING",
+                self._rows,
+            )
+            self._rows = []
 
 
 def _erase_received(tx: Tx, ticket: str) -> None:

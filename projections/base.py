@@ -3,7 +3,10 @@
 Projections read the CloudEvents on TICKETS_EVENTS (the public stream, masked), so
 they can run anywhere a consumer of the stream can. `apply` must be deterministic:
 the runner applies each event once per stream position, in one transaction with the
-position, so a redelivered or replayed event changes nothing.
+position, so a redelivered or replayed event changes nothing. Events come in batches
+(`begin`, `apply` for each, `end`, all in one transaction), so a projection may read
+the rows a batch touches at once and write them back at its end, a few statements a
+batch instead of several an event.
 
 A projection whose tables change shape raises its `version`: at the next start its
 tables are dropped and built again from the stream (no migration scripts to keep).
@@ -12,6 +15,7 @@ tables are dropped and built again from the stream (no migration scripts to keep
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import overload
 
@@ -36,9 +40,18 @@ class Projection(ABC):
         for table in self.table_names:
             tx.execute(f"DELETE FROM {table}")
 
+    def begin(self, tx: Tx, events: Sequence[dict]) -> None:  # noqa: B027 (a hook)
+        """Before a batch, in its transaction: `events` are what `apply` will be given.
+        A projection that keeps a batch's rows in memory reads them here, in one go."""
+
     @abstractmethod
     def apply(self, tx: Tx, event: dict) -> None:
         """Apply one CloudEvent (the envelope as parsed JSON)."""
+
+    def end(self, tx: Tx) -> None:  # noqa: B027 (a hook)
+        """After the batch's last `apply`, in its transaction, before its position is
+        written: a projection that kept rows in memory writes them here. A batch that
+        fails is rolled back whole, so what `begin` read is read again next time."""
 
 
 def event_kind(event: dict) -> str:

@@ -13,6 +13,7 @@ memory and the cost of comparing stay bounded.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 
 from domain.similarity import Clusters, vector
@@ -51,7 +52,7 @@ class ReportsByProblem(Projection):
         self._clusters: Clusters | None = None  # the window, loaded at the first event
         self._added = 0  # how many requests the tables held when the window was last in step
 
-    def begin(self, tx: Tx) -> None:
+    def begin(self, tx: Tx, events: Sequence[dict]) -> None:
         """Before a batch: the window in memory is the tables' (not one a rolled-back
         batch, or another instance that led meanwhile, left different)."""
         if self._clusters is not None:
