@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+from infra.urls import is_postgres
+
 log = logging.getLogger("ticketflow.lease")
 
 
@@ -35,7 +37,7 @@ class Lease:
     def __init__(self, store_url: str, poll: float = 1.0, regain: float = 60.0) -> None:
         self.store_url, self.poll, self.regain = store_url, poll, regain
         parsed = urlparse(store_url)
-        self.postgres = parsed.scheme in ("postgresql", "postgres")
+        self.postgres = is_postgres(store_url)
         schema = parse_qs(parsed.query).get("schema", ["public"])[0]
         digest = hashlib.sha256(f"ticketflow-leader:{schema}".encode()).digest()
         self._key = int.from_bytes(digest[:8], "big", signed=True)

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlparse
 
+from infra.urls import is_postgres
+
 POSITIONS = """CREATE TABLE IF NOT EXISTS projection_positions (
     name TEXT PRIMARY KEY, stream_seq BIGINT NOT NULL, store_seq BIGINT NOT NULL DEFAULT 0)"""
 # Databases from before `store_seq` (the store sequence of the last event applied).
@@ -110,7 +112,7 @@ class ReadDB:
 
     def __init__(self, store_url: str, *, durable: bool = True) -> None:
         parsed = urlparse(store_url)
-        self.postgres = parsed.scheme in ("postgresql", "postgres")
+        self.postgres = is_postgres(store_url)
         self._store_url, self._conn = store_url, cast(Any, None)
         self._wal: Path | None = None
         self._commits = 0

@@ -13,6 +13,8 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from eventsourcing.cryptography import AESCipher
 
+from infra.urls import is_postgres
+
 CIPHER_KEY_ENV = "TICKETFLOW_CIPHER_KEY"
 
 
@@ -69,7 +71,7 @@ def store_env(url: str, data_dir: Path) -> dict[str, str]:
             SQLITE_LOCK_TIMEOUT="30",
         )
         return env
-    if parsed.scheme in ("postgresql", "postgres"):
+    if is_postgres(url):
         if not parsed.hostname or not parsed.path.strip("/"):
             raise StoreUrlError(f"store URL {url!r} needs a host and a database")
         env.update(

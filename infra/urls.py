@@ -1,8 +1,16 @@
-"""NATS URLs as they may be shown or written down: without credentials."""
+"""URLs: NATS URLs as they may be shown or written down (without credentials), and
+which kind of store a store URL names."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
+
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def is_postgres(store_url: str | None) -> bool:
+    """A PostgreSQL store URL (`postgresql://...` or `postgres://...`); else SQLite."""
+    return bool(store_url) and urlsplit(store_url or "").scheme in POSTGRES_SCHEMES
 
 
 def without_credentials(url: str) -> str:

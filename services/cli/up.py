@@ -12,7 +12,7 @@ import typer
 
 from infra import logs
 from infra.auth_file import AuthFileError
-from infra.urls import without_credentials
+from infra.urls import is_postgres, without_credentials
 from services.cli.options import Store
 
 NatsUrl = Annotated[
@@ -172,7 +172,7 @@ def up(
             policy=load_policy(policy),
             nats_sync=nats_sync,
             replicas=replicas,
-            processes=processes_of(processes, sqlite=not (store or "").startswith("postgres")),
+            processes=processes_of(processes, sqlite=not is_postgres(store)),
             role=Role(role),
             auth=auth_file,
             policy_path=policy,
