@@ -69,6 +69,11 @@ def _in_utc_form(text: str) -> bool:
     return len(text) == 32 and text.endswith("+00:00") and text[10] == "T" and text[19] == "."
 
 
+def _in_z_form(text: str) -> bool:
+    """`YYYY-MM-DDTHH:MM:SS.ffffffZ`: the stream's own form of an event's time."""
+    return len(text) == 27 and text[26] == "Z" and text[10] == "T" and text[19] == "."
+
+
 @overload
 def utc_text(moment: str | datetime) -> str: ...
 @overload
@@ -79,8 +84,11 @@ def utc_text(moment: str | datetime | None) -> str | None:
     """`2026-11-24T02:00:00.000000+00:00` from any RFC 3339 text or aware datetime."""
     if moment is None:
         return None
-    if isinstance(moment, str) and _in_utc_form(moment):
-        return moment
+    if isinstance(moment, str):
+        if _in_utc_form(moment):
+            return moment
+        if _in_z_form(moment):
+            return moment[:26] + "+00:00"
     when = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
     if when.tzinfo is None:  # the stream never sends these; read them as UTC, not local
         when = when.replace(tzinfo=UTC)
