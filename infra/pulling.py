@@ -1,17 +1,32 @@
 """A durable pull consumer that keeps going: through NATS restarts, a stream leader
 election, or its consumer being deleted (it is created again and resumes), it backs
-off, subscribes again and goes on. Only a stop ends it."""
+off, subscribes again and goes on. Only a stop ends it.
+
+It asks the server for messages with pull requests that never outlive their answer:
+first for what is ready now (`no_wait`: the server answers at once, with up to a batch
+or "no messages"), and only when nothing is ready, for the next one message, waiting
+up to half a second. nats-py's `fetch(500)` leaves a request for the rest of its batch
+open on the server after it returns; the next message went to that request while the
+batch in hand was being handled, and then waited for the one after it: every other
+request of a gentle stream took 25-30 ms longer at 40 a second.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig
+from nats.js.api import ConsumerConfig, StatusCode
+from nats.js.errors import APIError
+
+WAIT = 0.5  # seconds a request for the next message waits on the server
+NO_MORE = (StatusCode.NO_MESSAGES, StatusCode.REQUEST_TIMEOUT)
 
 
 async def pull_forever(
@@ -30,6 +45,7 @@ async def pull_forever(
     """`prepare`, if given, runs before every (re)subscription and returns the consumer's
     config (e.g. a new start sequence after the durable was deleted on purpose)."""
     sub: Any = None
+    requests: PullRequests | None = None
     backoff = 0.2
     try:
         while not stopping.is_set():
@@ -40,9 +56,10 @@ async def pull_forever(
                     sub = await js.pull_subscribe(
                         subject, durable=durable, stream=stream, config=config
                     )
-                try:
-                    msgs = await sub.fetch(batch, timeout=0.5)
-                except TimeoutError:
+                    requests = await PullRequests.open(js, stream, durable)
+                assert requests is not None
+                msgs = await requests.ready(batch) or await requests.next_one(WAIT)
+                if not msgs:
                     continue
                 await handle(msgs)
                 backoff = 0.2
@@ -56,13 +73,65 @@ async def pull_forever(
                     error,
                     backoff,
                 )
-                if sub is not None:
-                    with contextlib.suppress(Exception):
-                        await sub.unsubscribe()
-                    sub = None
+                for held in (sub, requests):
+                    if held is not None:
+                        with contextlib.suppress(Exception):
+                            await held.unsubscribe()
+                sub = requests = None
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
     finally:
-        if sub is not None:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+        for held in (sub, requests):
+            if held is not None:
+                with contextlib.suppress(Exception):
+                    await held.unsubscribe()
+
+
+class PullRequests:
+    """Pull requests to one durable consumer, answered on an inbox of their own."""
+
+    def __init__(self, js: JetStreamContext, stream: str, durable: str) -> None:
+        # nats-py has no public accessor for the connection or the API prefix behind a
+        # JetStream context; its own `fetch` builds the same subject from them.
+        self._nc: Any = js._nc
+        self._next = f"{js._prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self._inbox = self._nc.new_inbox()
+        self._sub: Any = None
+
+    @classmethod
+    async def open(cls, js: JetStreamContext, stream: str, durable: str) -> PullRequests:
+        requests = cls(js, stream, durable)
+        requests._sub = await requests._nc.subscribe(requests._inbox)
+        return requests
+
+    async def ready(self, batch: int) -> list[Msg]:
+        """Up to `batch` messages that are ready now; none if none are."""
+        return await self._ask({"batch": batch, "no_wait": True}, batch, timeout=5.0)
+
+    async def next_one(self, wait: float) -> list[Msg]:
+        """The next message, waiting up to `wait` seconds for it; none if none came."""
+        expires = int(wait * 1e9)
+        return await self._ask({"batch": 1, "expires": expires}, 1, timeout=wait + 5.0)
+
+    async def _ask(self, request: dict, batch: int, timeout: float) -> list[Msg]:
+        """Send one pull request and collect its answer: messages until the batch is
+        full or the server says there are no more. A status left over from an earlier
+        request (its answer came after it was given up) only ends this one early."""
+        await self._nc.publish(self._next, json.dumps(request).encode(), reply=self._inbox)
+        msgs: list[Msg] = []
+        while len(msgs) < batch:
+            msg = await self._sub.next_msg(timeout=timeout)
+            status = JetStreamContext.is_status_msg(msg)
+            if not status:
+                msgs.append(msg)
+            elif status == StatusCode.CONTROL_MESSAGE:  # a heartbeat: not an answer
+                continue
+            elif status in NO_MORE:
+                break
+            else:  # the consumer is gone, the stream moved, ...: subscribe again
+                raise APIError.from_msg(msg)
+        return msgs
+
+    async def unsubscribe(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()

@@ -190,6 +190,9 @@ class Relay:
     async def _pump(self) -> None:
         loop, verified = asyncio.get_running_loop(), 0.0
         while True:
+            # Cleared before reading, not after: a save the read does not see wakes the
+            # wait below at once (cleared after, its nudge was lost until the next one).
+            self._wake.clear()
             outgoing, last_id = await asyncio.to_thread(self._read)
             if last_id is not None:
                 if outgoing and await self._stream_lost_tail():
@@ -203,7 +206,6 @@ class Relay:
                 verified = loop.time()
                 if await self._stream_lost_tail():
                     continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 

@@ -113,6 +113,7 @@ class SlaWatcher:
     async def _watch(self) -> None:
         await self._load_horizon()
         while not self._stopping:
+            self._changed.clear()  # before looking: a change made meanwhile wakes the wait
             if self.desk.clock() >= self._reload_at:
                 await self._load_horizon()
             if self._dirty:
@@ -122,7 +123,6 @@ class SlaWatcher:
                     self._forget(ticket_id)
                 self._schedule(targets)
             delay = self._seconds_to_next()
-            self._changed.clear()
             if delay > 0:
                 try:
                     await asyncio.wait_for(self._changed.wait(), delay)
