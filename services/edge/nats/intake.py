@@ -4,9 +4,9 @@ A request is acknowledged only after its ticket is stored, so a crash loses noth
 (JetStream redelivers; intake is idempotent). Input that can never succeed goes to
 `tickets.dlq.intake` with the reason, is acknowledged, and changes nothing else.
 
-Raw nats-py pull, not faststream: faststream 0.7.8's batch pull keeps fetching until
-the batch is full or its timeout passes, so at a gentle rate every request waits the
-whole timeout; nats-py's `fetch` returns what is there at once (README).
+Raw JetStream pull requests (`infra.pulling`), not faststream: faststream 0.7.8's batch
+pull keeps fetching until the batch is full or its timeout passes, so at a gentle rate
+every request would wait the whole timeout.
 """
 
 from __future__ import annotations
