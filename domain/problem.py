@@ -262,7 +262,8 @@ class Problem(Aggregate):
     def link(self, *, tickets: list[str], actor: Actor, at: datetime) -> list[str]:
         """Link the tickets not linked yet; the ones already linked change nothing."""
         self._require_open("link tickets")
-        new = [t for t in dict.fromkeys(tickets) if t not in self.tickets]
+        linked = set(self.tickets)
+        new = [t for t in dict.fromkeys(tickets) if t not in linked]
         if new:
             self._record(self.TicketsLinked, actor=actor, at=at, tickets=new)
             if self.acted_on():

@@ -17,6 +17,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 from domain.errors import Conflict, Invalid, NotFound
 from domain.numbers import TicketNumber, number_id
 from domain.policy import Policy
+from domain.problem import Problem
 from domain.sla_plan import Planner
 from domain.ticket import Ticket
 from infra.personal_keys import vault_for
@@ -32,8 +33,9 @@ def utc_now() -> datetime:
 
 class TicketDesk(Application[UUID]):
     name = "ticketflow"
-    # A snapshot every 50 events keeps replay of a long ticket short (bench/replay.py).
-    snapshotting_intervals: ClassVar[dict] = {Ticket: 50}
+    # A snapshot every 50 events keeps replay of a long ticket short (bench/replay.py),
+    # and of a problem that group impact links thousands of reports into.
+    snapshotting_intervals: ClassVar[dict] = {Ticket: 50, Problem: 50}
 
     def __init__(
         self, policy: Policy, env: dict[str, str] | None = None, clock: Clock = utc_now

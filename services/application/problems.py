@@ -79,7 +79,7 @@ class ProblemService:
         raise Conflict(f"no free problem number after {SAVE_RETRIES} tries")
 
     def _link_tickets(self, p: Problem, c: pm.LinkTickets, actor: Actor, now: datetime) -> None:
-        p.link(tickets=self._tickets(c.tickets), actor=actor, at=now)
+        p.link(tickets=self._tickets(c.tickets, linked=set(p.tickets)), actor=actor, at=now)
 
     def _record_root_cause(
         self, p: Problem, c: pm.RecordRootCause, actor: Actor, now: datetime
@@ -108,13 +108,15 @@ class ProblemService:
     def _close_problem(self, p: Problem, c: pm.CloseProblem, actor: Actor, now: datetime) -> None:
         p.close(resolution=c.resolution, actor=actor, at=now)
 
-    def _tickets(self, refs: list[str]) -> list[str]:
-        """Ticket ids from ids or numbers; each must name a ticket."""
+    def _tickets(self, refs: list[str], linked: set[str] | frozenset = frozenset()) -> list[str]:
+        """Ticket ids from ids or numbers; each must name a ticket (one `linked` already
+        was checked when it was linked)."""
         found = []
         for ref in refs:
             by_id = _uuid(ref)
             ticket_id = by_id or self.desk.resolve(None, ref)
-            self.desk.load(ticket_id)  # not_found when no such ticket
+            if str(ticket_id) not in linked:
+                self.desk.load(ticket_id)  # not_found when no such ticket
             found.append(str(ticket_id))
         return found
 

@@ -19,11 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
-
-from eventsourcing.persistence import IntegrityError
 
 from domain.actor import Actor
 from domain.calendar import parse_duration
@@ -32,7 +29,7 @@ from domain.priority import priority
 from domain.sla import Facts
 from domain.ticket import Ticket
 from infra.logs import ticket_fields
-from infra.readdb import ReadDB, Tx
+from infra.readdb import ReadDB
 from projections.base import event_kind
 from projections.sla import summary_of
 from services.application.desk import TicketDesk
@@ -50,7 +47,6 @@ IN_WINDOW = (
     "AND received_at BETWEEN ? AND ?"
 )
 LINKS = 50  # linked ticket ids recorded per ticket; a large group is not copied into each
-BATCH = 200  # tickets examined, and their raises saved, together
 
 
 def utc_text(moment: datetime) -> str:
@@ -80,107 +76,65 @@ class GroupImpact:
         self._queue.put_nowait(None)
 
     async def run(self) -> None:
-        """Examine what is queued, a batch at a time: the tickets a batch raises are
-        saved together, in one store transaction."""
         while not self._stopping:
-            batch = [await self._queue.get()]
-            while not self._queue.empty() and len(batch) < BATCH:
-                batch.append(self._queue.get_nowait())
-            tickets = [t for t in batch if t is not None]
-            if tickets:
-                try:
-                    await asyncio.to_thread(self.examine, *tickets)
-                except Exception as error:
-                    log.error(
-                        "group impact for %d tickets failed: %s",
-                        len(tickets),
-                        error,
-                        exc_info=error,
-                        extra=ticket_fields(tickets[0], None),
-                    )
-            if None in batch:
+            ticket_id = await self._queue.get()
+            if ticket_id is None:
                 return
+            try:
+                await asyncio.to_thread(self.examine, ticket_id)
+            except Exception as error:
+                log.error(
+                    "group impact for %s failed: %s",
+                    ticket_id,
+                    error,
+                    exc_info=error,
+                    extra=ticket_fields(ticket_id, None),
+                )
 
-    def examine(self, *ticket_ids: str) -> list[str]:
-        """Raise the impact of the groups these tickets complete or join, if any; the
-        tickets raised.
+    def examine(self, ticket_id: str) -> list[str]:
+        """Raise the impact of the group `ticket_id` completes or joins, if any.
 
         Cheap at any volume: a ticket already raised, or a category not reported by
         enough customers in the window, costs one or two indexed queries."""
-        with self.db.transaction(write=False) as tx:
-            groups = [g for t in ticket_ids if (g := self._group_of(tx, t))]
-        raising: dict[str, list[str]] = {}  # ticket -> the members it is raised with
-        for group in groups:
-            for ticket_id in group.to_raise:
-                if ticket_id not in self._grouped:
-                    raising.setdefault(ticket_id, group.members)
-            if len(self._grouped) > 100_000:  # a cache, not a record: the store has the facts
-                self._grouped.clear()
-            self._grouped.update(group.to_raise)  # raised now or before: the view will catch up
-        done = set(self._raise_all(raising))
-        if self.problems is not None:
-            filed: dict[str, list[str]] = {}  # cluster -> its members, in the order found
-            for group in groups:
-                if done.intersection(group.to_raise):
-                    members = filed.setdefault(group.cluster, [])
-                    members += [m for m in group.members if m not in members]
-            for cluster, members in filed.items():
-                self._file(cluster, members)
-        self.raised += len(done)
-        return [t for t in raising if t in done]
-
-    def _group_of(self, tx: Tx, ticket_id: str) -> _Group | None:
-        """The group `ticket_id` completes or joins in its window, if any."""
         rules = self.desk.policy.group_impact
-        row = tx.execute(
-            "SELECT category, received_at, impact, cluster FROM reports WHERE ticket_id=?",
-            (ticket_id,),
-        ).fetchone()
-        if not row or not row[0] or rules.ignores(row[0]) or row[2] != "individual":
-            return None
-        window = (row[3], *self._window(row[1]))
-        raised = [
-            r[0]
-            for r in tx.execute(
-                f"{IN_WINDOW} AND impact <> 'individual' LIMIT {LINKS}", window
-            ).fetchall()
-        ]
-        if raised:  # the group exists: this reporter joins it
-            return _Group(row[3], [ticket_id, *raised], [ticket_id])
-        customers = tx.execute(
-            f"SELECT DISTINCT customer FROM ({IN_WINDOW}) AS w LIMIT {rules.customers}",
-            window,
-        ).fetchall()
-        if len(customers) < rules.customers:
-            return None
-        members = [
-            r[0]
-            for r in tx.execute(
-                f"{IN_WINDOW} AND impact = 'individual' LIMIT 1000", window
-            ).fetchall()
-        ]
-        return _Group(row[3], members, members)
-
-    def _raise_all(self, raising: dict[str, list[str]]) -> list[str]:
-        """Raise each ticket with its group's members; all saved in one transaction,
-        or one at a time when another writer changed one of them meanwhile."""
-        changed: list[Ticket] = []
-        for ticket_id, members in raising.items():
-            try:
-                ticket = self.desk.load(UUID(ticket_id))
-                self._act(ticket, members)
-            except (_Unchanged, TicketError):
-                continue
-            changed.append(ticket)
-        if not changed:
-            return []
-        try:
-            self.desk.save(*changed)
-        except IntegrityError:
-            return [t for t, members in raising.items() if self._raise(t, members)]
-        for ticket in changed:
-            self._log_raised(ticket, len(raising[str(ticket.id)]))
-        return [str(t.id) for t in changed]
+        with self.db.transaction(write=False) as tx:
+            row = tx.execute(
+                "SELECT category, received_at, impact, cluster FROM reports WHERE ticket_id=?",
+                (ticket_id,),
+            ).fetchone()
+            if not row or not row[0] or rules.ignores(row[0]) or row[2] != "individual":
+                return []
+            window = (row[3], *self._window(row[1]))
+            raised = [
+                r[0]
+                for r in tx.execute(
+                    f"{IN_WINDOW} AND impact <> 'individual' LIMIT {LINKS}", window
+                ).fetchall()
+            ]
+            if raised:  # the group exists: this reporter joins it
+                members, to_raise = [ticket_id, *raised], [ticket_id]
+            else:
+                customers = tx.execute(
+                    f"SELECT DISTINCT customer FROM ({IN_WINDOW}) AS w LIMIT {rules.customers}",
+                    window,
+                ).fetchall()
+                if len(customers) < rules.customers:
+                    return []
+                members = [
+                    r[0]
+                    for r in tx.execute(
+                        f"{IN_WINDOW} AND impact = 'individual' LIMIT 1000", window
+                    ).fetchall()
+                ]
+                to_raise = members
+        done = [t for t in to_raise if t not in self._grouped and self._raise(t, members)]
+        if done and self.problems is not None:
+            self._file(row[3], members)
+        if len(self._grouped) > 100_000:  # a cache, not a record: the store has the facts
+            self._grouped.clear()
+        self._grouped.update(to_raise)  # raised now or before: the view will catch up
+        self.raised += len(done)
+        return done
 
     def _file(self, cluster: str, members: list[str]) -> None:
         """Open the group's problem, or link these tickets into the open one."""
@@ -219,62 +173,50 @@ class GroupImpact:
         return utc_text(at - span), utc_text(at + span)
 
     def _raise(self, ticket_id: str, members: list[str]) -> bool:
+        policy = self.desk.policy
+        others = [m for m in members if m != ticket_id]
+
+        def act(t: Ticket) -> None:
+            if WIDER.get(t.impact or "individual", 0) >= WIDER["group"]:
+                raise _Unchanged  # raised once; later reporters link to it, not it to them
+            impact = t.impact if t.impact == "systemic" else "group"
+            level = priority(t.urgency or "normal", impact, policy.priority)
+            facts = Facts(t.type, t.category, level, t.urgency, impact, t.channel)
+            now = self.desk.clock()
+            sla = self.desk.planner.classified(t, facts, now)
+            t.raise_impact(
+                impact=impact,
+                priority=level,
+                linked=others[:LINKS],
+                sla=sla,
+                at=now,
+                reason=f"{len(members)} customers reported the same problem ({t.category})",
+                actor=SYSTEM,
+            )
+            if t.type == "complaint":  # a group complaint goes to the manager
+                t.escalate(
+                    level="manager",
+                    reason="group_complaint",
+                    actor=SYSTEM,
+                    at=now,
+                    to=recipient(policy, t, "manager"),
+                )
+            bring_in(t, policy, now)
+
         try:
-            ticket = self.desk.change(UUID(ticket_id), lambda t: self._act(t, members))
+            ticket = self.desk.change(UUID(ticket_id), act)
         except (_Unchanged, TicketError):
             return False
-        self._log_raised(ticket, len(members))
-        return True
-
-    def _act(self, t: Ticket, members: list[str]) -> None:
-        """Raise `t` to group impact, linked to the other members."""
-        if WIDER.get(t.impact or "individual", 0) >= WIDER["group"]:
-            raise _Unchanged  # raised once; later reporters link to it, not it to them
-        policy = self.desk.policy
-        others = [m for m in members if m != str(t.id)]
-        impact = t.impact if t.impact == "systemic" else "group"
-        level = priority(t.urgency or "normal", impact, policy.priority)
-        facts = Facts(t.type, t.category, level, t.urgency, impact, t.channel)
-        now = self.desk.clock()
-        sla = self.desk.planner.classified(t, facts, now)
-        t.raise_impact(
-            impact=impact,
-            priority=level,
-            linked=others[:LINKS],
-            sla=sla,
-            at=now,
-            reason=f"{len(members)} customers reported the same problem ({t.category})",
-            actor=SYSTEM,
-        )
-        if t.type == "complaint":  # a group complaint goes to the manager
-            t.escalate(
-                level="manager",
-                reason="group_complaint",
-                actor=SYSTEM,
-                at=now,
-                to=recipient(policy, t, "manager"),
-            )
-        bring_in(t, policy, now)
-
-    @staticmethod
-    def _log_raised(ticket: Ticket, members: int) -> None:
         log.info(
             "raised %s to %s impact, priority %s",
             ticket.number,
             ticket.impact,
             ticket.priority,
-            extra=ticket_fields(ticket.id, ticket.number, impact=ticket.impact, linked=members - 1),
+            extra=ticket_fields(
+                ticket.id, ticket.number, impact=ticket.impact, linked=len(members) - 1
+            ),
         )
-
-
-@dataclass(frozen=True)
-class _Group:
-    """A group a ticket completes or joins: its cluster, its members (the ticket and
-    those already in it), and which of them to raise now."""
-
-    cluster: str
-    members: list[str]
-    to_raise: list[str]
+        return True
 
 
 class _Unchanged(Exception):

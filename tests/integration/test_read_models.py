@@ -151,14 +151,7 @@ class TestAuditTrail:
 
 
 class TestGroupImpact:
-    def run(
-        self,
-        desk,
-        store_url,
-        *customers: str,
-        texts: tuple[str, ...] = (),
-        together: bool = False,
-    ) -> GroupImpact:
+    def run(self, desk, store_url, *customers: str, texts: tuple[str, ...] = ()) -> GroupImpact:
         texts = texts or ("我要退款,商品有质量问题",) * len(customers)
         requests = [
             request(f"g-{i}", content=text, customer={"customer_id": c})
@@ -169,13 +162,9 @@ class TestGroupImpact:
         project(desk, reports)
         projector(ProblemList(), store_url)  # its tables: where a group's open problem is found
         group = GroupImpact(desk, ReadDB(store_url), ProblemService(desk))
-        classified = [
-            e["subject"] for _, e in stream_of(desk) if e["type"].endswith("classified.v2")
-        ]
-        if together:  # as the service does when they arrive faster than it examines them
-            group.examine(*classified)
-        for ticket_id in [] if together else classified:
-            group.examine(ticket_id)
+        for _, event in stream_of(desk):
+            if event["type"].endswith("classified.v2"):
+                group.examine(event["subject"])
         return group
 
     def test_a_third_customer_raises_all_three_to_group_impact(self, desk, store_url) -> None:
@@ -197,17 +186,6 @@ class TestGroupImpact:
         problem = ProblemService(desk).problem(ProblemQuery(number="PB202611240001"))["problem"]
         assert len(problem["tickets"]) == 4
         with pytest.raises(NotFound):  # one problem, not two
-            ProblemService(desk).problem(ProblemQuery(number="PB202611240002"))
-
-    def test_a_group_examined_in_one_batch_is_raised_and_filed_once(self, desk, store_url) -> None:
-        group = self.run(desk, store_url, "C1", "C2", "C3", "C4", "C5", together=True)
-        assert group.raised == 5
-        tickets = [desk.load(desk.resolve(None, f"CS2026112400{i:02d}")) for i in range(1, 6)]
-        assert {t.impact for t in tickets} == {"group"}
-        assert all(len(t.linked) == 4 for t in tickets)  # the view held all five already
-        problem = ProblemService(desk).problem(ProblemQuery(number="PB202611240001"))["problem"]
-        assert len(problem["tickets"]) == 5
-        with pytest.raises(NotFound):  # one problem, not one a ticket
             ProblemService(desk).problem(ProblemQuery(number="PB202611240002"))
 
     def test_three_customers_wording_one_fault_differently_are_one_group(

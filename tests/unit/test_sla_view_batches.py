@@ -12,6 +12,7 @@ import pytest
 from infra.projector import Projector
 from infra.readdb import ReadDB
 from projections.sla import SlaView
+from tests.unit.batches import apply_in_batches, dump, tables_once_and_emptied
 
 
 @dataclass
@@ -91,31 +92,9 @@ def projector(store_url: str) -> Projector:
     return Projector(SlaView(agents=AGENTS), ReadDB(store_url), js=None)  # type: ignore[arg-type]
 
 
-def apply_in_batches(p: Projector, events: list[dict], size: int, start: int = 0) -> None:
-    stream = [(start + i + 1, {**e, "sequence": start + i + 1}) for i, e in enumerate(events)]
-    for first in range(0, len(stream), size):
-        p.apply_batch(stream[first : first + size])
-
-
-def dump(p: Projector) -> dict[str, list[tuple]]:
-    with p.db.transaction() as tx:
-        return {
-            table: sorted(map(tuple, tx.execute(f"SELECT * FROM {table}").fetchall()), key=repr)
-            for table in SlaView.table_names
-        }
-
-
 @pytest.fixture
 def in_one_batch(store_url: str) -> dict[str, list[tuple]]:
-    p = projector(store_url)
-    apply_in_batches(p, EVENTS, len(EVENTS))
-    tables = dump(p)
-    with p.db.transaction() as tx:
-        p.projection.drop(tx)
-        tx.execute("DELETE FROM projection_positions")
-        tx.execute("DELETE FROM projection_versions")
-    p.db.close()
-    return tables
+    return tables_once_and_emptied(projector(store_url), EVENTS)
 
 
 @pytest.mark.parametrize("size", [1, 2, 5])
