@@ -17,6 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import overload
 
 from infra.readdb import Tx
@@ -56,7 +57,12 @@ class Projection(ABC):
 
 def event_kind(event: dict) -> str:
     """`ticketflow.ticket.progress_updated.v1` -> `ProgressUpdated`."""
-    snake = event["type"].split(".")[2]
+    return _kind_of(event["type"])
+
+
+@lru_cache(maxsize=1024)
+def _kind_of(event_type: str) -> str:
+    snake = event_type.split(".")[2]
     return "".join(part.capitalize() for part in snake.split("_"))
 
 
@@ -93,3 +99,8 @@ def utc_text(moment: str | datetime | None) -> str | None:
     if when.tzinfo is None:  # the stream never sends these; read them as UTC, not local
         when = when.replace(tzinfo=UTC)
     return when.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+# `utc_text`, remembered: a view meets the same instants again and again (an event's
+# time starts its targets; a ticket's targets are looked at by every batch that touches it).
+utc_text_remembered = lru_cache(maxsize=1 << 16)(utc_text)

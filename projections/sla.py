@@ -22,7 +22,6 @@ a few `executemany` statements a batch instead of several statements an event.
 
 from __future__ import annotations
 
-import functools
 import json
 import operator
 import re
@@ -34,7 +33,7 @@ from domain.sla import AT_RISK_SHARE, at_risk_from
 from domain.team_scope import Member, ticket_teams
 from domain.ticket import AFTER_CLOSING, ANSWERED_BY_CUSTOMER_UPDATE, department_target
 from infra.readdb import Tx
-from projections.base import Projection, event_kind, parse_time, utc_text
+from projections.base import Projection, event_kind, parse_time, utc_text, utc_text_remembered
 
 SUMMARY_CHARS = 120  # the board shows the first line of a request, up to this long
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # PostgreSQL refuses NUL in TEXT
@@ -151,11 +150,7 @@ class _Held:
         self.stale = False
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _utc(moment: str) -> str:
-    """`utc_text` of a stored instant, remembered: the batches that touch a ticket look
-    at its targets' instants again and again."""
-    return utc_text(moment)
+_utc = utc_text_remembered
 
 
 def _placeholders(count: int) -> str:

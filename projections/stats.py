@@ -37,7 +37,7 @@ from typing import Any, overload
 
 from domain.ticket import ANSWERED_BY_CUSTOMER_UPDATE, department_target
 from infra.readdb import Tx
-from projections.base import Projection, event_kind, utc_text
+from projections.base import Projection, event_kind, utc_text_remembered
 
 TICKETS, TARGETS = "stats_tickets", "stats_sla_targets"
 SELF_SERVICE = "stats_self_service"  # one row per self-service report
@@ -101,8 +101,6 @@ TargetRow = tuple[str, str, str | None, str | None, str | None]
 # What `end` does to a stored row: the columns it sets, fills and adds to.
 Shape = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 
-_utc_texts = lru_cache(maxsize=8192)(utc_text)
-
 
 @overload
 def utc_form(moment: str) -> str: ...
@@ -113,7 +111,7 @@ def utc_form(moment: str | None) -> str | None: ...
 def utc_form(moment: str | None) -> str | None:
     """`utc_text`, remembered: the same texts come again and again (an event's time is
     the start of the targets it starts)."""
-    return _utc_texts(moment)
+    return utc_text_remembered(moment)
 
 
 class TicketRows:
@@ -333,7 +331,6 @@ class Statistics(Projection):
 
     def __init__(self, agent_teams: dict[str, str]) -> None:
         self.agent_teams = dict(agent_teams)  # agent id -> team; others have no team
-        self._kinds: dict[str, str] = {}  # event type -> kind (`event_kind`)
         self._handlers: dict[str, Handler | None] = {}  # event kind -> its method
         self._tickets: dict[str, TicketRows] = {}  # the batch's tickets, by id
         self._self_served: list[tuple] = []  # the batch's self-service report rows
@@ -346,7 +343,7 @@ class Statistics(Projection):
         ticket_ids = {
             event["subject"]: None
             for event in events
-            if self._handler(self._kind(event)) is not None
+            if self._handler(event_kind(event)) is not None
         }
         self._read(tx, list(ticket_ids))
 
@@ -403,12 +400,6 @@ class Statistics(Projection):
             ticket = self._tickets[ticket_id]
         return ticket
 
-    def _kind(self, event: dict) -> str:
-        kind = self._kinds.get(event["type"])
-        if kind is None:
-            kind = self._kinds[event["type"]] = event_kind(event)
-        return kind
-
     def _handler(self, kind: str) -> Handler | None:
         """The method that applies an event of `kind` to a ticket (None: none does)."""
         if kind not in self._handlers:
@@ -418,7 +409,7 @@ class Statistics(Projection):
         return self._handlers[kind]
 
     def apply(self, tx: Tx, event: dict) -> None:
-        kind, at = self._kind(event), utc_form(event["time"])
+        kind, at = event_kind(event), utc_form(event["time"])
         if kind == "ArticleSelfServed":  # a consultation answered without a ticket
             self._self_served.append(self_service_row(event, at))
             return

@@ -56,7 +56,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.policy import Policy
 from infra.readdb import ReadDB
-from projections.stats import SELF_SERVICE, TARGETS, TICKETS, judge, utc_text
+from projections.base import utc_text
+from projections.stats import SELF_SERVICE, TARGETS, TICKETS, judge
 from services.application.messages import Actor, QueryTime
 
 GroupBy = Literal[

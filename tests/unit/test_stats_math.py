@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from projections.stats import judge, utc_text
+from projections.base import utc_text
+from projections.stats import judge
 from services.readside.stats import (
     Facts,
     StatsQuery,
