@@ -215,6 +215,26 @@ def pct(values: Sequence[float], q: int) -> float | None:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
+QUIET_CPU = 0.05  # seconds of CPU in a second: the service has nothing left to do
+
+
+async def quiet_cpu(svc: Any, timeout: float) -> tuple[float | None, float | None]:
+    """The service's CPU seconds once it has gone quiet after a run (less than
+    `QUIET_CPU` in a second), and how long after the run that was: what a run's tickets
+    cost with all they set off (projections catching up, group impact raising, the SLA
+    watcher). (None, None) if it was still busy after `timeout` seconds."""
+    start, last = time.perf_counter(), svc.cpu()
+    while last is not None and time.perf_counter() - start < timeout:
+        await asyncio.sleep(1.0)
+        now = svc.cpu()
+        if now is None:
+            return None, None
+        if now - last < QUIET_CPU:
+            return last, time.perf_counter() - start - 1.0
+        last = now
+    return None, None
+
+
 def median(values: Sequence[float | None]) -> float | None:
     vs = [v for v in values if v is not None]
     return statistics.median(vs) if vs else None
@@ -680,6 +700,7 @@ class Bench:
                         complete, t_end = False, time.perf_counter()
                     cpu1, srv1, me1 = svc.cpu(), cpu_seconds(self.nats_pid), time.process_time()
                     front1 = cpu_seconds(getattr(svc, "pid", None))
+                    cpu_quiet, quiet_after = await quiet_cpu(svc, self.args.settle_timeout)
                 finally:
                     await sub.unsubscribe()
                 dlq = (await self.js.stream_info(DLQ)).state.messages
@@ -699,6 +720,9 @@ class Bench:
                     "publish_s": t_published - t0,
                     "startup_s": svc.startup_s,
                     "service_cpu_ms_per_ticket": per_ticket_ms(cpu0, cpu1),
+                    # ... and with everything the tickets set off, until the service is quiet
+                    "service_cpu_ms_per_ticket_settled": per_ticket_ms(cpu0, cpu_quiet),
+                    "settled_after_s": quiet_after,
                     "service_cpu_util": None
                     if cpu0 is None or cpu1 is None
                     else (cpu1 - cpu0) / elapsed,
@@ -833,6 +857,8 @@ async def run(args: argparse.Namespace) -> dict:
             out[f"{prefix}_tickets_s"] = median([r["tickets_s"] for r in runs])
             for key in (
                 "service_cpu_ms_per_ticket",
+                "service_cpu_ms_per_ticket_settled",
+                "settled_after_s",
                 "service_cpu_util",
                 "front_cpu_util",
                 "nats_cpu_ms_per_ticket",
@@ -954,6 +980,14 @@ def table(out: dict) -> str:
         )
         rows.append(
             (
+                "  the same until the service is quiet again (all the tickets set off)",
+                fmt(out.get("service_cpu_ms_per_ticket_settled"), " ms", 3),
+                f"quiet {fmt(out.get('service_settled_after_s'), ' s', 1)} after the run",
+                "",
+            )
+        )
+        rows.append(
+            (
                 "nats-server CPU per ticket / bench client CPU per ticket",
                 f"{fmt(out.get('service_nats_cpu_ms_per_ticket'), ' ms', 3)} / "
                 f"{fmt(out.get('service_client_cpu_ms_per_ticket'), ' ms', 3)}",
@@ -1006,6 +1040,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=int,
         default=400,
         help="latency mode: requests through the service (the raw check uses half)",
+    )
+    p.add_argument(
+        "--settle-timeout",
+        type=float,
+        default=300.0,
+        help="longest wait after a run for the service to go quiet (s)",
     )
     p.add_argument(
         "--timeout", type=float, default=60.0, help="longest wait for one service run to finish (s)"

@@ -107,6 +107,12 @@ class TicketDesk(Application[UUID]):
     def exists(self, aggregate_id: UUID) -> bool:
         return bool(self.recorder.select_events(aggregate_id, limit=1))
 
+    def is_ticket(self, aggregate_id: UUID) -> bool:
+        """A ticket is stored under this id: its first stored event's topic says so, so
+        nothing is decrypted or replayed (what `load` would check, for a fraction)."""
+        first = self.recorder.select_events(aggregate_id, limit=1)
+        return bool(first) and first[0].topic.startswith(TICKET_TOPIC_PREFIX)
+
     # ---- changing ------------------------------------------------------------------
 
     def change(

@@ -115,8 +115,8 @@ class ProblemService:
         for ref in refs:
             by_id = _uuid(ref)
             ticket_id = by_id or self.desk.resolve(None, ref)
-            if str(ticket_id) not in linked:
-                self.desk.load(ticket_id)  # not_found when no such ticket
+            if str(ticket_id) not in linked and not self.desk.is_ticket(ticket_id):
+                raise NotFound(f"no ticket {ticket_id}")
             found.append(str(ticket_id))
         return found
 

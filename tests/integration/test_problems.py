@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -99,6 +100,20 @@ def test_roles_and_missing_tickets_are_refused_and_nothing_is_stored(desk, ticke
         send(service, "open_problem", title="x", tickets=[*tickets, "CS209901010001"])
     with pytest.raises(NotFound):
         service.problem(ProblemQuery(number="PB209901010001"))
+
+
+def test_only_a_ticket_can_be_linked_not_another_problem(desk, tickets) -> None:
+    service = ProblemService(desk)
+    opened = send(service, "open_problem", title="登录闪退", tickets=tickets[:2])
+    with pytest.raises(NotFound, match="no ticket"):
+        send(
+            service, "link_tickets", problem_id=opened["problem_id"], tickets=[opened["problem_id"]]
+        )
+    with pytest.raises(NotFound, match="no ticket"):  # an id nothing is stored under
+        send(service, "link_tickets", number=opened["number"], tickets=[str(uuid4())])
+    linked = send(service, "link_tickets", number=opened["number"], tickets=tickets[2:])
+    problem = service.problem(ProblemQuery(number=opened["number"]))["problem"]
+    assert linked["version"] == 2 and len(problem["tickets"]) == 3
 
 
 def test_problem_events_go_to_the_stream_and_the_read_models_take_them_in_stride(

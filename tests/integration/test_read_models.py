@@ -9,11 +9,13 @@ import pytest
 from domain.calendar import parse_duration
 from domain.errors import NotFound
 from infra.readdb import ReadDB
+from infra.store import store_env
 from projections.audit import AuditTrail
 from projections.problems import ProblemList
 from projections.reports import ReportsByProblem
 from projections.sla import SlaView
 from services.application.commands import CommandService
+from services.application.desk import TicketDesk
 from services.application.problem_messages import ProblemQuery
 from services.application.problems import ProblemService
 from services.application.registration import Registrar
@@ -151,7 +153,28 @@ class TestAuditTrail:
 
 
 class TestGroupImpact:
-    def run(self, desk, store_url, *customers: str, texts: tuple[str, ...] = ()) -> GroupImpact:
+    def run(
+        self,
+        desk,
+        store_url,
+        *customers: str,
+        texts: tuple[str, ...] = (),
+        at_once: bool = False,
+    ) -> GroupImpact:
+        """Requests from `customers` become tickets, then group impact examines each
+        (`at_once`: in one pass, as it takes up what is waiting)."""
+        group, classified = self.reported(desk, store_url, customers, texts)
+        if at_once:
+            group.examine_all(classified)
+        else:
+            for ticket_id in classified:
+                group.examine(ticket_id)
+        return group
+
+    def reported(
+        self, desk, store_url, customers: tuple[str, ...], texts: tuple[str, ...] = ()
+    ) -> tuple[GroupImpact, list[str]]:
+        """Group impact, and the tickets the requests of `customers` became, to examine."""
         texts = texts or ("我要退款,商品有质量问题",) * len(customers)
         requests = [
             request(f"g-{i}", content=text, customer={"customer_id": c})
@@ -162,13 +185,14 @@ class TestGroupImpact:
         project(desk, reports)
         projector(ProblemList(), store_url)  # its tables: where a group's open problem is found
         group = GroupImpact(desk, ReadDB(store_url), ProblemService(desk))
-        for _, event in stream_of(desk):
-            if event["type"].endswith("classified.v2"):
-                group.examine(event["subject"])
-        return group
+        classified = [e["subject"] for _, e in stream_of(desk) if e["type"].endswith("ied.v2")]
+        return group, classified
 
-    def test_a_third_customer_raises_all_three_to_group_impact(self, desk, store_url) -> None:
-        group = self.run(desk, store_url, "C1", "C2", "C3")
+    @pytest.mark.parametrize("at_once", [False, True], ids=["one by one", "in one pass"])
+    def test_a_third_customer_raises_all_three_to_group_impact(
+        self, desk, store_url, at_once
+    ) -> None:
+        group = self.run(desk, store_url, "C1", "C2", "C3", at_once=at_once)
         assert group.raised == 3
         tickets = [desk.load(desk.resolve(None, f"CS2026112400{i:02d}")) for i in (1, 2, 3)]
         assert {t.impact for t in tickets} == {"group"}
@@ -176,13 +200,40 @@ class TestGroupImpact:
         assert all(t.escalation_level == "manager" for t in tickets)  # a group complaint
         assert all(len(t.linked) == 2 for t in tickets)
 
+    def test_a_ticket_changed_by_someone_else_meanwhile_is_raised_on_its_fresh_state(
+        self, desk, store_url, policy, clock, tmp_path
+    ) -> None:
+        """Another writer saves one of the tickets between its raise and the pass's save:
+        the pass's transaction is refused as a whole, and each raise is made again on
+        the ticket as it now is, so the other writer's change stays."""
+        agent = TicketDesk(policy, store_env(store_url, tmp_path), clock=clock)
+        save = desk.save
+
+        def save_after_an_agent(*aggregates):
+            desk.save = save  # once
+            assign = "assign", str(aggregates[0].id), SUPERVISOR
+            command(CommandService(agent), *assign, assignee="A007")
+            return save(*aggregates)
+
+        group, classified = self.reported(desk, store_url, ("C1", "C2", "C3"))
+        desk.save = save_after_an_agent
+        try:
+            group.examine_all(classified)
+        finally:
+            agent.close()
+        assert group.raised == 3
+        tickets = [desk.load(desk.resolve(None, f"CS2026112400{i:02d}")) for i in (1, 2, 3)]
+        assert {t.impact for t in tickets} == {"group"}
+        assert tickets[0].assignee == "A007"
+
     def test_two_customers_are_not_a_group(self, desk, store_url) -> None:
         assert self.run(desk, store_url, "C1", "C2", "C1").raised == 0
         with pytest.raises(NotFound):  # and no problem
             ProblemService(desk).problem(ProblemQuery(number="PB202611240001"))
 
-    def test_a_fourth_report_joins_the_group_s_problem(self, desk, store_url) -> None:
-        self.run(desk, store_url, "C1", "C2", "C3", "C4")
+    @pytest.mark.parametrize("at_once", [False, True], ids=["one by one", "in one pass"])
+    def test_a_fourth_report_joins_the_group_s_problem(self, desk, store_url, at_once) -> None:
+        self.run(desk, store_url, "C1", "C2", "C3", "C4", at_once=at_once)
         problem = ProblemService(desk).problem(ProblemQuery(number="PB202611240001"))["problem"]
         assert len(problem["tickets"]) == 4
         with pytest.raises(NotFound):  # one problem, not two
