@@ -127,23 +127,39 @@ async def test_a_gap_in_store_ids_is_skipped_not_waited_for(desk, js) -> None:
     assert_once_in_store_order(events)
 
 
-async def test_a_lost_tail_is_published_again_though_dedupe_remembers_its_ids(desk, js) -> None:
+@pytest.mark.parametrize(
+    ("later", "atomic"),
+    [
+        (["c"], True),  # 3 events to send: one at a time
+        (["c", "d", "e"], True),  # 7: an atomic batch, refused for the repeat
+        (["c", "d", "e"], False),  # 7, to a server without atomic batches: pipelined
+    ],
+    ids=["a few events", "an atomic batch", "no atomic batches"],
+)
+async def test_a_lost_tail_is_published_again_though_dedupe_remembers_its_ids(
+    desk, js, later, atomic
+) -> None:
     await ensure_streams(js)
+    if not atomic:
+        config = (await js.stream_info(EVENTS)).config
+        config.allow_atomic = False
+        await js.update_stream(config)
     store(desk, "a", "b")
     await run_until_caught_up(desk, js)
     last = (await js.stream_info(EVENTS)).state.last_seq
     lost = json.loads((await js.get_msg(EVENTS, seq=last)).data)
     await js.delete_msg(EVENTS, last)  # the tail is gone, its message id still remembered
-    store(desk, "c")
-    await run_until_caught_up(desk, js)  # the atomic batch is refused for the repeat
-    events = await stream_events(js, 6)
+    store(desk, *later)
+    relay = await run_until_caught_up(desk, js)
+    assert relay.atomic is atomic
+    events = await stream_events(js, 4 + 2 * len(later))
     assert_once_in_store_order(events)
-    assert len(events) == 6
+    assert len(events) == 4 + 2 * len(later)
     assert lost["id"] in {e["id"] for e in events}
     assert [e["data"].get("external_id") for e in events if "received" in e["type"]] == [
         "a",
         "b",
-        "c",
+        *later,
     ]
 
 
