@@ -130,9 +130,9 @@ async def test_a_gap_in_store_ids_is_skipped_not_waited_for(desk, js) -> None:
 @pytest.mark.parametrize(
     ("later", "atomic"),
     [
-        (["c"], True),  # 3 events to send: one at a time
-        (["c", "d", "e"], True),  # 7: an atomic batch, refused for the repeat
-        (["c", "d", "e"], False),  # 7, to a server without atomic batches: pipelined
+        (["c"], True),  # 3 events to send: one at a time, the first after a resync
+        (["c", "d", "e", "f", "g"], True),  # 11: an atomic batch, refused for the repeat
+        (["c", "d", "e", "f", "g"], False),  # 11, to a server without atomic batches
     ],
     ids=["a few events", "an atomic batch", "no atomic batches"],
 )
