@@ -12,9 +12,10 @@ Gaps in the store's ids (PostgreSQL) are skipped, never waited for.
 
 If the stream loses its tail, the relay notices before its next publish: a server that
 lost unsynced writes has a lower last sequence, which `Nats-Expected-Last-Sequence`
-refuses; messages deleted or a purge leave the last sequence as it was, so before each
-batch (and every `verify_interval` seconds while idle) the relay checks that the last
-message it published is still there — one lookup by sequence. Then it re-publishes from
+refuses; messages deleted or a purge leave the last sequence as it was, so each time
+it reads the store (while idle, at least every `poll_interval` or `verify_interval`,
+whichever is shorter) the relay checks that the last message it published is still
+there — one lookup by sequence, asked while the store is read. Then it re-publishes from
 the stream's last event on, so the stream stays in store order. JetStream's dedupe
 remembers the lost messages' ids for its window and would swallow the copies, so an
 event the stream provably lacks is re-sent under a resync id (`<ticket>:<version>:r<stream seq>`).
@@ -160,7 +161,7 @@ class Relay:
     ) -> None:
         self.app, self.js = app, js
         self.batch_size, self.poll_interval = batch_size, poll_interval
-        self.verify_interval = verify_interval  # idle check that the stream still holds its tail
+        self.verify_interval = verify_interval  # while idle, its tail is checked this often
         self.republished = 0  # events re-sent because the stream had lost them
         self.position = 0  # store sequence of the last record read (ticket event or not)
         self.on_stream = 0  # store sequence of the last ticket event known on the stream
@@ -195,26 +196,28 @@ class Relay:
                 backoff = min(backoff * 2, 5.0)
 
     async def _pump(self) -> None:
-        loop, verified = asyncio.get_running_loop(), 0.0
+        idle_wait = min(self.poll_interval, self.verify_interval)
         while True:
             # Cleared before reading, not after: a save the read does not see wakes the
             # wait below at once (cleared after, its nudge was lost until the next one).
             self._wake.clear()
-            outgoing, last_id = await asyncio.to_thread(self._read)
+            # Whether the stream still holds its tail is asked while the store is read
+            # (a round trip to the server, off the path of a request's events).
+            lost_tail = asyncio.ensure_future(self._stream_lost_tail())
+            try:
+                outgoing, last_id = await asyncio.to_thread(self._read)
+            finally:
+                lost = await lost_tail
+            if lost:
+                continue  # moved back: read again from the stream's last event
             if last_id is not None:
-                if outgoing and await self._stream_lost_tail():
-                    continue
                 await self._publish(outgoing)
                 self.position = last_id  # also past records that are not ticket events
                 continue
             if self._stopping:
                 return
-            if loop.time() - verified >= self.verify_interval:
-                verified = loop.time()
-                if await self._stream_lost_tail():
-                    continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                await asyncio.wait_for(self._wake.wait(), idle_wait)
 
     async def _stream_lost_tail(self) -> bool:
         """True (and the position moved back) if the stream no longer holds every event
@@ -252,6 +255,8 @@ class Relay:
         return outgoing, (notifications[-1].id if notifications else None)
 
     async def _publish(self, batch: Sequence[Outgoing]) -> None:
+        if not batch:
+            return
         resynced, self._resynced = self._resynced, False
         if self.atomic and len(batch) >= ATOMIC_FROM:
             for start in range(0, len(batch), ATOMIC_MAX):
