@@ -8,6 +8,9 @@ stream order, so a restart or a rebuild gives the same clusters. Each request's 
 are kept, so that a restarted projection takes up its window where it was. The window
 is the last 24 hours, but at most the latest `WINDOW_MOST` requests: on a day of more,
 memory and the cost of comparing stay bounded.
+
+A batch is written at its end, a few statements a batch: its new rows at once, then
+the changes to rows in stream order (each kind of change sets its own columns).
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ from infra.readdb import Tx
 from projections.base import Projection, event_kind
 
 WINDOW_MOST = 20_000  # requests compared against at most (about 2 KB each in memory)
+SET_IMPACT = "UPDATE reports SET category=COALESCE(?, category), impact=? WHERE ticket_id=?"
+SET_CLOSED = "UPDATE reports SET closed=? WHERE ticket_id=?"
+SET_ERASED = (  # a masked contact or a name no longer stays; the pattern is a parameter
+    "UPDATE reports SET customer=? WHERE ticket_id=? AND customer NOT LIKE ?"  # (no % in SQL)
+)
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS reports (
@@ -51,14 +59,39 @@ class ReportsByProblem(Projection):
         self.threshold, self.window, self.window_most = threshold, window_seconds, window_most
         self._clusters: Clusters | None = None  # the window, loaded at the first event
         self._added = 0  # how many requests the tables held when the window was last in step
+        self._reported: set[str] = set()  # the batch's Received tickets already in `reports`
+        self._new: list[tuple] = []  # the batch's `reports` rows
+        self._terms: list[tuple] = []  # and their `report_terms` rows
+        self._changes: dict[str, list[tuple]] = {}  # UPDATE -> its rows, in stream order
 
     def begin(self, tx: Tx, events: Sequence[dict]) -> None:
         """Before a batch: the window in memory is the tables' (not one a rolled-back
-        batch, or another instance that led meanwhile, left different)."""
+        batch, or another instance that led meanwhile, left different); which of the
+        batch's requests the table holds already."""
         if self._clusters is not None:
             last = tx.execute("SELECT MAX(added) FROM report_terms").fetchone()[0] or 0
             if last != self._added:
                 self._clusters = None  # loaded again at the next request
+        received = list({e["subject"]: None for e in events if event_kind(e) == "Received"})
+        found = tx.select_in("SELECT ticket_id FROM reports WHERE ticket_id IN", received)
+        self._reported = {row[0] for row in found}
+        self._new, self._terms = [], []
+        self._changes = {SET_IMPACT: [], SET_CLOSED: [], SET_ERASED: []}
+
+    def end(self, tx: Tx) -> None:
+        if self._new:
+            tx.executemany(
+                "INSERT INTO reports (ticket_id, customer, received_at, cluster, similarity) "
+                "VALUES (?, ?, ?, ?, ?)",
+                self._new,
+            )
+            tx.executemany(
+                "INSERT INTO report_terms (ticket_id, arrived, terms, added) VALUES (?, ?, ?, ?)",
+                self._terms,
+            )
+        for sql, rows in self._changes.items():
+            if rows:
+                tx.executemany(sql, rows)
 
     def reset(self, tx: Tx) -> None:
         super().reset(tx)
@@ -73,43 +106,23 @@ class ReportsByProblem(Projection):
         if kind == "Received":
             self._received(tx, ticket, data)
         elif kind in ("Classified", "ImpactRaised"):
-            tx.execute(
-                "UPDATE reports SET category=COALESCE(?, category), impact=? WHERE ticket_id=?",
-                (data.get("category"), data["impact"], ticket),
-            )
+            self._changes[SET_IMPACT].append((data.get("category"), data["impact"], ticket))
         elif kind in ("Closed", "Reopened"):
-            tx.execute(
-                "UPDATE reports SET closed=? WHERE ticket_id=?", (int(kind == "Closed"), ticket)
-            )
-        elif kind == "PersonalDataErased":  # a masked contact or a name no longer stays
-            tx.execute(
-                "UPDATE reports SET customer=? WHERE ticket_id=? AND customer NOT "
-                "LIKE 'customer_id:%'",
-                (f"erased:{ticket}", ticket),
-            )
+            self._changes[SET_CLOSED].append((int(kind == "Closed"), ticket))
+        elif kind == "PersonalDataErased":
+            self._changes[SET_ERASED].append((f"erased:{ticket}", ticket, "customer_id:%"))
 
     def _received(self, tx: Tx, ticket: str, data: dict) -> None:
-        if tx.execute("SELECT 1 FROM reports WHERE ticket_id=?", (ticket,)).fetchone():
+        if ticket in self._reported:
             return  # applied before: the cluster stays what it was
+        self._reported.add(ticket)
         arrived = datetime.fromisoformat(data["received_at"]).timestamp()
         v = vector("\n".join(filter(None, (data.get("subject"), data.get("content")))))
         cluster, score = self._window(tx, arrived).add(ticket, arrived, v)
-        tx.execute(
-            "INSERT INTO reports (ticket_id, customer, received_at, cluster, similarity) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (
-                ticket,
-                customer_key(data.get("customer") or {}, ticket),
-                data["received_at"],
-                cluster,
-                score,
-            ),
-        )
+        customer = customer_key(data.get("customer") or {}, ticket)
+        self._new.append((ticket, customer, data["received_at"], cluster, score))
         self._added += 1
-        tx.execute(
-            "INSERT INTO report_terms (ticket_id, arrived, terms, added) VALUES (?, ?, ?, ?)",
-            (ticket, arrived, json.dumps(v, sort_keys=True), self._added),
-        )
+        self._terms.append((ticket, arrived, json.dumps(v, sort_keys=True), self._added))
 
     def _window(self, tx: Tx, arrived: float) -> Clusters:
         """The requests of the window before `arrived`, as the last run left them."""
