@@ -3,7 +3,13 @@ for the specifications that a view's tables do not depend on how its stream is c
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
 from infra.projector import Projector
+from infra.readdb import Tx
 
 
 def apply_in_batches(p: Projector, events: list[dict], size: int, start: int = 0) -> None:
@@ -33,3 +39,27 @@ def tables_once_and_emptied(p: Projector, events: list[dict]) -> dict[str, list[
         tx.execute("DELETE FROM projection_versions")
     p.db.close()
     return tables
+
+
+def tables_cut_into(p: Projector, events: list[dict], size: int) -> dict[str, list[tuple]]:
+    """The tables after `events` applied `size` at a time."""
+    apply_in_batches(p, events, size)
+    return dump(p)
+
+
+def statements_counted(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """From now on every statement a projection runs (`Tx.execute`, `Tx.executemany`)
+    is counted; the function returned tells how many so far."""
+    count = 0
+
+    def counted(method: Any) -> Any:
+        def run(self: Tx, *args: Any) -> Any:
+            nonlocal count
+            count += 1
+            return method(self, *args)
+
+        return run
+
+    monkeypatch.setattr(Tx, "execute", counted(Tx.execute))
+    monkeypatch.setattr(Tx, "executemany", counted(Tx.executemany))
+    return lambda: count

@@ -10,9 +10,15 @@ from typing import Any
 import pytest
 
 from infra.projector import Projector
-from infra.readdb import ReadDB, Tx
+from infra.readdb import ReadDB
 from projections.reports import ReportsByProblem
-from tests.unit.batches import apply_in_batches, dump, tables_once_and_emptied
+from tests.unit.batches import (
+    apply_in_batches,
+    dump,
+    statements_counted,
+    tables_cut_into,
+    tables_once_and_emptied,
+)
 
 
 def at(minute: int) -> str:
@@ -66,9 +72,7 @@ def in_one_batch(store_url: str) -> dict[str, list[tuple]]:
 def test_the_tables_do_not_depend_on_how_the_stream_is_cut(
     store_url: str, in_one_batch: dict, size: int
 ) -> None:
-    p = projector(store_url)
-    apply_in_batches(p, EVENTS, size)
-    assert dump(p) == in_one_batch
+    assert tables_cut_into(projector(store_url), EVENTS, size) == in_one_batch
 
 
 def test_what_the_events_leave(in_one_batch: dict) -> None:
@@ -91,21 +95,10 @@ def test_what_the_events_leave(in_one_batch: dict) -> None:
 def test_a_batch_takes_a_few_statements(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     p = projector(store_url)
     apply_in_batches(p, EVENTS[:2], 2)  # the window is loaded once, before counting
-    statements = 0
-
-    def counted(method: Any) -> Any:
-        def run(self: Tx, *args: Any) -> Any:
-            nonlocal statements
-            statements += 1
-            return method(self, *args)
-
-        return run
-
-    monkeypatch.setattr(Tx, "execute", counted(Tx.execute))
-    monkeypatch.setattr(Tx, "executemany", counted(Tx.executemany))
+    statements = statements_counted(monkeypatch)
     apply_in_batches(p, EVENTS[2:], len(EVENTS), start=2)
     # the position read and written, two reads, and a few writes of many rows each
-    assert statements <= 10
+    assert statements() <= 10
 
 
 def test_a_failed_batch_leaves_nothing_behind(store_url: str, in_one_batch: dict) -> None:

@@ -12,7 +12,12 @@ import pytest
 from infra.projector import Projector
 from infra.readdb import ReadDB
 from projections.sla import SlaView
-from tests.unit.batches import apply_in_batches, dump, tables_once_and_emptied
+from tests.unit.batches import (
+    apply_in_batches,
+    dump,
+    tables_cut_into,
+    tables_once_and_emptied,
+)
 
 
 @dataclass
@@ -101,9 +106,7 @@ def in_one_batch(store_url: str) -> dict[str, list[tuple]]:
 def test_the_tables_do_not_depend_on_how_the_stream_is_cut(
     store_url: str, in_one_batch: dict, size: int
 ) -> None:
-    p = projector(store_url)
-    apply_in_batches(p, EVENTS, size)
-    assert dump(p) == in_one_batch
+    assert tables_cut_into(projector(store_url), EVENTS, size) == in_one_batch
 
 
 def test_what_the_events_leave(store_url: str, in_one_batch: dict) -> None:
