@@ -23,7 +23,7 @@ from services.application import messages as m
 from services.application.articles import load_article
 from services.application.desk import TicketDesk
 from services.application.erasure import Eraser
-from services.application.involvement import bring_in, recipient
+from services.application.involvement import bring_in, escalate_to
 
 log = logging.getLogger("ticketflow.commands")
 LONGEST_WAIT = timedelta(days=366)  # a department's due or a promise, at the latest
@@ -224,8 +224,7 @@ class CommandService:
         )
 
     def _escalate(self, t: Ticket, c: m.Escalate, actor: Actor, now: datetime) -> None:
-        to = recipient(self.desk.policy, t, c.level)
-        t.escalate(level=c.level, reason=c.reason, actor=actor, at=now, to=to)
+        escalate_to(t, self.desk.policy, c.level, reason=c.reason, actor=actor, now=now)
 
     def _close(self, t: Ticket, c: m.Close, actor: Actor, now: datetime) -> None:
         if actor.role == "agent" and t.type in self.desk.policy.review.types:

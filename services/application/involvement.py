@@ -4,6 +4,7 @@ reaches (the rules are `domain.responsibility`'s)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from domain.actor import Actor
 from domain.classifier import mentions
@@ -23,6 +24,15 @@ def recipient(policy: Policy, t: Ticket, level: str) -> str | None:
     return escalation_to(policy, facts_of(t), level)
 
 
+def escalate_to(
+    t: Ticket, policy: Policy, level: str, *, reason: str, actor: Actor, now: datetime, **facts: Any
+) -> None:
+    """Escalate `t` to `level`, reaching whom the policy names for that level (`facts`:
+    what else the event records, e.g. the target breached and its due time)."""
+    to = recipient(policy, t, level)
+    t.escalate(level=level, reason=reason, actor=actor, at=now, to=to, **facts)
+
+
 def bring_in(t: Ticket, policy: Policy, now: datetime) -> None:
     """A complaint's supervisor and an urgent ticket's manager join it, once each."""
     if t.status == "closed":
@@ -36,10 +46,4 @@ def escalate_media(t: Ticket, text: str, policy: Policy, actor: Actor, now: date
     """A request threatening public exposure goes to the manager at once."""
     words = mentions(text, policy.escalation.media_keywords)
     if words:
-        t.escalate(
-            level="manager",
-            reason="media_complaint",
-            actor=actor,
-            at=now,
-            to=recipient(policy, t, "manager"),
-        )
+        escalate_to(t, policy, "manager", reason="media_complaint", actor=actor, now=now)

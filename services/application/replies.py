@@ -33,7 +33,7 @@ from domain.masking import mask_text
 from domain.thread import ThreadEntry
 from domain.ticket import Ticket, ticket_id_for
 from services.application.desk import SAVE_RETRIES, TicketDesk
-from services.application.involvement import recipient
+from services.application.involvement import escalate_to
 
 log = logging.getLogger("ticketflow.intake")
 CALMING = Actor.system("customer-contacts")
@@ -139,10 +139,6 @@ class Replies:
             at=now,
         )
         if t.contacts + 1 == policy.customer.contacts_escalate_at:
-            t.escalate(
-                level="supervisor",
-                reason="customer_not_calmed",
-                actor=CALMING,
-                at=now,
-                to=recipient(policy, t, "supervisor"),
+            escalate_to(
+                t, policy, "supervisor", reason="customer_not_calmed", actor=CALMING, now=now
             )

@@ -43,7 +43,7 @@ from infra.readdb import ReadDB
 from projections.base import event_kind
 from projections.sla import summary_of
 from services.application.desk import TicketDesk
-from services.application.involvement import bring_in, recipient
+from services.application.involvement import bring_in, escalate_to
 from services.application.messages import Actor as MessageActor
 from services.application.problem_messages import LinkTickets, OpenProblem
 from services.application.problems import ProblemService
@@ -277,13 +277,7 @@ class GroupImpact:
                 actor=SYSTEM,
             )
             if t.type == "complaint":  # a group complaint goes to the manager
-                t.escalate(
-                    level="manager",
-                    reason="group_complaint",
-                    actor=SYSTEM,
-                    at=now,
-                    to=recipient(policy, t, "manager"),
-                )
+                escalate_to(t, policy, "manager", reason="group_complaint", actor=SYSTEM, now=now)
             bring_in(t, policy, now)
 
         return act

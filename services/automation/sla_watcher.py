@@ -33,7 +33,7 @@ from domain.sla import at_risk_from, breach_reason
 from domain.ticket import Ticket
 from infra.logs import ticket_fields
 from services.application.desk import TicketDesk
-from services.application.involvement import recipient
+from services.application.involvement import escalate_to
 from services.readside.sla import SlaService
 
 log = logging.getLogger("ticketflow.sla_watcher")
@@ -230,14 +230,15 @@ class SlaWatcher:
                 raise _NotDue
             ticket.confirm(comment=None, actor=CONFIRMER, at=now, automatic=True)
             return
-        ticket.escalate(
-            level=alarm.level,
+        escalate_to(
+            ticket,
+            self.desk.policy,
+            alarm.level,
             reason=breach_reason(alarm.target),
+            actor=SYSTEM,
+            now=now,
             target=alarm.target,
             due=alarm.due,
-            actor=SYSTEM,
-            at=now,
-            to=recipient(self.desk.policy, ticket, alarm.level),
         )
 
     def _escalate(self, alarm: Alarm) -> None:
