@@ -50,7 +50,7 @@ def article_ref(desk: TicketDesk, ref: str) -> UUID:
     except ValueError:
         pass
     try:
-        entry: Any = desk.repository.get(number_id(ref))
+        entry: Any = desk.get(number_id(ref))
     except AggregateNotFoundError:
         raise NotFound(f"no article numbered {ref!r}") from None
     return entry.ticket_id
@@ -59,7 +59,7 @@ def article_ref(desk: TicketDesk, ref: str) -> UUID:
 def load_article(desk: TicketDesk, ref: str | UUID) -> Article:
     article_id = ref if isinstance(ref, UUID) else article_ref(desk, ref)
     try:
-        article: Any = desk.repository.get(article_id)
+        article: Any = desk.get(article_id)
     except AggregateNotFoundError:
         raise NotFound(f"no article {ref}") from None
     if not isinstance(article, Article):
@@ -195,7 +195,7 @@ class KnowledgeBase:
 
     def _problem(self, ref: str) -> Problem:
         try:
-            problem: Any = self.desk.repository.get(self._id_of(ref))
+            problem: Any = self.desk.get(self._id_of(ref))
         except AggregateNotFoundError:
             raise NotFound(f"no problem {ref}") from None
         if not isinstance(problem, Problem):

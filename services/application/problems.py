@@ -129,14 +129,14 @@ class ProblemService:
             return found
         assert number is not None
         try:
-            entry: Any = self.desk.repository.get(number_id(number))
+            entry: Any = self.desk.get(number_id(number))
         except AggregateNotFoundError:
             raise NotFound(f"no problem numbered {number!r}") from None
         return entry.ticket_id
 
     def load(self, problem_id: UUID, version: int | None = None) -> Problem:
         try:
-            problem: Any = self.desk.repository.get(problem_id, version=version)
+            problem: Any = self.desk.get(problem_id, version)
         except AggregateNotFoundError:
             raise NotFound(f"no problem {problem_id}") from None
         if not isinstance(problem, Problem):

@@ -100,7 +100,7 @@ class Replies:
 
     def _thread(self, channel: str, message_id: str) -> UUID | None:
         try:
-            found: Any = self.desk.repository.get(ticket_id_for(channel, message_id))
+            found: Any = self.desk.get(ticket_id_for(channel, message_id))
         except AggregateNotFoundError:
             return None
         if isinstance(found, ThreadEntry):

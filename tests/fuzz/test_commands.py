@@ -155,6 +155,7 @@ def check(store: Desk, name: str, data: bytes) -> dict:
     assert reply["ok"], f"refused, but the contract allows it: {reply}"
     assert ticket is not None
     after = store.desk.load(ticket.id)
+    assert vars(after) == vars(store.desk.repository.get(ticket.id))  # the library's replay
     reopens = name == "rate" and command.score <= store.desk.policy.rating.reopen_at_or_below
     new_events = [*EVENTS[name], *(["Reopened"] if reopens else [])]
     assert after.version == ticket.version + len(new_events)

@@ -6,10 +6,12 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from eventsourcing.application import project_aggregate
+from eventsourcing.domain import Snapshot
 
 from domain.actor import Actor
 from domain.errors import Forbidden, IllegalState, Invalid
-from domain.ticket import Ticket, event_digest, ticket_id_for
+from domain.ticket import Ticket, event_digest, project_chain, ticket_id_for
 
 T0 = datetime(2026, 11, 24, 1, 30, tzinfo=UTC)
 AGENT = Actor("A007", "agent")
@@ -307,3 +309,26 @@ class TestHashChain:
             replayed = event.mutate(replayed)
         assert replayed is not None
         assert vars(replayed) == vars(ticket)
+
+    def test_the_services_projector_gives_what_the_librarys_gives_at_every_version(
+        self,
+    ) -> None:
+        ticket = closed()
+        ticket.rate(score=2, comment="慢", actor=CUSTOMER, at=at(90))
+        events = ticket.collect_events()
+        for version in range(1, len(events) + 1):
+            ours = project_chain(None, events[:version])
+            theirs = project_aggregate(None, events[:version])
+            assert vars(ours) == vars(theirs)
+            assert ours.chain_head == event_digest(events[version - 1])
+
+    def test_replaying_from_a_snapshot_keeps_the_snapshots_chain_head(self) -> None:
+        ticket = assigned()
+        events = ticket.collect_events()
+        snapshot = Snapshot.take(ticket)
+        ticket.close(resolution="refunded", actor=AGENT, at=at(60))
+        later = ticket.collect_events()
+        assert vars(project_chain(None, [snapshot])) == vars(project_aggregate(None, [snapshot]))
+        assert project_chain(None, [snapshot]).chain_head == event_digest(events[-1])
+        resumed = project_chain(None, [snapshot, *later])
+        assert vars(resumed) == vars(project_aggregate(None, [*events, *later]))
