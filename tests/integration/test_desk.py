@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from eventsourcing.application import project_aggregate
 
 from domain.errors import Conflict, Forbidden, IllegalState, Invalid, NotFound
 from domain.ticket import event_digest
@@ -355,6 +356,18 @@ def test_a_long_ticket_replays_the_same_with_and_without_snapshots(desk, ticket_
     assert from_snapshot == from_events
     assert from_snapshot["version"] == 55
     assert desk.snapshots is not None and list(desk.snapshots.get(desk.resolve(ticket_id)))
+
+
+def test_a_snapshot_holds_what_the_events_before_it_make(desk, ticket_id, clock) -> None:
+    service = CommandService(desk)
+    for i in range(55):  # past the snapshot at version 50
+        clock.advance(minutes=1)
+        command(service, "update", ticket_id, AGENT, note=f"step {i}", visibility="customer")
+    key = desk.resolve(ticket_id)
+    assert desk.snapshots is not None
+    [snapshot] = desk.snapshots.get(key)
+    replayed = project_aggregate(None, desk.events.get(key, lte=snapshot.originator_version))
+    assert vars(snapshot.mutate(None)) == vars(replayed)  # the library's own replay
 
 
 class TestTheStreamVouchesForTheTail:
